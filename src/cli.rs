@@ -1,0 +1,422 @@
+//! Command line and environment, validated into a [`Config`] before anything is started.
+//!
+//! Short flags mirror tini (`-s -g -e N -p SIG -w -v`) and dumb-init (`-c -r 15:3 -v`) so that
+//! switching inits means changing only the binary name. Every bad value is a one-line usage error
+//! (exit 2) that names it; no child is ever started from a command line that did not validate.
+
+use crate::log::{Format, Level};
+use crate::signals::{self, SigMask};
+use clap::Parser;
+use std::ffi::OsString;
+use std::time::Duration;
+
+pub const USAGE_EXIT: i32 = 2;
+
+const AFTER_HELP: &str = "\
+Stop budget:
+  The grace period counts from the first stop signal. Inside it sigward first holds the signal
+  for the pre-stop delay (the app keeps serving while the load balancer forgets the pod), then
+  forwards it and waits for every process to exit, then SIGKILLs whatever is left and exits.
+  Choose:  pre-stop delay + the app's drain time + a margin  <=  --grace-period
+           --grace-period  <  the orchestrator's kill timeout
+  (Kubernetes: terminationGracePeriodSeconds, default 30s, which also covers any preStop hook;
+   Docker: docker stop -t / --stop-timeout, default 10s.)
+  So sigward, not the orchestrator, delivers the final SIGKILL: it names the stragglers and
+  exits with a meaningful status.
+
+Exit status:
+  the command's exit code; 128+N if it died of signal N; 0 for codes listed with -e;
+  2 usage error; 125 sigward could not start the command; 126 command not executable;
+  127 command not found.
+
+Examples:
+  sigward -- nginx -g 'daemon off;'
+  sigward -d 5s -t 25s -- ./start-server.sh
+  sigward -S QUIT -r QUIT:TERM -- php-fpm -F";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigward",
+    version,
+    about = "Init for containers: forwards signals, reaps zombies, and owns the stop sequence.",
+    override_usage = "sigward [OPTIONS] [--] COMMAND [ARG]...",
+    after_help = AFTER_HELP
+)]
+struct Args {
+    /// Stop budget, counted from the first stop signal; then every remaining process is SIGKILLed
+    #[arg(short = 't', long, env = "SIGWARD_GRACE_PERIOD", value_name = "DURATION", default_value = "25s", value_parser = parse_duration)]
+    grace_period: Duration,
+
+    /// Hold the first stop signal this long before forwarding it (spent inside the grace period)
+    #[arg(short = 'd', long, env = "SIGWARD_PRE_STOP_DELAY", value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pre_stop_delay: Duration,
+
+    /// Signals that start the stop sequence (repeatable), e.g. the image's STOPSIGNAL
+    #[arg(short = 'S', long, env = "SIGWARD_STOP_SIGNAL", value_name = "SIG", value_delimiter = ',', default_value = "TERM,INT", value_parser = parse_catchable)]
+    stop_signal: Vec<i32>,
+
+    /// Forward FROM as TO, e.g. TERM:QUIT; TO=0 drops FROM (repeatable)
+    #[arg(short = 'r', long, env = "SIGWARD_REWRITE", value_name = "FROM:TO", value_delimiter = ',', value_parser = parse_rewrite)]
+    rewrite: Vec<(i32, i32)>,
+
+    /// Signal only the direct child, not its process group
+    #[arg(short = 'c', long, env = "SIGWARD_SINGLE_CHILD")]
+    single_child: bool,
+
+    /// Exit 0 when the command exits with CODE, e.g. 143 (repeatable)
+    #[arg(
+        short = 'e',
+        long,
+        env = "SIGWARD_SUCCESS_EXIT",
+        value_name = "CODE",
+        value_delimiter = ','
+    )]
+    success_exit: Vec<u8>,
+
+    /// Signal to receive when sigward's parent dies (when not PID 1)
+    #[arg(short = 'p', long, value_name = "SIG", value_parser = parse_signal)]
+    parent_death_signal: Option<i32>,
+
+    /// Log every orphan reaped (a sign the app leaks children)
+    #[arg(short = 'w', long)]
+    warn_on_reap: bool,
+
+    /// Accepted and ignored: process-group forwarding is always on (tini compatibility)
+    #[arg(short = 'g', hide_long_help = false)]
+    _group: bool,
+
+    /// Accepted and ignored: sigward always subreaps when it is not PID 1 (tini compatibility)
+    #[arg(short = 's')]
+    _subreaper: bool,
+
+    /// More logging (-v: debug, every forwarded signal and reaped pid)
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Less logging (-q: warnings only, -qq: errors only)
+    #[arg(short = 'q', long, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    quiet: u8,
+
+    /// Base log level; -v and -q move from it
+    #[arg(
+        long,
+        env = "SIGWARD_LOG",
+        value_name = "LEVEL",
+        default_value = "info",
+        ignore_case = true
+    )]
+    log_level: Level,
+
+    /// One line per event on stderr
+    #[arg(
+        long,
+        env = "SIGWARD_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text",
+        ignore_case = true
+    )]
+    log_format: Format,
+
+    /// The command to run, and its arguments
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
+    command: Vec<OsString>,
+}
+
+/// What sigward was asked to do, fully validated.
+#[derive(Debug)]
+pub struct Config {
+    pub grace_period: Duration,
+    pub pre_stop_delay: Duration,
+    pub stop_signals: SigMask,
+    /// `rewrite[n]` is what signal n is forwarded as; 0 drops it.
+    pub rewrite: [u8; signals::MAX as usize + 1],
+    pub single_child: bool,
+    pub success_exits: Vec<u8>,
+    pub parent_death_signal: Option<i32>,
+    pub warn_on_reap: bool,
+    pub log_level: Level,
+    pub log_format: Format,
+    pub command: Vec<OsString>,
+}
+
+impl Config {
+    /// What `sig` is forwarded as, or None when it is dropped.
+    pub fn rewritten(&self, sig: i32) -> Option<i32> {
+        let to = *self.rewrite.get(usize::try_from(sig).ok()?)?;
+        (to != 0).then_some(i32::from(to))
+    }
+}
+
+/// The outcome of parsing: run with a config, or exit now with a code (help, version, bad input).
+pub enum Parsed {
+    Run(Config),
+    Exit(i32),
+}
+
+pub fn parse(args: Vec<OsString>) -> Parsed {
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => return Parsed::Exit(report_clap_error(e)),
+    };
+    match validate(args) {
+        Ok(cfg) => Parsed::Run(cfg),
+        Err(msg) => {
+            eprintln!("sigward: {msg}");
+            Parsed::Exit(USAGE_EXIT)
+        }
+    }
+}
+
+/// Help and version print as clap renders them; errors become one line naming the bad value.
+fn report_clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::MissingRequiredArgument => {
+            eprintln!(
+                "sigward: no COMMAND given (usage: sigward [OPTIONS] [--] COMMAND [ARG]...; see --help)"
+            );
+            USAGE_EXIT
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("sigward: {first} (see --help)");
+            USAGE_EXIT
+        }
+    }
+}
+
+fn validate(a: Args) -> Result<Config, String> {
+    if a.pre_stop_delay >= a.grace_period {
+        return Err(format!(
+            "pre-stop delay {} must be shorter than the grace period {} (the delay is spent inside it)",
+            fmt_duration(a.pre_stop_delay),
+            fmt_duration(a.grace_period)
+        ));
+    }
+    let mut rewrite = [0u8; signals::MAX as usize + 1];
+    for (n, slot) in rewrite.iter_mut().enumerate() {
+        *slot = n as u8;
+    }
+    for (from, to) in a.rewrite {
+        rewrite[from as usize] = to as u8;
+    }
+    let level = match (a.verbose, a.quiet) {
+        (0, 0) => a.log_level,
+        (v, 0) => [Level::Error, Level::Warn, Level::Info, Level::Debug]
+            [(a.log_level as usize + v as usize).min(3)],
+        (_, q) => [Level::Error, Level::Warn, Level::Info, Level::Debug]
+            [(a.log_level as usize).saturating_sub(q as usize)],
+    };
+    Ok(Config {
+        grace_period: a.grace_period,
+        pre_stop_delay: a.pre_stop_delay,
+        stop_signals: SigMask::of(&a.stop_signal),
+        rewrite,
+        single_child: a.single_child,
+        success_exits: a.success_exit,
+        parent_death_signal: a.parent_death_signal,
+        warn_on_reap: a.warn_on_reap,
+        log_level: level,
+        log_format: a.log_format,
+        command: a.command,
+    })
+}
+
+/// `25s`, `500ms`, `1m30s`, `2m`, `1h`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration (try 25s, 500ms, 1m30s)".into());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit_len = rest[digits..]
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len() - digits);
+        let (num, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
+        let n: u64 = num.parse().map_err(|_| {
+            "expected a number before each unit (try 25s, 500ms, 1m30s)".to_string()
+        })?;
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => n
+                .checked_mul(60)
+                .map(Duration::from_secs)
+                .ok_or("too long")?,
+            "h" => n
+                .checked_mul(3600)
+                .map(Duration::from_secs)
+                .ok_or("too long")?,
+            _ => return Err(format!("unknown unit '{unit}' (use ms, s, m or h)")),
+        };
+        total = total.checked_add(part).ok_or("too long")?;
+        rest = &rest[digits + unit_len..];
+    }
+    Ok(total)
+}
+
+fn parse_signal(text: &str) -> Result<i32, String> {
+    signals::parse(text)
+}
+
+/// A signal sigward can receive and act on: not KILL or STOP (uncatchable), not CHLD (reaping).
+fn parse_catchable(text: &str) -> Result<i32, String> {
+    let sig = signals::parse(text)?;
+    match sig {
+        libc::SIGKILL | libc::SIGSTOP => Err(format!(
+            "{} cannot be caught, so it can never reach sigward",
+            signals::Name(sig)
+        )),
+        libc::SIGCHLD => Err("SIGCHLD is sigward's own reaping signal".into()),
+        _ => Ok(sig),
+    }
+}
+
+fn parse_rewrite(text: &str) -> Result<(i32, i32), String> {
+    let (from, to) = text
+        .split_once(':')
+        .ok_or("expected FROM:TO, e.g. TERM:QUIT or 15:3")?;
+    let from = parse_catchable(from)?;
+    let to = if to.trim() == "0" {
+        0
+    } else {
+        signals::parse(to)?
+    };
+    Ok((from, to))
+}
+
+/// Compact human form: `25s`, `1.5s`, `500ms`, `2m30s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 != 0 {
+        format!("{}.{:03}s", ms / 1000, ms % 1000)
+            .trim_end_matches('0')
+            .to_string()
+    } else if ms >= 60_000 && ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms > 60_000 {
+        format!("{}m{}s", ms / 60_000, ms / 1000 % 60)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<OsString> {
+        std::iter::once("sigward")
+            .chain(s.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn config(s: &[&str]) -> Config {
+        match parse(argv(s)) {
+            Parsed::Run(c) => c,
+            Parsed::Exit(code) => panic!("exit {code} for {s:?}"),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("25s"), Ok(Duration::from_secs(25)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(
+            parse_duration("1h1ms"),
+            Ok(Duration::from_millis(3_600_001))
+        );
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "-1s",
+            "1.5s",
+            "ms5",
+            "99999999999999999999h",
+            "5 s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duration_display_round_trips() {
+        for d in ["0ms", "500ms", "1.5s", "25s", "2m", "1m30s", "1.25s"] {
+            let parsed =
+                parse_duration(&d.replace("1.5s", "1500ms").replace("1.25s", "1250ms")).unwrap();
+            assert_eq!(fmt_duration(parsed), d);
+        }
+    }
+
+    #[test]
+    fn tini_command_line_is_accepted() {
+        let c = config(&[
+            "-s", "-g", "-e", "143", "-p", "SIGKILL", "-w", "-v", "--", "app", "-x",
+        ]);
+        assert_eq!(c.success_exits, vec![143]);
+        assert_eq!(c.parent_death_signal, Some(libc::SIGKILL));
+        assert!(c.warn_on_reap);
+        assert_eq!(c.log_level, Level::Debug);
+        assert_eq!(c.command, argv(&["app", "-x"])[1..]);
+    }
+
+    #[test]
+    fn dumb_init_command_line_is_accepted() {
+        let c = config(&["-c", "-r", "15:3", "-r", "USR1:0", "sh", "-c", "x"]);
+        assert!(c.single_child);
+        assert_eq!(c.rewritten(15), Some(3));
+        assert_eq!(c.rewritten(libc::SIGUSR1), None);
+        assert_eq!(c.rewritten(libc::SIGHUP), Some(libc::SIGHUP));
+        assert_eq!(c.command, argv(&["sh", "-c", "x"])[1..]);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&["app"]);
+        assert_eq!(c.grace_period, Duration::from_secs(25));
+        assert_eq!(c.pre_stop_delay, Duration::ZERO);
+        assert_eq!(c.stop_signals, SigMask::of(&[libc::SIGTERM, libc::SIGINT]));
+        assert!(!c.single_child);
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        for bad in [
+            &["-t", "5x", "app"][..],
+            &["-S", "KILL", "app"],
+            &["-r", "STOP:TERM", "app"],
+            &["-r", "TERM", "app"],
+            &["-d", "30s", "-t", "30s", "app"],
+            &["-e", "300", "app"],
+            &["--log-format", "xml", "app"],
+            &[],
+            &["--nope", "app"],
+        ] {
+            assert!(
+                matches!(parse(argv(bad)), Parsed::Exit(USAGE_EXIT)),
+                "{bad:?}"
+            );
+        }
+    }
+}

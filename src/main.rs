@@ -1,0 +1,185 @@
+//! sigward: an init for containers that forwards signals, reaps zombies and owns the stop sequence.
+//!
+//! `#![no_main]`: Rust's std runtime sets SIGPIPE to ignored before `main`, and an ignored signal
+//! survives exec, so every app sigward started would inherit it. A plain C `main` leaves the
+//! dispositions exactly as the caller set them, and lets sigward block signals before any other
+//! work, so a stop signal that arrives during start-up waits for it instead of being lost.
+#![no_main]
+
+mod cli;
+mod log;
+mod reap;
+mod signals;
+mod spawn;
+mod supervisor;
+
+use signals::{SigMask, SignalFd};
+use spawn::{Detach, Inherited, SpawnError};
+use std::ffi::{CStr, OsString};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStringExt;
+
+/// sigward itself could not start the command (fork, signalfd); as `docker run` uses 125.
+const START_FAILED: i32 = 125;
+
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // Block first: nothing may be delivered (or dropped, as PID 1) before the signalfd reads it.
+    let original_mask = match signals::set_mask(SigMask::FULL) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("sigward: cannot block signals: {e}");
+            return START_FAILED;
+        }
+    };
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: the C runtime passes argc valid, NUL-terminated strings in argv.
+        .map(|i| OsString::from_vec(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes().to_vec()))
+        .collect();
+    match cli::parse(args) {
+        cli::Parsed::Exit(code) => code,
+        cli::Parsed::Run(cfg) => run(&cfg, original_mask),
+    }
+}
+
+fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
+    log::configure(cfg.log_level, cfg.log_format);
+    let pid1 = std::process::id() == 1;
+    if !pid1 {
+        // Orphans of the app's descendants come to us instead of escaping to the host's init.
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            log::event(
+                log::Level::Warn,
+                "subreaper",
+                format_args!("cannot become a child subreaper: {e}; orphans escape to PID 1"),
+                &[],
+            );
+        }
+    }
+    if let Some(sig) = cfg.parent_death_signal {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a plain signal number.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
+            log::event(
+                log::Level::Warn,
+                "pdeathsig",
+                format_args!("cannot set the parent-death signal"),
+                &[],
+            );
+        }
+    }
+    // An ignored SIGCHLD makes the kernel discard exit statuses; sigward needs them, the child
+    // gets its ignored SIGCHLD back.
+    let sigchld_ignored = signals::is_ignored(libc::SIGCHLD);
+    if sigchld_ignored {
+        let _ = signals::set_ignored(libc::SIGCHLD, false);
+    }
+    let signals = match SignalFd::new(SigMask::FULL) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sigward: cannot create a signalfd: {e}");
+            return START_FAILED;
+        }
+    };
+    let detach = terminal_detach();
+    let inherited = Inherited {
+        mask: original_mask,
+        sigchld_ignored,
+    };
+    let child = match spawn::spawn(&cfg.command, detach, &inherited) {
+        Ok(pid) => pid.as_raw(),
+        Err(SpawnError::Exec(errno)) => {
+            let name = cfg
+                .command
+                .first()
+                .map(|c| c.to_string_lossy())
+                .unwrap_or_default();
+            log::event(
+                log::Level::Error,
+                "exec_failed",
+                format_args!("cannot run '{name}': {}", errno.desc()),
+                &[("errno", log::Val::Int(errno as i64))],
+            );
+            return spawn::exec_failure_status(errno);
+        }
+        Err(SpawnError::Start(what, e)) => {
+            log::event(
+                log::Level::Error,
+                "start_failed",
+                format_args!("cannot start the command: {what}: {e}"),
+                &[],
+            );
+            return START_FAILED;
+        }
+    };
+    log::event(
+        log::Level::Debug,
+        "started",
+        format_args!(
+            "started {} as pid {child} (own {}), pid1={pid1}",
+            cfg.command
+                .first()
+                .map(|c| c.to_string_lossy())
+                .unwrap_or_default(),
+            if detach == Detach::Session {
+                "session"
+            } else {
+                "process group, terminal foreground"
+            }
+        ),
+        &[("pid", log::Val::Int(child.into()))],
+    );
+    // Hold nothing the child was meant to own (pipes whose EOF a reader awaits) and pin no mount.
+    close_inherited_fds(signals.as_fd());
+    let _ = nix::unistd::chdir("/");
+
+    let exit = supervisor::Supervisor::new(
+        cfg,
+        signals,
+        child,
+        pid1,
+        detach == Detach::TerminalForeground,
+    )
+    .run();
+    let status = exit.status();
+    if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {
+        0
+    } else {
+        status
+    }
+}
+
+/// Takes the terminal's foreground for the child only when stdin is sigward's controlling terminal
+/// and sigward is in its foreground (`docker run -it`, an interactive shell); otherwise the child
+/// gets a session of its own.
+fn terminal_detach() -> Detach {
+    let stdin = std::io::stdin();
+    match nix::unistd::tcgetpgrp(stdin.as_fd()) {
+        Ok(fg) if fg == nix::unistd::getpgrp() => Detach::TerminalForeground,
+        _ => Detach::Session,
+    }
+}
+
+/// Closes every fd from 3 up except `keep` (the signalfd).
+fn close_inherited_fds(keep: std::os::fd::BorrowedFd) {
+    use std::os::fd::AsRawFd;
+    let keep = keep.as_raw_fd() as libc::c_uint;
+    let close_range = |first: libc::c_uint, last: libc::c_uint| {
+        // SAFETY: closes only fds sigward inherited; the one it still uses (`keep`) is excluded, and
+        // no Rust object owns any fd in these ranges.
+        first > last || unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } == 0
+    };
+    if close_range(3, keep.saturating_sub(1)) && close_range(keep + 1, libc::c_uint::MAX) {
+        return;
+    }
+    // Kernels before 5.9 have no close_range: close what /proc lists.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<libc::c_uint> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds.into_iter().filter(|&fd| fd >= 3 && fd != keep) {
+        // SAFETY: as above; a stale entry (the directory's own fd) just fails with EBADF.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+}

@@ -1,0 +1,118 @@
+//! Starting the command: fork, detach into its own process group, restore what sigward inherited,
+//! exec, and report an exec failure exactly.
+//!
+//! Everything the child needs (argv, the mask to restore) is prepared before fork, so the child
+//! only makes async-signal-safe syscalls and never allocates. A close-on-exec pipe tells the parent
+//! whether exec succeeded: EOF means it did, four bytes carry the errno when it did not. Waiting for
+//! that answer also guarantees the child's process group exists before the first signal is
+//! forwarded to it.
+
+use crate::signals::{self, SigMask};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::unistd::{ForkResult, Pid};
+use std::ffi::{CString, OsString};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+
+/// How the child separates from sigward.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Detach {
+    /// `setsid()`: own session and process group; the usual case in a container.
+    Session,
+    /// `setpgid(0, 0)` and `tcsetpgrp(0)`: own process group in sigward's session, in the
+    /// foreground of sigward's terminal, so the terminal's Ctrl-C reaches the app directly.
+    /// (A new session cannot own the terminal that sigward's session holds.)
+    TerminalForeground,
+}
+
+/// What the child gets back from sigward's own start: the blocked mask and SIGCHLD's disposition
+/// (the only one sigward changes; every other ignored signal stays ignored across exec by itself).
+pub struct Inherited {
+    pub mask: SigMask,
+    pub sigchld_ignored: bool,
+}
+
+pub enum SpawnError {
+    /// The command could not be executed (errno from execvp).
+    Exec(Errno),
+    /// sigward could not fork or make its pipe.
+    Start(&'static str, Errno),
+}
+
+/// Starts `command` and returns its pid once it has exec'd.
+pub fn spawn(
+    command: &[OsString],
+    detach: Detach,
+    inherited: &Inherited,
+) -> Result<Pid, SpawnError> {
+    let mut args = Vec::with_capacity(command.len());
+    for a in command {
+        // argv strings cannot contain NUL (they came from our own argv), but never panic on it.
+        args.push(CString::new(a.as_bytes()).map_err(|_| SpawnError::Exec(Errno::EINVAL))?);
+    }
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+
+    let (report_r, report_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Start("pipe", e))?;
+
+    // SAFETY: sigward is single-threaded, and the child branch below only makes async-signal-safe
+    // syscalls on data prepared before fork, then execs or _exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(SpawnError::Start("fork", e)),
+        Ok(ForkResult::Child) => {
+            // SAFETY: async-signal-safe libc calls only; argv is a null-terminated array of
+            // pointers into `args`, which the fork copied; write and _exit never return into Rust
+            // state shared with the parent.
+            unsafe {
+                match detach {
+                    Detach::Session => {
+                        libc::setsid();
+                    }
+                    Detach::TerminalForeground => {
+                        libc::setpgid(0, 0);
+                        // SIGTTOU is still blocked here, so a background group may take the terminal.
+                        libc::tcsetpgrp(0, libc::getpid());
+                    }
+                }
+                if inherited.sigchld_ignored {
+                    let _ = signals::set_ignored(libc::SIGCHLD, true);
+                }
+                let _ = signals::set_mask(inherited.mask);
+                libc::execvp(argv[0], argv.as_ptr());
+                let errno = Errno::last_raw().to_ne_bytes();
+                libc::write(report_w.as_raw_fd(), errno.as_ptr().cast(), errno.len());
+                libc::_exit(127);
+            }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(report_w);
+            let mut buf = [0u8; 4];
+            let mut got = 0;
+            while got < buf.len() {
+                match nix::unistd::read(&report_r, &mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => break,
+                }
+            }
+            if got < buf.len() {
+                return Ok(child); // EOF: exec succeeded and closed the pipe.
+            }
+            // Reap the failed child so it leaves no zombie; its status adds nothing.
+            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+            Err(SpawnError::Exec(Errno::from_raw(i32::from_ne_bytes(buf))))
+        }
+    }
+}
+
+/// Exit status and reason for an exec failure, as shells report them: 127 not found, 126 found
+/// but not runnable.
+pub fn exec_failure_status(errno: Errno) -> i32 {
+    match errno {
+        Errno::ENOENT | Errno::ENOTDIR => 127,
+        _ => 126,
+    }
+}
