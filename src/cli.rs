@@ -361,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn duration_display_round_trips() {
+    fn durations_display_compactly() {
         for d in ["0ms", "500ms", "1.5s", "25s", "2m", "1m30s", "1.25s"] {
             let parsed =
                 parse_duration(&d.replace("1.5s", "1500ms").replace("1.25s", "1250ms")).unwrap();

@@ -4,7 +4,7 @@
 //! survives exec, so every app sigward started would inherit it. A plain C `main` leaves the
 //! dispositions exactly as the caller set them, and lets sigward block signals before any other
 //! work, so a stop signal that arrives during start-up waits for it instead of being lost.
-#![no_main]
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod log;
@@ -22,6 +22,7 @@ use std::os::unix::ffi::OsStringExt;
 /// sigward itself could not start the command (fork, signalfd); as `docker run` uses 125.
 const START_FAILED: i32 = 125;
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // Block first: nothing may be delivered (or dropped, as PID 1) before the signalfd reads it.
