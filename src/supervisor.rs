@@ -406,7 +406,8 @@ impl<'a> Supervisor<'a> {
         }
         // Others remain: tell them to finish instead of leaving them to the kernel's SIGKILL when
         // PID 1 exits. In Draining the main group already has the stop signal; reach the rest.
-        let group_told = self.phase == Phase::Draining;
+        // (With --single-child only the child itself got it.)
+        let group_told = self.phase == Phase::Draining && !self.cfg.single_child;
         let sig = match self.phase {
             Phase::Delaying { held, .. } => held,
             Phase::Draining => self.stop_signal,
@@ -420,8 +421,8 @@ impl<'a> Supervisor<'a> {
                 Level::Info,
                 "leftovers",
                 format_args!(
-                    "{} processes remain; {} is rewritten to 0, so none is signalled",
-                    remaining.len(),
+                    "{} remain; {} is rewritten to 0, so none is signalled",
+                    Processes(remaining.len()),
                     Name(sig)
                 ),
                 &[],
@@ -442,8 +443,8 @@ impl<'a> Supervisor<'a> {
             Level::Info,
             "leftovers",
             format_args!(
-                "{} processes remain after the main child exited: sent {}, waiting up to {} for them",
-                remaining.len(),
+                "{} remain after the main child exited: sent {}, waiting up to {} for them",
+                Processes(remaining.len()),
                 Name(to),
                 fmt_duration(wait)
             ),
@@ -477,8 +478,8 @@ impl<'a> Supervisor<'a> {
                 Level::Warn,
                 "stragglers_killed",
                 format_args!(
-                    "grace period of {grace} is over: killing {} stragglers: {names}",
-                    stragglers.len()
+                    "grace period of {grace} is over: killing {}: {names}",
+                    Stragglers(stragglers.len())
                 ),
                 &[
                     ("count", Val::Int(stragglers.len() as i64)),
@@ -533,5 +534,23 @@ impl std::fmt::Display for Sender {
             Ok(comm) => write!(f, "pid {} ({})", self.0, comm.trim_end()),
             Err(_) => write!(f, "pid {}", self.0),
         }
+    }
+}
+
+/// `1 process`, `3 processes`.
+struct Processes(usize);
+
+impl std::fmt::Display for Processes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} process{}", self.0, if self.0 == 1 { "" } else { "es" })
+    }
+}
+
+/// `1 straggler`, `3 stragglers`.
+struct Stragglers(usize);
+
+impl std::fmt::Display for Stragglers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} straggler{}", self.0, if self.0 == 1 { "" } else { "s" })
     }
 }

@@ -1,0 +1,230 @@
+//! Shared harness: run the built sigward as PID 1 of a fresh PID namespace with real children.
+//!
+//! `Ns::start` runs `unshare --pid --fork --mount-proc --kill-child sigward ...`. Dropping an `Ns`
+//! SIGKILLs its PID 1, and the kernel then kills everything in that namespace, so no test leaves a
+//! process behind, whatever it asserted. Each `Ns` has a scratch directory for the probe's records.
+//! In argv, `{probe}` stands for the probe's path, `{log}` for its record file, `{dir}` for the
+//! scratch directory (with a trailing slash).
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SIGWARD: &str = env!("CARGO_BIN_EXE_sigward");
+
+/// The probe app (an example target, built by `cargo test` next to the test binaries).
+pub fn probe() -> String {
+    let exe = std::env::current_exe().expect("current_exe");
+    let debug = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = debug.join("examples").join("probe");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/probe.rs");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    assert!(
+        p.exists() && modified(&p) >= modified(&src),
+        "probe at {} is missing or older than its source: run `cargo test` (a filtered `cargo test --test X` does not build examples) or `cargo build --example probe`",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+/// Monotonic now in nanoseconds, comparable with the probe's `t=` stamps.
+pub fn now_ns() -> u128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid, writable timespec.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) }, 0);
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!("sigward-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// sigward running as PID 1 of its own PID namespace.
+pub struct Ns {
+    unshare: Child,
+    /// sigward's pid as the test (outside the namespace) sees it.
+    pub pid1: i32,
+    pub dir: Scratch,
+    /// The probe's record file, `log=` of `probe_args`.
+    pub log: String,
+    status: Option<ExitStatus>,
+}
+
+pub struct Done {
+    pub code: i32,
+    pub stderr: String,
+    pub stdout: String,
+    pub elapsed: Duration,
+    /// The probe's records at exit.
+    pub records: String,
+}
+
+impl Ns {
+    /// Runs `sigward ARGS...` as PID 1 of a new PID namespace.
+    pub fn start(args: &[&str]) -> Ns {
+        Ns::start_with(args, |_| {})
+    }
+
+    /// Like `start`, letting the caller adjust the unshare command (stdin, fds, pre_exec).
+    pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
+        let argv: Vec<&str> = std::iter::once(SIGWARD).chain(args.iter().copied()).collect();
+        Ns::pid1(&argv, adjust)
+    }
+
+    /// Runs any `argv` as PID 1 of a new PID namespace (e.g. a shell that starts sigward).
+    pub fn pid1(argv: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
+        let dir = Scratch::new();
+        let log = dir.path("probe.log");
+        let probe = probe();
+        let expand = |a: &&str| a.replace("{probe}", &probe).replace("{log}", &log).replace("{dir}", &dir.path(""));
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]).args(argv.iter().map(expand));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A pre_exec hook makes std fork+exec instead of posix_spawn, whose glibc child leaves
+        // signals 32 and 33 ignored: the namespace then starts with exactly what the test sets.
+        // SAFETY: the hook does nothing.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
+        adjust(&mut cmd);
+        let mut unshare = cmd.spawn().expect("spawn unshare (is util-linux installed, are we root?)");
+        // A quick command may be over before we find it: pid1 is then 0 and signal() refuses.
+        let start = Instant::now();
+        let pid1 = loop {
+            if let Some(pid) = child_of(unshare.id() as i32, Duration::ZERO) {
+                break pid;
+            }
+            if unshare.try_wait().expect("try_wait").is_some() || start.elapsed() > Duration::from_secs(10) {
+                break 0;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        Ns { unshare, pid1, dir, log, status: None }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        assert!(self.pid1 > 0, "sigward's pid is unknown (it exited before it was found)");
+        // SAFETY: kill(2) with plain integers.
+        assert_eq!(unsafe { libc::kill(self.pid1, sig) }, 0, "kill {} {sig}", self.pid1);
+    }
+
+    /// The probe's records so far.
+    pub fn records(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the probe has recorded a line starting with `prefix`; returns that line.
+    pub fn wait_record(&self, prefix: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.records().lines().find(|l| l.starts_with(prefix)) {
+                return l.to_string();
+            }
+            assert!(start.elapsed() < timeout, "no '{prefix}' record after {timeout:?}; records:\n{}", self.records());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Count of probe records starting with `prefix`.
+    pub fn count_records(&self, prefix: &str) -> usize {
+        self.records().lines().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.unshare.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits for sigward (and so the namespace) to exit; fails the test after `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Done {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.unshare.try_wait().expect("try_wait") {
+                break s;
+            }
+            if start.elapsed() > timeout {
+                let mut err = String::new();
+                self.kill();
+                let _ = self.unshare.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("sigward still running after {timeout:?}; stderr:\n{err}\nrecords:\n{}", self.records());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.status = Some(status);
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let _ = self.unshare.stdout.take().map(|mut o| o.read_to_string(&mut stdout));
+        let _ = self.unshare.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+        // unshare --fork exits with its child's status; a signal death shows as 128+N.
+        let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+        Done { code, stderr, stdout, elapsed: start.elapsed(), records: self.records() }
+    }
+
+    fn kill(&mut self) {
+        // SAFETY: kill(2) with plain integers. PID 1's death takes the namespace with it.
+        unsafe { libc::kill(self.pid1, libc::SIGKILL) };
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// Runs sigward in a fresh namespace to completion (for commands that end by themselves).
+pub fn run(args: &[&str]) -> Done {
+    Ns::start(args).wait(Duration::from_secs(30))
+}
+
+/// The first child of `parent`, found by walking /proc.
+pub fn child_of(parent: i32, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        let found = std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse::<i32>().ok())
+                == Some(parent)
+        });
+        if found.is_some() || start.elapsed() >= timeout {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Value of `key=` in a record line.
+pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('='))).unwrap_or_else(|| panic!("no {key}= in '{line}'"))
+}
+
+/// Signal numbers the probe recorded, in order.
+pub fn signals_seen(records: &str) -> Vec<i32> {
+    records.lines().filter_map(|l| l.strip_prefix("sig ")?.split_whitespace().next()?.parse().ok()).collect()
+}
+
+/// Time of the first record of signal `sig`.
+pub fn signal_time(records: &str, sig: i32) -> Option<u128> {
+    records.lines().find(|l| l.starts_with(&format!("sig {sig} "))).map(|l| field(l, "t").parse().expect("t="))
+}

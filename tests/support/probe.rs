@@ -1,0 +1,151 @@
+//! probe: the app that sigward's integration tests (and scripts/bench) run under sigward.
+//!
+//! It records what it observes, one line per fact, to the file named by `log=PATH`:
+//!   `start pid=P ppid=P pgid=G sid=S mask=HEX ignored=HEX fds=0,1,2 t=NS`
+//!   `sig N from=PID t=NS`        (a signal arrived; CLOCK_MONOTONIC nanoseconds)
+//!   `orphans made=N zombies=Z`   (after `orphans=N`)
+//!   `ready t=NS`                 (signals are now recorded: safe to send them)
+//!   `drained t=NS`, `exit CODE`
+//! Words (any order): `log=PATH`, `on-term=exit:N|ignore|stay|drain:MS:N` (default exit:143; stay: record only), `exit=N` (exit after start
+//! and orphans), `orphans=N` (make N orphans that exit at once, then wait until no zombie is left),
+//! `ignore-all` (SIG_IGN every catchable signal, then sleep), `sid` (call setsid first: a daemon).
+//! It sleeps in sigwaitinfo, so it records the moment a signal is delivered.
+
+#![no_main] // like sigward: Rust's runtime would ignore SIGPIPE and spoil the `ignored=` report
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn now_ns() -> u128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+fn status_hex(field: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+fn zombies() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next()) == Some("Z"))
+        .count()
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // Before anything opens a file: the fds this process was started with.
+    let fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    let mut fds: Vec<i32> = fds.iter().filter_map(|f| f.parse().ok()).collect();
+    fds.sort();
+    fds.pop(); // the read_dir's own fd, always the highest here
+    let fds: Vec<String> = fds.iter().map(|f| f.to_string()).collect();
+    let mut log_path = String::from("/dev/stderr");
+    let (mut on_term, mut exit_now, mut orphans, mut ignore_all, mut daemon) = (String::from("exit:143"), None, 0u32, false, false);
+    for arg in std::env::args().skip(1) {
+        match arg.split_once('=') {
+            Some(("log", v)) => log_path = v.into(),
+            Some(("on-term", v)) => on_term = v.into(),
+            Some(("exit", v)) => exit_now = v.parse::<i32>().ok(),
+            Some(("orphans", v)) => orphans = v.parse().unwrap_or(0),
+            None if arg == "ignore-all" => ignore_all = true,
+            None if arg == "sid" => daemon = true,
+            _ => panic!("probe: unknown word {arg}"),
+        }
+    }
+    if daemon {
+        // SAFETY: plain syscall.
+        unsafe { libc::setsid() };
+    }
+    let mut log = OpenOptions::new().append(true).create(true).open(&log_path).expect("open log");
+    let mut record = |line: String| {
+        log.write_all(format!("{line}\n").as_bytes()).expect("write log");
+    };
+    // SAFETY: plain getters.
+    let (pid, ppid, pgid, sid) = unsafe { (libc::getpid(), libc::getppid(), libc::getpgrp(), libc::getsid(0)) };
+    record(format!(
+        "start pid={pid} ppid={ppid} pgid={pgid} sid={sid} mask={} ignored={} fds={} t={}",
+        status_hex("SigBlk:"),
+        status_hex("SigIgn:"),
+        fds.join(","),
+        now_ns()
+    ));
+    if orphans > 0 {
+        for _ in 0..orphans {
+            // SAFETY: the child only forks again and _exits; the grandchild _exits at once.
+            unsafe {
+                match libc::fork() {
+                    0 => {
+                        libc::fork();
+                        libc::_exit(0);
+                    }
+                    pid if pid > 0 => {
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let start = Instant::now();
+        let mut z = zombies();
+        while z > 0 && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+            z = zombies();
+        }
+        record(format!("orphans made={orphans} zombies={z}"));
+    }
+    if let Some(code) = exit_now {
+        record(format!("exit {code}"));
+        std::process::exit(code);
+    }
+    let catchable = (1..=64).filter(|s| ![libc::SIGKILL, libc::SIGSTOP, 32, 33].contains(s));
+    // SAFETY: sigset operations on a local set; SIG_IGN installs no handler.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigemptyset(&mut set) };
+    for s in catchable {
+        if ignore_all || (s == libc::SIGTERM && on_term == "ignore") {
+            unsafe { libc::signal(s, libc::SIG_IGN) };
+        } else {
+            unsafe { libc::sigaddset(&mut set, s) };
+        }
+    }
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    record(format!("ready t={}", now_ns()));
+    loop {
+        // SAFETY: info is a valid siginfo_t buffer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig < 0 {
+            continue;
+        }
+        let t = now_ns();
+        record(format!("sig {sig} from={} t={t}", unsafe { info.si_pid() }));
+        if sig != libc::SIGTERM {
+            continue;
+        }
+        let mut parts = on_term.split(':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("exit"), Some(code), None) => {
+                let code = code.parse().unwrap_or(143);
+                record(format!("exit {code}"));
+                std::process::exit(code);
+            }
+            (Some("drain"), Some(ms), Some(code)) => {
+                std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(1000)));
+                record(format!("drained t={}", now_ns()));
+                let code = code.parse().unwrap_or(0);
+                record(format!("exit {code}"));
+                std::process::exit(code);
+            }
+            _ => {}
+        }
+    }
+}
