@@ -421,7 +421,7 @@ impl<'a> Supervisor<'a> {
                 Level::Info,
                 "leftovers",
                 format_args!(
-                    "{} remain; {} is rewritten to 0, so none is signalled",
+                    "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
                     Processes(remaining.len()),
                     Name(sig)
                 ),
@@ -443,7 +443,7 @@ impl<'a> Supervisor<'a> {
             Level::Info,
             "leftovers",
             format_args!(
-                "{} remain after the main child exited: sent {}, waiting up to {} for them",
+                "{} left after the main child exited: sent {}, waiting up to {} for them",
                 Processes(remaining.len()),
                 Name(to),
                 fmt_duration(wait)
@@ -542,7 +542,12 @@ struct Processes(usize);
 
 impl std::fmt::Display for Processes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} process{}", self.0, if self.0 == 1 { "" } else { "es" })
+        write!(
+            f,
+            "{} process{}",
+            self.0,
+            if self.0 == 1 { "" } else { "es" }
+        )
     }
 }
 
@@ -551,6 +556,11 @@ struct Stragglers(usize);
 
 impl std::fmt::Display for Stragglers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} straggler{}", self.0, if self.0 == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{} straggler{}",
+            self.0,
+            if self.0 == 1 { "" } else { "s" }
+        )
     }
 }

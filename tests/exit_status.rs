@@ -8,7 +8,11 @@ use std::time::Duration;
 fn exit_code_of_the_command_passes_through() {
     let done = run(&["--", "sh", "-c", "exit 3"]);
     assert_eq!(done.code, 3, "{}", done.stderr);
-    assert!(done.stderr.contains("exited with status 3"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("exited with status 3"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -22,14 +26,21 @@ fn death_by_signal_exits_128_plus_the_signal_number() {
 fn missing_command_exits_127_and_names_it() {
     let done = run(&["--", "/no/such/app", "arg"]);
     assert_eq!(done.code, 127);
-    assert_eq!(done.stderr.trim(), "sigward: cannot run '/no/such/app': No such file or directory");
+    assert_eq!(
+        done.stderr.trim(),
+        "sigward: cannot run '/no/such/app': No such file or directory"
+    );
 }
 
 #[test]
 fn command_not_found_on_path_exits_127() {
     let done = run(&["--", "no-such-app-anywhere"]);
     assert_eq!(done.code, 127);
-    assert!(done.stderr.contains("cannot run 'no-such-app-anywhere'"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("cannot run 'no-such-app-anywhere'"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -39,7 +50,10 @@ fn non_executable_command_exits_126_and_names_it() {
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     let done = run(&["--", &script]);
     assert_eq!(done.code, 126);
-    assert_eq!(done.stderr.trim(), format!("sigward: cannot run '{script}': Permission denied"));
+    assert_eq!(
+        done.stderr.trim(),
+        format!("sigward: cannot run '{script}': Permission denied")
+    );
 }
 
 #[test]

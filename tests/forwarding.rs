@@ -14,7 +14,11 @@ fn shell_wrapped_app_receives_sigterm() {
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
-    assert_eq!(done.code, 143, "the shell dies of the forwarded SIGTERM too: {}", done.stderr);
+    assert_eq!(
+        done.code, 143,
+        "the shell dies of the forwarded SIGTERM too: {}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -22,7 +26,10 @@ fn hup_usr1_and_rtmin3_are_forwarded_while_the_app_keeps_running() {
     let mut ns = Ns::start(&["--", "{probe}", "log={log}"]);
     ns.wait_record("ready", T);
     let rtmin3 = 34 + 3;
-    for (i, sig) in [libc::SIGHUP, libc::SIGUSR1, rtmin3].into_iter().enumerate() {
+    for (i, sig) in [libc::SIGHUP, libc::SIGUSR1, rtmin3]
+        .into_iter()
+        .enumerate()
+    {
         ns.signal(sig);
         ns.wait_record(&format!("sig {sig} "), T);
         assert_eq!(ns.count_records("sig "), i + 1);
@@ -36,13 +43,30 @@ fn hup_usr1_and_rtmin3_are_forwarded_while_the_app_keeps_running() {
 
 #[test]
 fn custom_stop_signal_quit_starts_the_stop_sequence() {
-    let ns = Ns::start(&["--stop-signal", "QUIT", "-t", "1s", "--", "{probe}", "log={log}", "on-term=stay"]);
+    let ns = Ns::start(&[
+        "--stop-signal",
+        "QUIT",
+        "-t",
+        "1s",
+        "--",
+        "{probe}",
+        "log={log}",
+        "on-term=stay",
+    ]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGQUIT]);
-    assert!(done.stderr.contains("received SIGQUIT from outside the PID namespace (pid 0): stopping"), "{}", done.stderr);
-    assert_eq!(done.code, 137, "the app ignored QUIT, so the grace deadline killed it");
+    assert!(
+        done.stderr
+            .contains("received SIGQUIT from outside the PID namespace (pid 0): stopping"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(
+        done.code, 137,
+        "the app ignored QUIT, so the grace deadline killed it"
+    );
 }
 
 #[test]
@@ -52,7 +76,11 @@ fn sigterm_is_only_forwarded_when_it_is_not_a_stop_signal() {
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
     assert_eq!(done.code, 143);
-    assert!(!done.stderr.contains("stopping"), "SIGTERM must not start the stop sequence: {}", done.stderr);
+    assert!(
+        !done.stderr.contains("stopping"),
+        "SIGTERM must not start the stop sequence: {}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -62,7 +90,11 @@ fn rewrite_term_to_quit_delivers_quit() {
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGQUIT]);
-    assert!(done.stderr.contains("forwarded SIGTERM as SIGQUIT"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("forwarded SIGTERM as SIGQUIT"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -81,7 +113,13 @@ fn rewrite_to_zero_drops_the_signal() {
 #[test]
 fn single_child_mode_signals_only_the_direct_child() {
     // `exec` makes the second probe the main child; the first stays in its process group.
-    let ns = Ns::start(&["-c", "--", "sh", "-c", "{probe} log={dir}sibling & exec {probe} log={log}"]);
+    let ns = Ns::start(&[
+        "-c",
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={dir}sibling & exec {probe} log={log}",
+    ]);
     ns.wait_record("ready", T);
     let sibling = ns.dir.path("sibling");
     wait_file_line(&sibling, "ready");
@@ -92,13 +130,22 @@ fn single_child_mode_signals_only_the_direct_child() {
     // earlier would have been recorded first.
     wait_file_line(&sibling, "exit");
     let sib = std::fs::read_to_string(&sibling).unwrap();
-    assert_eq!(signals_seen(&sib), vec![libc::SIGTERM], "sibling got more than the leftover SIGTERM in -c mode");
+    assert_eq!(
+        signals_seen(&sib),
+        vec![libc::SIGTERM],
+        "sibling got more than the leftover SIGTERM in -c mode"
+    );
     assert_eq!(ns.wait(T).code, 143);
 }
 
 #[test]
 fn group_mode_signals_every_process_in_the_group() {
-    let ns = Ns::start(&["--", "sh", "-c", "{probe} log={dir}sibling & exec {probe} log={log}"]);
+    let ns = Ns::start(&[
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={dir}sibling & exec {probe} log={log}",
+    ]);
     ns.wait_record("ready", T);
     let sibling = ns.dir.path("sibling");
     wait_file_line(&sibling, "ready");
@@ -111,7 +158,11 @@ fn group_mode_signals_every_process_in_the_group() {
 
 fn wait_file_line(path: &str, prefix: &str) {
     let start = std::time::Instant::now();
-    while !std::fs::read_to_string(path).unwrap_or_default().lines().any(|l| l.starts_with(prefix)) {
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with(prefix))
+    {
         assert!(start.elapsed() < T, "no '{prefix}' in {path}");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -32,9 +32,15 @@ pub fn probe() -> String {
 
 /// Monotonic now in nanoseconds, comparable with the probe's `t=` stamps.
 pub fn now_ns() -> u128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid, writable timespec.
-    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) }, 0);
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
+        0
+    );
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
@@ -44,7 +50,11 @@ pub struct Scratch(pub PathBuf);
 impl Scratch {
     pub fn new() -> Scratch {
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("sigward-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "sigward-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&p).expect("scratch dir");
         Scratch(p)
     }
@@ -87,7 +97,9 @@ impl Ns {
 
     /// Like `start`, letting the caller adjust the unshare command (stdin, fds, pre_exec).
     pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
-        let argv: Vec<&str> = std::iter::once(SIGWARD).chain(args.iter().copied()).collect();
+        let argv: Vec<&str> = std::iter::once(SIGWARD)
+            .chain(args.iter().copied())
+            .collect();
         Ns::pid1(&argv, adjust)
     }
 
@@ -96,34 +108,59 @@ impl Ns {
         let dir = Scratch::new();
         let log = dir.path("probe.log");
         let probe = probe();
-        let expand = |a: &&str| a.replace("{probe}", &probe).replace("{log}", &log).replace("{dir}", &dir.path(""));
+        let expand = |a: &&str| {
+            a.replace("{probe}", &probe)
+                .replace("{log}", &log)
+                .replace("{dir}", &dir.path(""))
+        };
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]).args(argv.iter().map(expand));
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .args(argv.iter().map(expand));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         // A pre_exec hook makes std fork+exec instead of posix_spawn, whose glibc child leaves
         // signals 32 and 33 ignored: the namespace then starts with exactly what the test sets.
         // SAFETY: the hook does nothing.
         unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
         adjust(&mut cmd);
-        let mut unshare = cmd.spawn().expect("spawn unshare (is util-linux installed, are we root?)");
+        let mut unshare = cmd
+            .spawn()
+            .expect("spawn unshare (is util-linux installed, are we root?)");
         // A quick command may be over before we find it: pid1 is then 0 and signal() refuses.
         let start = Instant::now();
         let pid1 = loop {
             if let Some(pid) = child_of(unshare.id() as i32, Duration::ZERO) {
                 break pid;
             }
-            if unshare.try_wait().expect("try_wait").is_some() || start.elapsed() > Duration::from_secs(10) {
+            if unshare.try_wait().expect("try_wait").is_some()
+                || start.elapsed() > Duration::from_secs(10)
+            {
                 break 0;
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        Ns { unshare, pid1, dir, log, status: None }
+        Ns {
+            unshare,
+            pid1,
+            dir,
+            log,
+            status: None,
+        }
     }
 
     pub fn signal(&self, sig: i32) {
-        assert!(self.pid1 > 0, "sigward's pid is unknown (it exited before it was found)");
+        assert!(
+            self.pid1 > 0,
+            "sigward's pid is unknown (it exited before it was found)"
+        );
         // SAFETY: kill(2) with plain integers.
-        assert_eq!(unsafe { libc::kill(self.pid1, sig) }, 0, "kill {} {sig}", self.pid1);
+        assert_eq!(
+            unsafe { libc::kill(self.pid1, sig) },
+            0,
+            "kill {} {sig}",
+            self.pid1
+        );
     }
 
     /// The probe's records so far.
@@ -138,14 +175,21 @@ impl Ns {
             if let Some(l) = self.records().lines().find(|l| l.starts_with(prefix)) {
                 return l.to_string();
             }
-            assert!(start.elapsed() < timeout, "no '{prefix}' record after {timeout:?}; records:\n{}", self.records());
+            assert!(
+                start.elapsed() < timeout,
+                "no '{prefix}' record after {timeout:?}; records:\n{}",
+                self.records()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// Count of probe records starting with `prefix`.
     pub fn count_records(&self, prefix: &str) -> usize {
-        self.records().lines().filter(|l| l.starts_with(prefix)).count()
+        self.records()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
     }
 
     pub fn alive(&mut self) -> bool {
@@ -162,18 +206,41 @@ impl Ns {
             if start.elapsed() > timeout {
                 let mut err = String::new();
                 self.kill();
-                let _ = self.unshare.stderr.take().map(|mut e| e.read_to_string(&mut err));
-                panic!("sigward still running after {timeout:?}; stderr:\n{err}\nrecords:\n{}", self.records());
+                let _ = self
+                    .unshare
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut err));
+                panic!(
+                    "sigward still running after {timeout:?}; stderr:\n{err}\nrecords:\n{}",
+                    self.records()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         };
         self.status = Some(status);
         let (mut stdout, mut stderr) = (String::new(), String::new());
-        let _ = self.unshare.stdout.take().map(|mut o| o.read_to_string(&mut stdout));
-        let _ = self.unshare.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+        let _ = self
+            .unshare
+            .stdout
+            .take()
+            .map(|mut o| o.read_to_string(&mut stdout));
+        let _ = self
+            .unshare
+            .stderr
+            .take()
+            .map(|mut e| e.read_to_string(&mut stderr));
         // unshare --fork exits with its child's status; a signal death shows as 128+N.
-        let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
-        Done { code, stderr, stdout, elapsed: start.elapsed(), records: self.records() }
+        let code = status.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+        });
+        Done {
+            code,
+            stderr,
+            stdout,
+            elapsed: start.elapsed(),
+            records: self.records(),
+        }
     }
 
     fn kill(&mut self) {
@@ -201,12 +268,21 @@ pub fn run(args: &[&str]) -> Done {
 pub fn child_of(parent: i32, timeout: Duration) -> Option<i32> {
     let start = Instant::now();
     loop {
-        let found = std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse::<i32>().ok())
-                == Some(parent)
-        });
+        let found = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s[s.rfind(')')? + 1..]
+                            .split_whitespace()
+                            .nth(1)?
+                            .parse::<i32>()
+                            .ok()
+                    })
+                    == Some(parent)
+            });
         if found.is_some() || start.elapsed() >= timeout {
             return found;
         }
@@ -216,15 +292,29 @@ pub fn child_of(parent: i32, timeout: Duration) -> Option<i32> {
 
 /// Value of `key=` in a record line.
 pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('='))).unwrap_or_else(|| panic!("no {key}= in '{line}'"))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in '{line}'"))
 }
 
 /// Signal numbers the probe recorded, in order.
 pub fn signals_seen(records: &str) -> Vec<i32> {
-    records.lines().filter_map(|l| l.strip_prefix("sig ")?.split_whitespace().next()?.parse().ok()).collect()
+    records
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("sig ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 /// Time of the first record of signal `sig`.
 pub fn signal_time(records: &str, sig: i32) -> Option<u128> {
-    records.lines().find(|l| l.starts_with(&format!("sig {sig} "))).map(|l| field(l, "t").parse().expect("t="))
+    records
+        .lines()
+        .find(|l| l.starts_with(&format!("sig {sig} ")))
+        .map(|l| field(l, "t").parse().expect("t="))
 }

@@ -10,6 +10,10 @@
 //! and orphans), `orphans=N` (make N orphans that exit at once, then wait until no zombie is left),
 //! `ignore-all` (SIG_IGN every catchable signal, then sleep), `sid` (call setsid first: a daemon).
 //! It sleeps in sigwaitinfo, so it records the moment a signal is delivered.
+//!
+//! Shim mode, `probe ign=HEX mask=HEX -- CMD ARG...`: set exactly these ignored signals (every
+//! other one to SIG_DFL, 32 and 33 included) and this blocked mask, then exec CMD. Tests put it
+//! between unshare (which resets SIGCHLD) and sigward to control what sigward inherits.
 
 #![no_main] // like sigward: Rust's runtime would ignore SIGPIPE and spoil the `ignored=` report
 
@@ -18,7 +22,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn now_ns() -> u128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
@@ -26,15 +33,29 @@ fn now_ns() -> u128 {
 
 fn status_hex(field: &str) -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.trim().to_string()).unwrap_or_default()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn zombies() -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     dir.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|s| s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next()) == Some("Z"))
+        .filter(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                == Some("Z")
+        })
         .count()
 }
 
@@ -42,14 +63,22 @@ fn zombies() -> usize {
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // Before anything opens a file: the fds this process was started with.
     let fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     let mut fds: Vec<i32> = fds.iter().filter_map(|f| f.parse().ok()).collect();
     fds.sort();
     fds.pop(); // the read_dir's own fd, always the highest here
     let fds: Vec<String> = fds.iter().map(|f| f.to_string()).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(dash) = args.iter().position(|a| a == "--") {
+        shim(&args[..dash], &args[dash + 1..]);
+    }
     let mut log_path = String::from("/dev/stderr");
-    let (mut on_term, mut exit_now, mut orphans, mut ignore_all, mut daemon) = (String::from("exit:143"), None, 0u32, false, false);
+    let (mut on_term, mut exit_now, mut orphans, mut ignore_all, mut daemon) =
+        (String::from("exit:143"), None, 0u32, false, false);
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
             Some(("log", v)) => log_path = v.into(),
@@ -65,12 +94,24 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         // SAFETY: plain syscall.
         unsafe { libc::setsid() };
     }
-    let mut log = OpenOptions::new().append(true).create(true).open(&log_path).expect("open log");
+    let mut log = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&log_path)
+        .expect("open log");
     let mut record = |line: String| {
-        log.write_all(format!("{line}\n").as_bytes()).expect("write log");
+        log.write_all(format!("{line}\n").as_bytes())
+            .expect("write log");
     };
     // SAFETY: plain getters.
-    let (pid, ppid, pgid, sid) = unsafe { (libc::getpid(), libc::getppid(), libc::getpgrp(), libc::getsid(0)) };
+    let (pid, ppid, pgid, sid) = unsafe {
+        (
+            libc::getpid(),
+            libc::getppid(),
+            libc::getpgrp(),
+            libc::getsid(0),
+        )
+    };
     record(format!(
         "start pid={pid} ppid={ppid} pgid={pgid} sid={sid} mask={} ignored={} fds={} t={}",
         status_hex("SigBlk:"),
@@ -148,4 +189,64 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             _ => {}
         }
     }
+}
+
+/// Sets exact dispositions and mask through raw syscalls (glibc refuses 32 and 33), then execs.
+fn shim(settings: &[String], command: &[String]) -> ! {
+    let hex = |key: &str| {
+        settings
+            .iter()
+            .find_map(|s| s.strip_prefix(key))
+            .map_or(0, |v| u64::from_str_radix(v, 16).expect("hex"))
+    };
+    let (ignored, mask) = (hex("ign="), hex("mask="));
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
+        let act = KernelSigaction {
+            handler: ((ignored >> (sig - 1)) & 1) as usize,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: handler is SIG_DFL (0) or SIG_IGN (1); the struct matches the kernel's layout.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KernelSigaction,
+                std::ptr::null::<u8>(),
+                8usize,
+            )
+        };
+    }
+    // SAFETY: 8 bytes is the kernel's sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            std::ptr::null::<u64>(),
+            8usize,
+        )
+    };
+    // execvp, not std's Command: Command would reset SIGPIPE to SIG_DFL on the way.
+    let args: Vec<std::ffi::CString> = command
+        .iter()
+        .map(|a| std::ffi::CString::new(a.as_str()).expect("arg"))
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: argv is a null-terminated array of valid C strings that outlive the call.
+    unsafe { libc::execvp(argv[0], argv.as_ptr()) };
+    panic!(
+        "probe shim: exec {}: {}",
+        command[0],
+        std::io::Error::last_os_error()
+    );
 }

@@ -1,0 +1,140 @@
+//! The child starts as a plain exec would have started it: sigward's caller's signal mask, ignored
+//! signals and fds, in a session of its own; nothing of sigward's (signalfd, pipes) leaks into it,
+//! and sigward itself keeps none of the inherited fds and no working directory.
+mod common;
+use common::*;
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+#[test]
+fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
+    let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH) | bit(34);
+    // SIGCHLD ignored too: sigward must still learn exit statuses, and hand SIG_IGN back.
+    let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE) | bit(33);
+    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
+    let ns = Ns::pid1(
+        &[
+            "{probe}",
+            &ign,
+            &mask,
+            "--",
+            SIGWARD,
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    let start = ns.wait_record("start", T);
+    ns.wait_record("ready", T);
+    assert_eq!(field(&start, "mask"), format!("{blocked:016x}"), "{start}");
+    assert_eq!(
+        field(&start, "ignored"),
+        format!("{ignored:016x}"),
+        "{start}"
+    );
+    let sigward = ns.pid1;
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(
+        done.code, 143,
+        "exit status lost with SIGCHLD inherited as ignored (sigward pid {sigward}): {}",
+        done.stderr
+    );
+}
+
+#[test]
+fn child_starts_with_nothing_blocked_or_ignored_when_sigward_had_none() {
+    // In particular SIGPIPE is not ignored, although sigward is a Rust program.
+    let ns = Ns::pid1(
+        &[
+            "{probe}",
+            "ign=0",
+            "mask=0",
+            "--",
+            SIGWARD,
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    let start = ns.wait_record("start", T);
+    assert_eq!(field(&start, "mask"), "0000000000000000");
+    assert_eq!(field(&start, "ignored"), "0000000000000000");
+}
+
+#[test]
+fn inherited_fd3_reaches_the_child_but_sigward_keeps_none_of_its_own() {
+    let scratch = Scratch::new();
+    let passed = scratch.path("passed-fd");
+    std::fs::write(&passed, "x").unwrap();
+    let file = std::fs::File::open(&passed).unwrap();
+    let ns = Ns::start_with(&["--", "{probe}", "log={log}"], move |cmd| {
+        use std::os::fd::IntoRawFd;
+        let fd = file.into_raw_fd();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if fd != 3 {
+                    libc::dup2(fd, 3);
+                }
+                libc::fcntl(3, libc::F_SETFD, 0); // dup2(3, 3) would leave O_CLOEXEC set
+                // Nothing else beyond 3: whatever the test runner had open stays out.
+                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+                Ok(())
+            })
+        };
+    });
+    let start = ns.wait_record("start", T);
+    assert_eq!(
+        field(&start, "fds"),
+        "0,1,2,3",
+        "the child must get fd 3 and nothing of sigward's"
+    );
+    let child = child_of(ns.pid1, T).expect("the probe");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{child}/fd/3"))
+            .unwrap()
+            .to_string_lossy(),
+        passed
+    );
+    let sigward_fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", ns.pid1))
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let n: i32 = e.file_name().to_str()?.parse().ok()?;
+            (n >= 3).then(|| {
+                std::fs::read_link(e.path())
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+        })
+        .collect();
+    assert_eq!(
+        sigward_fds,
+        vec!["anon_inode:[signalfd]".to_string()],
+        "sigward kept an inherited fd"
+    );
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", ns.pid1)).unwrap();
+    assert_eq!(
+        cwd.to_string_lossy(),
+        "/",
+        "sigward must not pin a mount with its cwd"
+    );
+}
+
+#[test]
+fn child_leads_its_own_session_and_process_group() {
+    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let start = ns.wait_record("start", T);
+    assert_eq!(field(&start, "pid"), field(&start, "sid"));
+    assert_eq!(field(&start, "pid"), field(&start, "pgid"));
+    assert_eq!(field(&start, "ppid"), "1");
+}

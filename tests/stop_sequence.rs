@@ -1,0 +1,186 @@
+//! The stop sequence: pre-stop delay, drain, SIGKILL of stragglers at the grace deadline, and the
+//! leftovers of a main child that exits on its own. Time bounds are generous (shared, noisy
+//! machines); the assertions are on what the app saw and in which order.
+mod common;
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const MS: u128 = 1_000_000;
+
+#[test]
+fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
+    let mut ns = Ns::start(&["-d", "1s", "-t", "20s", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    let sent = now_ns();
+    ns.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        ns.alive() && ns.count_records("sig") == 0,
+        "the app must keep running during the delay"
+    );
+    // The app still gets other signals during the delay.
+    ns.signal(libc::SIGUSR1);
+    ns.wait_record(&format!("sig {} ", libc::SIGUSR1), T);
+    let done = ns.wait(T);
+    let got = signal_time(&done.records, libc::SIGTERM).expect("the app got SIGTERM");
+    assert!(
+        got >= sent + 1000 * MS,
+        "SIGTERM reached the app {} ms after it was sent, before the 1s delay",
+        (got - sent) / MS
+    );
+    assert_eq!(done.code, 143);
+    assert!(
+        done.stderr
+            .contains("holding SIGTERM for the pre-stop delay of 1s"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn second_stop_signal_cuts_the_pre_stop_delay() {
+    let ns = Ns::start(&["-d", "20s", "-t", "30s", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    let sent = now_ns();
+    ns.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    ns.signal(libc::SIGINT);
+    let done = ns.wait(T);
+    let got = signal_time(&done.records, libc::SIGTERM).expect("the app got the held SIGTERM");
+    assert!(
+        got - sent < 10_000 * MS,
+        "delay not cut: {} ms",
+        (got - sent) / MS
+    );
+    assert!(
+        done.stderr
+            .contains("during the pre-stop delay: ending it now"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.code, 143);
+}
+
+#[test]
+fn main_child_exit_ends_the_pre_stop_delay() {
+    let ns = Ns::start(&[
+        "-d",
+        "20s",
+        "-t",
+        "30s",
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={log} on-term=ignore exit=0 & wait; sleep 1; exit 5",
+    ]);
+    ns.wait_record("exit", T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 5);
+    assert!(
+        done.elapsed < Duration::from_secs(15),
+        "sigward sat out the 20s delay after its child exited"
+    );
+}
+
+#[test]
+fn stop_signal_while_draining_is_forwarded_again() {
+    let ns = Ns::start(&["-t", "1500ms", "--", "{probe}", "log={log}", "on-term=stay"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
+    ns.signal(libc::SIGINT);
+    let done = ns.wait(T);
+    assert_eq!(
+        signals_seen(&done.records),
+        vec![libc::SIGTERM, libc::SIGINT]
+    );
+    assert!(
+        done.stderr
+            .contains("received SIGINT from outside the PID namespace (pid 0) while draining"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn sigterm_ignoring_app_is_killed_at_the_grace_deadline_and_named() {
+    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    let ready = ns.wait_record("start", T);
+    ns.wait_record("ready", T);
+    let pid = field(&ready, "pid").to_string();
+    let sent = std::time::Instant::now();
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(
+        sent.elapsed() >= Duration::from_millis(950),
+        "killed before the grace period ended"
+    );
+    assert!(done.elapsed < Duration::from_secs(15));
+    assert!(
+        done.stderr.contains(&format!(
+            "grace period of 1s is over: killing 1 straggler: {pid} (probe)"
+        )),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
+    // The main child (sh) exits with 7 and leaves a worker that needs 1s to drain on SIGTERM.
+    let ns = Ns::start(&[
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={log} on-term=drain:1000:0 & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 7",
+    ]);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 7, "{}", done.stderr);
+    assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
+    assert!(
+        done.records.contains("drained"),
+        "the worker was cut off mid-drain:\n{}",
+        done.records
+    );
+    assert!(
+        done.stderr
+            .contains("1 process left after the main child exited: sent SIGTERM"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn exits_at_once_when_the_main_child_leaves_nothing_behind() {
+    let done = run(&["-t", "20s", "--", "sh", "-c", "sleep 0.1; exit 4"]);
+    assert_eq!(done.code, 4);
+    assert!(!done.stderr.contains("left after"), "{}", done.stderr);
+    assert!(done.elapsed < Duration::from_secs(10));
+}
+
+#[test]
+fn setsid_daemon_is_swept_when_sigward_is_pid1() {
+    // The daemon leaves the group with setsid and ignores SIGTERM; only PID 1's sweep reaches it.
+    let ns = Ns::start(&[
+        "-t",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={log} sid on-term=ignore & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 3",
+    ]);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 3, "{}", done.stderr);
+    let pid = field(done.records.lines().next().unwrap(), "pid");
+    let sid = field(done.records.lines().next().unwrap(), "sid");
+    assert_eq!(pid, sid, "the probe did not become a daemon");
+    assert!(
+        done.stderr
+            .contains(&format!("killing 1 straggler: {pid} (probe)")),
+        "{}",
+        done.stderr
+    );
+}
