@@ -1,0 +1,120 @@
+//! Logs: one line per stop-sequence event on stderr, as text or as JSON objects.
+mod common;
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn stop_ignoring_app(extra: &[&str]) -> Done {
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend([
+        "-d",
+        "200ms",
+        "-t",
+        "1s",
+        "--",
+        "{probe}",
+        "log={log}",
+        "on-term=ignore",
+    ]);
+    let ns = Ns::start(&args);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    ns.wait(T)
+}
+
+#[test]
+fn json_log_lines_parse_and_carry_ts_level_event() {
+    let done = stop_ignoring_app(&["--log-format", "json", "-v"]);
+    let mut events = Vec::new();
+    for line in done.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for key in ["ts", "level", "event", "msg"] {
+            assert!(v[key].is_string(), "no {key} in {line}");
+        }
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'), "{line}");
+        events.push(v["event"].as_str().unwrap().to_string());
+        if v["event"] == "stragglers_killed" {
+            assert_eq!(v["count"], 1, "{line}");
+            assert!(
+                v["stragglers"].as_str().unwrap().contains("(probe)"),
+                "{line}"
+            );
+        }
+        if v["event"] == "stop_signal" {
+            assert_eq!(v["signal"], "SIGTERM");
+            assert_eq!(v["from_pid"], 0);
+        }
+    }
+    for e in [
+        "started",
+        "stop_signal",
+        "pre_stop_delay",
+        "delay_over",
+        "forwarded",
+        "stragglers_killed",
+        "child_exited",
+        "exit",
+    ] {
+        assert!(events.iter().any(|x| x == e), "no {e} event in {events:?}");
+    }
+}
+
+#[test]
+fn text_log_tells_the_stop_sequence_one_line_per_event() {
+    let done = stop_ignoring_app(&[]);
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    let expected = [
+        "sigward: received SIGTERM from outside the PID namespace (pid 0): stopping, grace period 1s",
+        "sigward: holding SIGTERM for the pre-stop delay of 200ms; the app keeps serving",
+        "sigward: pre-stop delay over",
+        "sigward: forwarded SIGTERM to process group 2",
+        "sigward: warning: grace period of 1s is over: killing 1 straggler: 2 (probe)",
+    ];
+    assert_eq!(lines[..expected.len()], expected, "{}", done.stderr);
+    assert!(
+        lines[expected.len()].starts_with("sigward: "),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        lines[expected.len()].contains("(pid 2) exited with signal SIGKILL (status 137) after"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(lines.len(), expected.len() + 1, "{}", done.stderr);
+}
+
+#[test]
+fn quiet_keeps_only_warnings() {
+    let done = stop_ignoring_app(&["-q"]);
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(done.stderr.contains("warning: grace period of 1s is over"));
+    let done = stop_ignoring_app(&["-qq"]);
+    assert_eq!(done.stderr, "");
+}
+
+#[test]
+fn debug_level_logs_forwarded_signals_and_reaped_pids() {
+    let ns = Ns::start(&[
+        "-v",
+        "--",
+        "sh",
+        "-c",
+        "sh -c 'sleep 0.1 &' ; {probe} log={log}",
+    ]);
+    ns.wait_record("ready", T);
+    // WINCH: the wrapping shell ignores it by default, the probe records it.
+    ns.signal(libc::SIGWINCH);
+    ns.wait_record(&format!("sig {} ", libc::SIGWINCH), T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr
+            .contains("sigward: forwarded SIGWINCH to process group 2"),
+        "{}",
+        done.stderr
+    );
+    assert!(done.stderr.contains("sigward: reaped "), "{}", done.stderr);
+}
