@@ -5,6 +5,8 @@
 //! dispositions exactly as the caller set them, and lets sigward block signals before any other
 //! work, so a stop signal that arrives during start-up waits for it instead of being lost.
 #![cfg_attr(not(test), no_main)]
+// Under cfg(test) the C `main` is compiled out, so what only it calls looks unused.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod cli;
 mod log;
