@@ -177,6 +177,8 @@ impl<'a> Supervisor<'a> {
                 let grace = self.cfg.grace_period;
                 self.stop_began = Some(now);
                 self.deadline = Some(now + grace);
+                let delay = self.cfg.pre_stop_delay;
+                let sent = delay.is_zero().then(|| self.begin_drain(sig));
                 log::event(
                     Level::Info,
                     "stop_signal",
@@ -192,9 +194,8 @@ impl<'a> Supervisor<'a> {
                         ("grace_ms", ms(grace)),
                     ],
                 );
-                let delay = self.cfg.pre_stop_delay;
-                if delay.is_zero() {
-                    self.begin_drain(sig);
+                if let Some(sent) = sent {
+                    self.report(sent, Level::Info);
                 } else {
                     self.phase = Phase::Delaying {
                         until: now + delay,
@@ -216,6 +217,7 @@ impl<'a> Supervisor<'a> {
                 }
             }
             Phase::Delaying { held, .. } => {
+                let sent = self.begin_drain(held);
                 log::event(
                     Level::Info,
                     "delay_cut",
@@ -229,9 +231,10 @@ impl<'a> Supervisor<'a> {
                         ("from_pid", Val::Int(from.into())),
                     ],
                 );
-                self.begin_drain(held);
+                self.report(sent, Level::Info);
             }
             Phase::Draining => {
+                let sent = self.deliver(sig);
                 log::event(
                     Level::Info,
                     "stop_signal_again",
@@ -245,7 +248,7 @@ impl<'a> Supervisor<'a> {
                         ("from_pid", Val::Int(from.into())),
                     ],
                 );
-                self.forward(sig, Level::Info);
+                self.report(sent, Level::Info);
             }
             Phase::Killing { .. } => {
                 log::event(
@@ -258,10 +261,11 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn begin_drain(&mut self, sig: i32) {
+    /// Enters Draining and delivers the stop signal; the caller reports it.
+    fn begin_drain(&mut self, sig: i32) -> Delivery {
         self.phase = Phase::Draining;
         self.stop_signal = sig;
-        self.forward(sig, Level::Info);
+        self.deliver(sig)
     }
 
     fn on_timer(&mut self, now: Instant) {
@@ -269,13 +273,14 @@ impl<'a> Supervisor<'a> {
             Phase::Delaying { until, held }
                 if now >= until && self.deadline.is_none_or(|d| now < d) =>
             {
+                let sent = self.begin_drain(held);
                 log::event(
                     Level::Info,
                     "delay_over",
                     format_args!("pre-stop delay over"),
                     &[],
                 );
-                self.begin_drain(held);
+                self.report(sent, Level::Info);
             }
             Phase::Killing { .. } => self.kill_stragglers(false),
             _ => self.kill_stragglers(true),
@@ -284,62 +289,96 @@ impl<'a> Supervisor<'a> {
 
     /// Forwards `sig` (rewritten if asked) to the main child's group, or the child alone with -c.
     fn forward(&mut self, sig: i32, level: Level) {
+        let sent = self.deliver(sig);
+        self.report(sent, level);
+    }
+
+    /// The forwarding syscall alone, so the stop path can signal the app before it writes a
+    /// word to a possibly slow stderr.
+    fn deliver(&self, sig: i32) -> Delivery {
         let Some(to) = self.cfg.rewritten(sig) else {
-            log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {} (rewritten to 0)", Name(sig)),
-                &[],
-            );
-            return;
+            return Delivery::Dropped {
+                sig,
+                why: "rewritten to 0",
+            };
         };
         let (target, what) = if !self.cfg.single_child {
             (-self.child, "process group")
         } else if self.main_exit.is_none() {
             (self.child, "child")
         } else {
-            log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {}: the child has exited", Name(sig)),
-                &[],
-            );
-            return;
+            return Delivery::Dropped {
+                sig,
+                why: "the child has exited",
+            };
         };
-        match crate::signals::send(target, to) {
-            Ok(()) if to == sig => log::event(
-                level,
-                "forwarded",
-                format_args!("forwarded {} to {what} {}", Name(to), self.child),
-                &[
-                    ("signal", Val::Str(&Name(to).to_string())),
-                    ("pid", Val::Int(target.into())),
-                ],
-            ),
-            Ok(()) => log::event(
-                level,
-                "forwarded",
-                format_args!(
-                    "forwarded {} as {} to {what} {}",
-                    Name(sig),
-                    Name(to),
-                    self.child
-                ),
-                &[
-                    ("received", Val::Str(&Name(sig).to_string())),
-                    ("signal", Val::Str(&Name(to).to_string())),
-                    ("pid", Val::Int(target.into())),
-                ],
-            ),
-            Err(Errno::ESRCH) => log::event(
+        Delivery::Sent {
+            sig,
+            to,
+            target,
+            what,
+            result: crate::signals::send(target, to),
+        }
+    }
+
+    fn report(&self, delivery: Delivery, level: Level) {
+        let child = self.child;
+        match delivery {
+            Delivery::Dropped { sig, why } => log::event(
                 Level::Debug,
                 "dropped",
-                format_args!("dropped {}: nobody left in {what} {}", Name(to), self.child),
+                format_args!("dropped {} ({why})", Name(sig)),
                 &[],
             ),
-            Err(e) => warn(
+            Delivery::Sent {
+                sig,
+                to,
+                target,
+                what,
+                result: Ok(()),
+            } => {
+                let signal = Name(to).to_string();
+                let mut fields = vec![
+                    ("signal", Val::Str(&signal)),
+                    ("pid", Val::Int(target.into())),
+                ];
+                let received = Name(sig).to_string();
+                if to == sig {
+                    log::event(
+                        level,
+                        "forwarded",
+                        format_args!("forwarded {} to {what} {child}", Name(to)),
+                        &fields,
+                    );
+                } else {
+                    fields.push(("received", Val::Str(&received)));
+                    log::event(
+                        level,
+                        "forwarded",
+                        format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
+                        &fields,
+                    );
+                }
+            }
+            Delivery::Sent {
+                to,
+                what,
+                result: Err(Errno::ESRCH),
+                ..
+            } => log::event(
+                Level::Debug,
+                "dropped",
+                format_args!("dropped {}: nobody left in {what} {child}", Name(to)),
+                &[],
+            ),
+            Delivery::Sent {
+                to,
+                what,
+                result: Err(e),
+                ..
+            } => warn(
                 "forward",
-                format_args!("could not send {} to {what} {}: {e}", Name(to), self.child),
+                format_args!("could not send {} to {what} {child}: {e}", Name(to)),
             ),
         }
     }
@@ -535,6 +574,22 @@ impl std::fmt::Display for Sender {
             Err(_) => write!(f, "pid {}", self.0),
         }
     }
+}
+
+/// What became of one forwarded signal: report it, or the log misses a stop-sequence event.
+#[must_use]
+enum Delivery {
+    Dropped {
+        sig: i32,
+        why: &'static str,
+    },
+    Sent {
+        sig: i32,
+        to: i32,
+        target: i32,
+        what: &'static str,
+        result: Result<(), Errno>,
+    },
 }
 
 /// `1 process`, `3 processes`.
