@@ -8,7 +8,9 @@
 //!   `drained t=NS`, `exit CODE`
 //! Words (any order): `log=PATH`, `on-term=exit:N|ignore|stay|drain:MS:N` (default exit:143; stay: record only), `exit=N` (exit after start
 //! and orphans), `orphans=N` (make N orphans that exit at once, then wait until no zombie is left),
-//! `ignore-all` (SIG_IGN every catchable signal, then sleep), `sid` (call setsid first: a daemon).
+//! `ignore-all` (SIG_IGN every catchable signal, then sleep), `sid` (call setsid first: a daemon),
+//! `reap=N` (make N orphans that wait on a pipe, release them all at once, and record
+//! `reaped n=N first_fork=NS release=NS done=NS` once nothing but PID 1 and the probe is left).
 //! It sleeps in sigwaitinfo, so it records the moment a signal is delivered.
 //!
 //! Shim mode, `probe ign=HEX mask=HEX -- CMD ARG...`: set exactly these ignored signals (every
@@ -79,12 +81,14 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let mut log_path = String::from("/dev/stderr");
     let (mut on_term, mut exit_now, mut orphans, mut ignore_all, mut daemon) =
         (String::from("exit:143"), None, 0u32, false, false);
+    let mut reap = 0u32;
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
             Some(("log", v)) => log_path = v.into(),
             Some(("on-term", v)) => on_term = v.into(),
             Some(("exit", v)) => exit_now = v.parse::<i32>().ok(),
             Some(("orphans", v)) => orphans = v.parse().unwrap_or(0),
+            Some(("reap", v)) => reap = v.parse().unwrap_or(0),
             None if arg == "ignore-all" => ignore_all = true,
             None if arg == "sid" => daemon = true,
             _ => panic!("probe: unknown word {arg}"),
@@ -142,6 +146,10 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             z = zombies();
         }
         record(format!("orphans made={orphans} zombies={z}"));
+    }
+    if reap > 0 {
+        let line = reap_burst(reap);
+        record(line);
     }
     if let Some(code) = exit_now {
         record(format!("exit {code}"));
@@ -249,4 +257,54 @@ fn shim(settings: &[String], command: &[String]) -> ! {
         command[0],
         std::io::Error::last_os_error()
     );
+}
+
+/// Makes `n` orphans (double fork) that block on a pipe, releases them at once by closing it,
+/// and waits until the namespace holds nothing but PID 1 and this probe: every orphan has exited
+/// and been reaped by PID 1.
+fn reap_burst(n: u32) -> String {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-int array.
+    unsafe { libc::pipe(fds.as_mut_ptr()) };
+    let (r, w) = (fds[0], fds[1]);
+    let first_fork = now_ns();
+    for _ in 0..n {
+        // SAFETY: the children only close, read, fork and _exit.
+        unsafe {
+            match libc::fork() {
+                0 => {
+                    if libc::fork() == 0 {
+                        libc::close(w);
+                        let mut b = 0u8;
+                        libc::read(r, (&mut b as *mut u8).cast(), 1);
+                        libc::_exit(0);
+                    }
+                    libc::_exit(0);
+                }
+                pid if pid > 0 => {
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+                _ => panic!("fork failed after {} ms", (now_ns() - first_fork) / 1_000_000),
+            }
+        }
+    }
+    let release = now_ns();
+    // SAFETY: closing our own pipe ends.
+    unsafe { libc::close(w) };
+    let me = std::process::id().to_string();
+    loop {
+        let others = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && n != "1" && n != me))
+                    .count()
+            })
+            .unwrap_or(0);
+        if others == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    unsafe { libc::close(r) };
+    format!("reaped n={n} first_fork={first_fork} release={release} done={}", now_ns())
 }
