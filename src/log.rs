@@ -34,10 +34,13 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
-/// A structured field of an event.
+/// A structured field of an event. Formatted only when the event is written, so a disabled
+/// level costs no allocation.
 pub enum Val<'a> {
     Int(i64),
     Str(&'a str),
+    /// A signal number, written by name (`SIGTERM`).
+    Sig(i32),
 }
 
 /// Writes one event if its level is enabled. `msg` is the human sentence; `fields` carry the
@@ -66,6 +69,9 @@ pub fn event(level: Level, event: &str, msg: fmt::Arguments, fields: &[(&str, Va
                     let _ = write!(line, "{n}");
                 }
                 Val::Str(s) => json_str(&mut line, s),
+                Val::Sig(n) => {
+                    let _ = write!(line, "\"{}\"", crate::signals::Name(*n));
+                }
             }
         }
         line.push('}');

@@ -86,6 +86,7 @@ impl<'a> Supervisor<'a> {
     /// Runs until every process is gone and returns the main child's exit.
     pub fn run(mut self) -> Exit {
         let mut batch = [Received { signo: 0, pid: 0 }; 32];
+        let mut drained = false;
         loop {
             if self.reap_pending {
                 self.reap_pending = false;
@@ -99,9 +100,16 @@ impl<'a> Supervisor<'a> {
                 self.on_timer(now);
                 continue;
             }
+            // A short batch emptied the queue: sleep without a read that would only say EAGAIN.
+            // After forwarding, sigward is off the CPU sooner and the app runs sooner.
+            if drained && !self.sleep(timer.map(|t| t - now)) {
+                continue; // timeout or EINTR: look at the timers again
+            }
             match self.signals.read(&mut batch) {
-                Ok(0) => self.sleep(timer.map(|t| t - now)),
-                Ok(n) => batch[..n].iter().for_each(|r| self.on_signal(*r)),
+                Ok(n) => {
+                    batch[..n].iter().for_each(|r| self.on_signal(*r));
+                    drained = n < batch.len();
+                }
                 Err(e) => {
                     // Cannot happen with a valid signalfd; never spin on it.
                     warn("signalfd", format_args!("reading signals failed: {e}"));
@@ -132,8 +140,8 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Sleeps in the kernel until a signal arrives or the timeout passes.
-    fn sleep(&self, timeout: Option<Duration>) {
+    /// Sleeps in the kernel until a signal arrives (true) or the timeout passes (false).
+    fn sleep(&self, timeout: Option<Duration>) -> bool {
         let ms = timeout.map_or(-1, |d| {
             d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
         });
@@ -142,10 +150,12 @@ impl<'a> Supervisor<'a> {
             &mut fds,
             PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         ) {
-            Ok(_) | Err(Errno::EINTR) => {}
+            Ok(n) => n > 0,
+            Err(Errno::EINTR) => false,
             Err(e) => {
                 warn("poll", format_args!("waiting for signals failed: {e}"));
                 std::thread::sleep(Duration::from_millis(100));
+                false
             }
         }
     }
@@ -189,7 +199,7 @@ impl<'a> Supervisor<'a> {
                         fmt_duration(grace)
                     ),
                     &[
-                        ("signal", Val::Str(&Name(sig).to_string())),
+                        ("signal", Val::Sig(sig)),
                         ("from_pid", Val::Int(from.into())),
                         ("grace_ms", ms(grace)),
                     ],
@@ -209,10 +219,7 @@ impl<'a> Supervisor<'a> {
                             Name(sig),
                             fmt_duration(delay)
                         ),
-                        &[
-                            ("signal", Val::Str(&Name(sig).to_string())),
-                            ("delay_ms", ms(delay)),
-                        ],
+                        &[("signal", Val::Sig(sig)), ("delay_ms", ms(delay))],
                     );
                 }
             }
@@ -227,7 +234,7 @@ impl<'a> Supervisor<'a> {
                         Sender(from)
                     ),
                     &[
-                        ("signal", Val::Str(&Name(sig).to_string())),
+                        ("signal", Val::Sig(sig)),
                         ("from_pid", Val::Int(from.into())),
                     ],
                 );
@@ -244,7 +251,7 @@ impl<'a> Supervisor<'a> {
                         Sender(from)
                     ),
                     &[
-                        ("signal", Val::Str(&Name(sig).to_string())),
+                        ("signal", Val::Sig(sig)),
                         ("from_pid", Val::Int(from.into())),
                     ],
                 );
@@ -265,7 +272,9 @@ impl<'a> Supervisor<'a> {
     fn begin_drain(&mut self, sig: i32) -> Delivery {
         self.phase = Phase::Draining;
         self.stop_signal = sig;
-        self.deliver(sig)
+        let sent = self.deliver(sig);
+        crate::signals::yield_cpu();
+        sent
     }
 
     fn on_timer(&mut self, now: Instant) {
@@ -336,30 +345,28 @@ impl<'a> Supervisor<'a> {
                 target,
                 what,
                 result: Ok(()),
-            } => {
-                let signal = Name(to).to_string();
-                let mut fields = vec![
-                    ("signal", Val::Str(&signal)),
+            } if to == sig => log::event(
+                level,
+                "forwarded",
+                format_args!("forwarded {} to {what} {child}", Name(to)),
+                &[("signal", Val::Sig(to)), ("pid", Val::Int(target.into()))],
+            ),
+            Delivery::Sent {
+                sig,
+                to,
+                target,
+                what,
+                result: Ok(()),
+            } => log::event(
+                level,
+                "forwarded",
+                format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
+                &[
+                    ("signal", Val::Sig(to)),
                     ("pid", Val::Int(target.into())),
-                ];
-                let received = Name(sig).to_string();
-                if to == sig {
-                    log::event(
-                        level,
-                        "forwarded",
-                        format_args!("forwarded {} to {what} {child}", Name(to)),
-                        &fields,
-                    );
-                } else {
-                    fields.push(("received", Val::Str(&received)));
-                    log::event(
-                        level,
-                        "forwarded",
-                        format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
-                        &fields,
-                    );
-                }
-            }
+                    ("received", Val::Sig(sig)),
+                ],
+            ),
             Delivery::Sent {
                 to,
                 what,
@@ -489,7 +496,7 @@ impl<'a> Supervisor<'a> {
             ),
             &[
                 ("count", Val::Int(remaining.len() as i64)),
-                ("signal", Val::Str(&Name(to).to_string())),
+                ("signal", Val::Sig(to)),
                 ("wait_ms", ms(wait)),
             ],
         );

@@ -284,7 +284,10 @@ fn reap_burst(n: u32) -> String {
                 pid if pid > 0 => {
                     libc::waitpid(pid, std::ptr::null_mut(), 0);
                 }
-                _ => panic!("fork failed after {} ms", (now_ns() - first_fork) / 1_000_000),
+                _ => panic!(
+                    "fork failed after {} ms",
+                    (now_ns() - first_fork) / 1_000_000
+                ),
             }
         }
     }
@@ -296,7 +299,11 @@ fn reap_burst(n: u32) -> String {
         let others = std::fs::read_dir("/proc")
             .map(|d| {
                 d.filter_map(|e| e.ok())
-                    .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && n != "1" && n != me))
+                    .filter(|e| {
+                        e.file_name().to_str().is_some_and(|n| {
+                            n.bytes().all(|b| b.is_ascii_digit()) && n != "1" && n != me
+                        })
+                    })
                     .count()
             })
             .unwrap_or(0);
@@ -306,5 +313,8 @@ fn reap_burst(n: u32) -> String {
         std::thread::sleep(Duration::from_micros(500));
     }
     unsafe { libc::close(r) };
-    format!("reaped n={n} first_fork={first_fork} release={release} done={}", now_ns())
+    format!(
+        "reaped n={n} first_fork={first_fork} release={release} done={}",
+        now_ns()
+    )
 }
