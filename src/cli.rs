@@ -154,41 +154,79 @@ pub enum Parsed {
 }
 
 pub fn parse(args: Vec<OsString>) -> Parsed {
-    let args = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => return Parsed::Exit(report_clap_error(e)),
-    };
-    match validate(args) {
+    match try_parse(args) {
         Ok(cfg) => Parsed::Run(cfg),
-        Err(msg) => {
+        Err(Rejected::Print(e)) => {
+            let _ = e.print();
+            Parsed::Exit(0)
+        }
+        Err(Rejected::Usage(msg)) => {
             eprintln!("sigward: {msg}");
             Parsed::Exit(USAGE_EXIT)
         }
     }
 }
 
-/// Help and version print as clap renders them; errors become one line naming the bad value.
-fn report_clap_error(e: clap::Error) -> i32 {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            0
+/// Why no config came out: help or version to print, or a usage error (one line, no prefix).
+pub enum Rejected {
+    Print(clap::Error),
+    Usage(String),
+}
+
+pub fn try_parse(args: Vec<OsString>) -> Result<Config, Rejected> {
+    let args = Args::try_parse_from(args).map_err(|e| match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            Rejected::Print(e)
         }
-        ErrorKind::MissingRequiredArgument => {
-            eprintln!(
-                "sigward: no COMMAND given (usage: sigward [OPTIONS] [--] COMMAND [ARG]...; see --help)"
-            );
-            USAGE_EXIT
+        _ => Rejected::Usage(usage_error(&e)),
+    })?;
+    validate(args).map_err(Rejected::Usage)
+}
+
+/// One line naming the bad value, whatever it holds (a newline in a value is shown as `\n`).
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ErrorKind};
+    let ctx = |kind| e.get(kind).map(|v| v.to_string());
+    let msg = match (
+        e.kind(),
+        ctx(ContextKind::InvalidArg),
+        ctx(ContextKind::InvalidValue),
+    ) {
+        (ErrorKind::MissingRequiredArgument, ..) => {
+            return "no COMMAND given (usage: sigward [OPTIONS] [--] COMMAND [ARG]...; see --help)"
+                .into();
         }
+        (_, Some(arg), Some(value)) => {
+            let why = match (std::error::Error::source(e), ctx(ContextKind::ValidValue)) {
+                (Some(reason), _) => format!(": {reason}"),
+                (None, Some(valid)) => format!(" (possible values: {valid})"),
+                (None, None) => String::new(),
+            };
+            format!("invalid value '{value}' for '{arg}'{why}")
+        }
+        (ErrorKind::UnknownArgument, Some(arg), None) => format!("unexpected argument '{arg}'"),
         _ => {
+            // Clap's own sentence: the part before its blank line.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("sigward: {first} (see --help)");
-            USAGE_EXIT
+            let first = text.split("\n\n").next().unwrap_or("invalid command line");
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
         }
-    }
+    };
+    // Values and the parsers' reasons may hold control characters: escape the whole line once.
+    escaped(&format!("{msg} (see --help)"))
+}
+
+/// Control characters escaped, so a message always stays on one line.
+pub fn escaped(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn validate(a: Args) -> Result<Config, String> {
@@ -403,6 +441,73 @@ mod tests {
         assert_eq!(c.pre_stop_delay, Duration::ZERO);
         assert_eq!(c.stop_signals, SigMask::of(&[libc::SIGTERM, libc::SIGINT]));
         assert!(!c.single_child);
+    }
+
+    fn rejected(args: &[&str]) -> Option<String> {
+        match try_parse(argv(args)) {
+            Err(Rejected::Usage(msg)) => Some(msg),
+            _ => None,
+        }
+    }
+
+    mod hostile_input {
+        use super::*;
+        use proptest::prelude::*;
+
+        const VALUED: [&str; 8] = [
+            "--grace-period",
+            "--pre-stop-delay",
+            "--stop-signal",
+            "--rewrite",
+            "--success-exit",
+            "--parent-death-signal",
+            "--log-format",
+            "--log-level",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn value_parsers_never_panic(s in "\\PC*|.*") {
+                let _ = parse_duration(&s);
+                let _ = signals::parse(&s);
+                let _ = parse_rewrite(&s);
+            }
+
+            #[test]
+            fn a_rejected_value_gives_one_line_that_names_it(flag in prop::sample::select(VALUED.to_vec()), value in "[^,]*") {
+                let arg = format!("{flag}={value}");
+                if let Some(msg) = rejected(&[&arg, "app"]) {
+                    prop_assert!(!msg.contains('\n') && !msg.contains('\r'), "not one line: {msg:?}");
+                    if msg.starts_with("invalid value") {
+                        prop_assert!(msg.contains(&format!("'{}'", escaped(&value))), "{msg} does not name {value:?}");
+                    }
+                }
+            }
+
+            #[test]
+            fn any_command_line_parses_or_is_rejected_on_one_line(args in prop::collection::vec(".*", 0..6)) {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                if let Some(msg) = rejected(&args) {
+                    prop_assert!(!msg.contains('\n'), "not one line: {msg:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_with_newlines_are_named_on_one_line() {
+        let msg = rejected(&["--grace-period=5\nx", "app"]).unwrap();
+        assert_eq!(
+            msg,
+            "invalid value '5\\nx' for '--grace-period <DURATION>': unknown unit '\\nx' (use ms, s, m or h) (see --help)"
+        );
+        let msg = rejected(&["--no\nsuch", "app"]).unwrap();
+        assert!(
+            msg.starts_with("unexpected argument '--no\\nsuch'"),
+            "{msg}"
+        );
     }
 
     #[test]

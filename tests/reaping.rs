@@ -16,34 +16,45 @@ fn two_thousand_orphans_are_reaped_as_pid1() {
 }
 
 #[test]
-fn not_pid1_reaps_orphans_and_spares_a_sibling_in_its_own_process_group() {
-    // PID 1 is a shell; it starts a sibling probe and sigward in the same process group. sigward's
-    // child makes orphans (which come to sigward as subreaper) and leaves a TERM-ignoring daemon,
-    // so the stop sequence runs all the way to SIGKILL, which must not touch the sibling.
+fn not_pid1_reaps_orphans_and_touches_nothing_outside_its_tree() {
+    // PID 1 is a shell. Around sigward live a sibling in sigward's own process group and a process
+    // in another session. sigward's child makes orphans (they come to sigward as subreaper) and
+    // leaves a TERM-ignoring daemon, so the stop sequence runs all the way to SIGKILL; neither
+    // neighbour may get a single signal.
     let script = format!(
-        "{{probe}} log={{dir}}sibling & sib=$!; \
+        "{{probe}} log={{dir}}sibling & sib=$!; setsid {{probe}} log={{dir}}other & \
          {sigward} -w -t 1s -- sh -c '{{probe}} log={{log}} sid on-term=ignore & {{probe}} log={{dir}}orphans orphans=200 exit=5'; \
-         echo sigward=$?; sleep 0.2; kill -0 $sib && echo sibling-alive; cat {{dir}}sibling; kill $sib; wait",
+         echo sigward=$?; sleep 0.2; \
+         other=$(sed -n 's/^start pid=\\([0-9]*\\).*/\\1/p' {{dir}}other); \
+         kill -0 $sib && echo sibling-alive; kill -0 $other && echo other-session-alive; \
+         echo '--- sibling'; cat {{dir}}sibling; echo '--- other'; cat {{dir}}other; echo '--- end'; \
+         kill $sib $other; wait $sib",
         sigward = SIGWARD
     );
     let ns = Ns::pid1(&["sh", "-c", &script], |_| {});
     let done = ns.wait(T);
+    let out = &done.stdout;
     assert!(
-        done.stdout.contains("sigward=5"),
-        "stdout: {}\nstderr: {}",
-        done.stdout,
+        out.contains("sigward=5"),
+        "stdout: {out}\nstderr: {}",
         done.stderr
     );
     assert!(
-        done.stdout.contains("sibling-alive"),
+        out.contains("sibling-alive"),
         "sigward killed its sibling: {}",
         done.stderr
     );
-    assert!(done.stdout.contains("ready"), "{}", done.stdout);
+    assert!(
+        out.contains("other-session-alive"),
+        "sigward killed a process in another session: {}",
+        done.stderr
+    );
+    let neighbours = out.split("--- sibling").nth(1).expect("records");
+    assert_eq!(neighbours.matches("ready").count(), 2, "{neighbours}");
     assert_eq!(
-        signals_seen(&done.stdout),
+        signals_seen(neighbours),
         Vec::<i32>::new(),
-        "sigward signalled its sibling"
+        "sigward signalled a neighbour:\n{neighbours}"
     );
     let reaped = done.stderr.matches("reaped orphan").count();
     assert!(
@@ -55,10 +66,5 @@ fn not_pid1_reaps_orphans_and_spares_a_sibling_in_its_own_process_group() {
         done.stderr.contains("killing 1 straggler"),
         "{}",
         done.stderr
-    );
-    assert!(
-        done.records.contains("start") && done.records.contains("sid="),
-        "{}",
-        done.records
     );
 }

@@ -184,3 +184,47 @@ fn setsid_daemon_is_swept_when_sigward_is_pid1() {
         done.stderr
     );
 }
+
+#[test]
+fn grace_deadline_runs_on_the_monotonic_clock_alone() {
+    // In a time namespace sigward's monotonic and boot clocks read ten years ahead of the wall
+    // clock. A deadline mixing clocks would fire at once or never; a monotonic one holds: the
+    // TERM-ignoring app is killed 1s after the stop signal, not earlier, not much later.
+    let ten_years = "315360000";
+    let argv = [
+        SIGWARD,
+        "-t",
+        "1s",
+        "--",
+        "{probe}",
+        "log={log}",
+        "on-term=ignore",
+    ];
+    let ns = Ns::unshared(
+        &["--time", "--monotonic", ten_years, "--boottime", ten_years],
+        &argv,
+        |_| {},
+    );
+    ns.wait_record("ready", T);
+    // The namespace is really in effect for sigward: its clocks carry the ten-year offset.
+    let offsets = std::fs::read_to_string(format!("/proc/{}/timens_offsets", ns.pid1)).unwrap();
+    let monotonic = offsets
+        .lines()
+        .find_map(|l| l.strip_prefix("monotonic"))
+        .map(|v| v.split_whitespace().next().unwrap_or(""));
+    assert_eq!(monotonic, Some(ten_years), "no time namespace: {offsets}");
+    let sent = std::time::Instant::now();
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    let took = sent.elapsed();
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_secs(10),
+        "deadline after {took:?}"
+    );
+    assert!(
+        done.stderr.contains("grace period of 1s is over"),
+        "{}",
+        done.stderr
+    );
+}

@@ -7,12 +7,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
-fn ctrl_c_on_the_terminal_reaches_the_app_which_holds_the_foreground() {
+fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     // `script` gives sigward a pseudo-terminal as its controlling terminal, in the foreground.
     // The probe records INT and exits only on TERM, so the test can look at who sent the INT.
-    let inner = format!("{SIGWARD} -t 5s -- {} log={log}", probe());
+    // After sigward exits, the shell prints its status and the terminal's foreground group next
+    // to its own process group (fields 5 and 8 of /proc/self/stat): they must be equal again.
+    let inner = format!(
+        "{SIGWARD} -t 5s -- {} log={log}; echo rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)",
+        probe()
+    );
     let mut script = Command::new("script")
         .args(["-qfec", &inner, "/dev/null"])
         .stdin(Stdio::piped())
@@ -71,5 +76,17 @@ fn ctrl_c_on_the_terminal_reaches_the_app_which_holds_the_foreground() {
     let out = script.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("exited with status 143"), "{text}");
-    assert_eq!(out.status.code(), Some(143), "{text}");
+    assert!(text.contains("rc=143 "), "sigward's status: {text}");
+    let fg = text
+        .split("fg=")
+        .nth(1)
+        .expect("fg= line")
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let (pgrp, tpgid) = fg.split_once(':').unwrap();
+    assert_eq!(
+        pgrp, tpgid,
+        "the terminal's foreground group was not handed back: {text}"
+    );
 }

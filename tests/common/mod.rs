@@ -105,6 +105,11 @@ impl Ns {
 
     /// Runs any `argv` as PID 1 of a new PID namespace (e.g. a shell that starts sigward).
     pub fn pid1(argv: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
+        Ns::unshared(&[], argv, adjust)
+    }
+
+    /// Like `pid1`, with more unshare flags (e.g. a time namespace).
+    pub fn unshared(flags: &[&str], argv: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
         let dir = Scratch::new();
         let log = dir.path("probe.log");
         let probe = probe();
@@ -115,6 +120,7 @@ impl Ns {
         };
         let mut cmd = Command::new("unshare");
         cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .args(flags)
             .args(argv.iter().map(expand));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

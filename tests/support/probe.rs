@@ -123,6 +123,18 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         fds.join(","),
         now_ns()
     ));
+    let catchable = (1..=64).filter(|s| ![libc::SIGKILL, libc::SIGSTOP, 32, 33].contains(s));
+    // SAFETY: sigset operations on a local set; SIG_IGN installs no handler.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigemptyset(&mut set) };
+    for s in catchable {
+        if ignore_all || (s == libc::SIGTERM && on_term == "ignore") {
+            unsafe { libc::signal(s, libc::SIG_IGN) };
+        } else {
+            unsafe { libc::sigaddset(&mut set, s) };
+        }
+    }
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if orphans > 0 {
         for _ in 0..orphans {
             // SAFETY: the child only forks again and _exits; the grandchild _exits at once.
@@ -155,18 +167,6 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         record(format!("exit {code}"));
         std::process::exit(code);
     }
-    let catchable = (1..=64).filter(|s| ![libc::SIGKILL, libc::SIGSTOP, 32, 33].contains(s));
-    // SAFETY: sigset operations on a local set; SIG_IGN installs no handler.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::sigemptyset(&mut set) };
-    for s in catchable {
-        if ignore_all || (s == libc::SIGTERM && on_term == "ignore") {
-            unsafe { libc::signal(s, libc::SIG_IGN) };
-        } else {
-            unsafe { libc::sigaddset(&mut set, s) };
-        }
-    }
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     record(format!("ready t={}", now_ns()));
     loop {
         // SAFETY: info is a valid siginfo_t buffer.
