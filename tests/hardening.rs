@@ -51,6 +51,7 @@ fn fork_storm_of_100k_orphans_is_reaped_without_memory_or_fd_growth() {
         assert!(storm.contains("orphans made=25000"), "{storm}");
     }
     let (rss_after, fds_after) = (vm_rss_kb(ns.pid1), fd_count(ns.pid1));
+    eprintln!("fork storm: VmRSS {rss_before} -> {rss_after} kB, fds {fds_before} -> {fds_after}");
     assert!(
         rss_after <= rss_before + 64,
         "VmRSS grew from {rss_before} kB to {rss_after} kB over 100k orphans"
