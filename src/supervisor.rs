@@ -225,35 +225,21 @@ impl<'a> Supervisor<'a> {
             }
             Phase::Delaying { held, .. } => {
                 let sent = self.begin_drain(held);
-                log::event(
-                    Level::Info,
+                received(
                     "delay_cut",
-                    format_args!(
-                        "received {} from {} during the pre-stop delay: ending it now",
-                        Name(sig),
-                        Sender(from)
-                    ),
-                    &[
-                        ("signal", Val::Sig(sig)),
-                        ("from_pid", Val::Int(from.into())),
-                    ],
+                    sig,
+                    from,
+                    "during the pre-stop delay: ending it now",
                 );
                 self.report(sent, Level::Info);
             }
             Phase::Draining => {
                 let sent = self.deliver(sig);
-                log::event(
-                    Level::Info,
+                received(
                     "stop_signal_again",
-                    format_args!(
-                        "received {} from {} while draining: forwarding it",
-                        Name(sig),
-                        Sender(from)
-                    ),
-                    &[
-                        ("signal", Val::Sig(sig)),
-                        ("from_pid", Val::Int(from.into())),
-                    ],
+                    sig,
+                    from,
+                    "while draining: forwarding it",
                 );
                 self.report(sent, Level::Info);
             }
@@ -468,7 +454,7 @@ impl<'a> Supervisor<'a> {
                 "leftovers",
                 format_args!(
                     "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
-                    Processes(remaining.len()),
+                    Count(remaining.len(), "process", "processes"),
                     Name(sig)
                 ),
                 &[],
@@ -490,7 +476,7 @@ impl<'a> Supervisor<'a> {
             "leftovers",
             format_args!(
                 "{} left after the main child exited: sent {}, waiting up to {} for them",
-                Processes(remaining.len()),
+                Count(remaining.len(), "process", "processes"),
                 Name(to),
                 fmt_duration(wait)
             ),
@@ -525,7 +511,7 @@ impl<'a> Supervisor<'a> {
                 "stragglers_killed",
                 format_args!(
                     "grace period of {grace} is over: killing {}: {names}",
-                    Stragglers(stragglers.len())
+                    Count(stragglers.len(), "straggler", "stragglers")
                 ),
                 &[
                     ("count", Val::Int(stragglers.len() as i64)),
@@ -550,6 +536,19 @@ impl<'a> Supervisor<'a> {
 
 fn ms(d: Duration) -> Val<'static> {
     Val::Int(d.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// A later stop signal: `received SIGINT from pid 7 (sh) <what>`.
+fn received(event: &str, sig: i32, from: i32, what: &str) {
+    log::event(
+        Level::Info,
+        event,
+        format_args!("received {} from {} {what}", Name(sig), Sender(from)),
+        &[
+            ("signal", Val::Sig(sig)),
+            ("from_pid", Val::Int(from.into())),
+        ],
+    );
 }
 
 fn warn(event: &str, msg: std::fmt::Arguments) {
@@ -599,30 +598,16 @@ enum Delivery {
     },
 }
 
-/// `1 process`, `3 processes`.
-struct Processes(usize);
+/// `1 process`, `3 processes`: a count with its noun.
+struct Count(usize, &'static str, &'static str);
 
-impl std::fmt::Display for Processes {
+impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} process{}",
+            "{} {}",
             self.0,
-            if self.0 == 1 { "" } else { "es" }
-        )
-    }
-}
-
-/// `1 straggler`, `3 stragglers`.
-struct Stragglers(usize);
-
-impl std::fmt::Display for Stragglers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} straggler{}",
-            self.0,
-            if self.0 == 1 { "" } else { "s" }
+            if self.0 == 1 { self.1 } else { self.2 }
         )
     }
 }

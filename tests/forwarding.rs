@@ -122,13 +122,13 @@ fn single_child_mode_signals_only_the_direct_child() {
     ]);
     ns.wait_record("ready", T);
     let sibling = ns.dir.path("sibling");
-    wait_file_line(&sibling, "ready");
+    wait_line(&sibling, "ready", T);
     ns.signal(libc::SIGHUP);
     ns.wait_record(&format!("sig {} ", libc::SIGHUP), T);
     ns.signal(libc::SIGTERM);
     // The sibling gets SIGTERM only as a leftover once the child has exited; a HUP sent to it
     // earlier would have been recorded first.
-    wait_file_line(&sibling, "exit");
+    wait_line(&sibling, "exit", T);
     let sib = std::fs::read_to_string(&sibling).unwrap();
     assert_eq!(
         signals_seen(&sib),
@@ -148,22 +148,10 @@ fn group_mode_signals_every_process_in_the_group() {
     ]);
     ns.wait_record("ready", T);
     let sibling = ns.dir.path("sibling");
-    wait_file_line(&sibling, "ready");
+    wait_line(&sibling, "ready", T);
     ns.signal(libc::SIGHUP);
     ns.wait_record(&format!("sig {} ", libc::SIGHUP), T);
-    wait_file_line(&sibling, &format!("sig {} ", libc::SIGHUP));
+    wait_line(&sibling, &format!("sig {} ", libc::SIGHUP), T);
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.wait(T).code, 143);
-}
-
-fn wait_file_line(path: &str, prefix: &str) {
-    let start = std::time::Instant::now();
-    while !std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with(prefix))
-    {
-        assert!(start.elapsed() < T, "no '{prefix}' in {path}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

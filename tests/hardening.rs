@@ -85,7 +85,7 @@ fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
     for sig in [libc::SIGUSR1, libc::SIGHUP, libc::SIGWINCH] {
         ns.wait_record(&format!("sig {sig} "), T);
     }
-    wait_file(&ns.dir.path("forker"), "orphans made=20000 zombies=0");
+    wait_line(&ns.dir.path("forker"), "orphans made=20000 zombies=0", T);
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
@@ -230,19 +230,4 @@ fn huge_argv_and_environment_reach_the_child() {
     let done = ns.wait(T);
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(done.stdout.trim(), "5000 120000 120000 120000 120000");
-}
-
-fn wait_file(path: &str, needle: &str) {
-    let start = std::time::Instant::now();
-    while !std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .contains(needle)
-    {
-        assert!(
-            start.elapsed() < T,
-            "no '{needle}' in {path}: {}",
-            std::fs::read_to_string(path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

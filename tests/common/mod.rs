@@ -176,18 +176,7 @@ impl Ns {
 
     /// Waits until the probe has recorded a line starting with `prefix`; returns that line.
     pub fn wait_record(&self, prefix: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.records().lines().find(|l| l.starts_with(prefix)) {
-                return l.to_string();
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no '{prefix}' record after {timeout:?}; records:\n{}",
-                self.records()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_line(&self.log, prefix, timeout)
     }
 
     /// Count of probe records starting with `prefix`.
@@ -323,4 +312,20 @@ pub fn signal_time(records: &str, sig: i32) -> Option<u128> {
         .lines()
         .find(|l| l.starts_with(&format!("sig {sig} ")))
         .map(|l| field(l, "t").parse().expect("t="))
+}
+
+/// Waits until the file at `path` has a line starting with `prefix`; returns that line.
+pub fn wait_line(path: &str, prefix: &str, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with(prefix)) {
+            return l.to_string();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "no '{prefix}' line in {path} after {timeout:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
