@@ -107,6 +107,23 @@ struct Args {
     )]
     log_level: Level,
 
+    /// Bind and hold a listening socket: tcp://HOST:PORT, tcp6://[::]:PORT, unix:/path (repeatable;
+    /// NAME=ADDR sets its LISTEN_FDNAMES name). Each generation gets them as fds 3... (LISTEN_FDS)
+    #[arg(long, env = "SIGWARD_LISTEN", value_name = "ADDR", value_delimiter = ',', value_parser = parse_listen)]
+    listen: Vec<Listen>,
+
+    /// Signal that starts a new generation [default: HUP when --listen is given]
+    #[arg(long, value_name = "SIG", value_parser = parse_catchable)]
+    restart_signal: Option<i32>,
+
+    /// When a new generation counts as ready: notify (READY=1 on its NOTIFY_SOCKET) or after:DURATION
+    #[arg(long, value_name = "MODE", default_value = "notify", value_parser = parse_ready)]
+    ready: Ready,
+
+    /// Give up on a new generation that is not ready after this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: Duration,
+
     /// One line per event on stderr
     #[arg(
         long,
@@ -137,6 +154,34 @@ pub struct Config {
     pub log_level: Level,
     pub log_format: Format,
     pub command: Vec<OsString>,
+    pub listen: Vec<Listen>,
+    /// Set when generations are enabled (--listen); starts a new generation.
+    pub restart_signal: Option<i32>,
+    pub ready: Ready,
+    pub ready_timeout: Duration,
+}
+
+/// A socket to bind and hand to every generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// Its LISTEN_FDNAMES name.
+    pub name: String,
+    pub addr: ListenAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+/// When a new generation is ready to take over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// It sent READY=1 on its NOTIFY_SOCKET.
+    Notify,
+    /// This long after it started (for apps that cannot notify).
+    After(Duration),
 }
 
 impl Config {
@@ -237,6 +282,23 @@ fn validate(a: Args) -> Result<Config, String> {
             fmt_duration(a.grace_period)
         ));
     }
+    let restart_signal = match (a.restart_signal, a.listen.is_empty()) {
+        (Some(_), true) => {
+            return Err(
+                "--restart-signal needs --listen: a new generation needs sockets to take over"
+                    .into(),
+            );
+        }
+        (Some(sig), false) => Some(sig),
+        (None, false) => Some(libc::SIGHUP),
+        (None, true) => None,
+    };
+    if let Some(sig) = restart_signal.filter(|&s| a.stop_signal.contains(&s)) {
+        return Err(format!(
+            "{} cannot both stop sigward and restart the app",
+            signals::Name(sig)
+        ));
+    }
     let mut rewrite = [0u8; signals::MAX as usize + 1];
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
@@ -263,6 +325,10 @@ fn validate(a: Args) -> Result<Config, String> {
         log_level: level,
         log_format: a.log_format,
         command: a.command,
+        listen: a.listen,
+        restart_signal,
+        ready: a.ready,
+        ready_timeout: a.ready_timeout,
     })
 }
 
@@ -335,6 +401,50 @@ fn parse_rewrite(text: &str) -> Result<(i32, i32), String> {
         signals::parse(to)?
     };
     Ok((from, to))
+}
+
+/// `tcp://127.0.0.1:8080`, `tcp6://[::]:8080`, `unix:/run/app.sock`, each optionally `NAME=` first.
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    let (name, addr) = match text.split_once('=') {
+        Some((name, addr)) if !name.contains(['/', ':']) => (name, addr),
+        _ => ("unknown", text),
+    };
+    if name.is_empty() || name.contains(|c: char| c == ':' || c.is_control()) || name.len() > 255 {
+        return Err("a socket name must be 1-255 characters without ':'".into());
+    }
+    let addr = if let Some(path) = addr.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs a path, e.g. unix:/run/app.sock".into());
+        }
+        ListenAddr::Unix(path.into())
+    } else if let Some(hp) = addr
+        .strip_prefix("tcp://")
+        .or_else(|| addr.strip_prefix("tcp6://"))
+    {
+        let sa: std::net::SocketAddr = hp
+            .parse()
+            .map_err(|_| format!("'{hp}' is not IP:PORT (e.g. 0.0.0.0:8080, [::]:8080)"))?;
+        if addr.starts_with("tcp6://") != sa.is_ipv6() {
+            return Err("tcp:// takes an IPv4 address, tcp6:// an IPv6 one in brackets".into());
+        }
+        ListenAddr::Tcp(sa)
+    } else {
+        return Err("expected tcp://HOST:PORT, tcp6://[HOST]:PORT or unix:/path".into());
+    };
+    Ok(Listen {
+        name: name.to_string(),
+        addr,
+    })
+}
+
+fn parse_ready(text: &str) -> Result<Ready, String> {
+    match text {
+        "notify" => Ok(Ready::Notify),
+        _ => match text.strip_prefix("after:") {
+            Some(d) => parse_duration(d).map(Ready::After),
+            None => Err("expected notify or after:DURATION".into()),
+        },
+    }
 }
 
 /// Compact human form: `25s`, `1.5s`, `500ms`, `2m30s`.

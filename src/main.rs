@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod cli;
+mod handover;
 mod log;
 mod reap;
 mod signals;
@@ -18,7 +19,7 @@ mod supervisor;
 use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
 use std::ffi::{CStr, OsString};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
 
 /// sigward itself could not start the command (fork, signalfd); as `docker run` uses 125.
@@ -88,8 +89,51 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         mask: original_mask,
         sigchld_ignored,
     };
-    let child = match spawn::spawn(&cfg.command, detach, &inherited) {
-        Ok(pid) => pid.as_raw(),
+    // Sockets for generations: bound here (--listen), or handed to sigward by a socket-activating
+    // parent (LISTEN_PID names sigward), in which case they are passed on to the app.
+    let listeners = if cfg.listen.is_empty() {
+        handover::Listeners::inherited()
+    } else {
+        match handover::Listeners::bind(&cfg.listen) {
+            Ok(l) => Some(l),
+            Err(msg) => {
+                log::event(
+                    log::Level::Error,
+                    "listen_failed",
+                    format_args!("{msg}"),
+                    &[],
+                );
+                return START_FAILED;
+            }
+        }
+    };
+    let mut keep = vec![signals.as_fd().as_raw_fd()];
+    let (started, gens) = match listeners {
+        None => (
+            spawn::spawn(&cfg.command, detach, &inherited, None).map(|p| p.as_raw()),
+            None,
+        ),
+        Some(listeners) => {
+            keep.extend(listeners.fds.iter().map(|f| f.as_raw_fd()));
+            let notify = match handover::Notify::new(1) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::event(
+                        log::Level::Error,
+                        "start_failed",
+                        format_args!("cannot make a notify socket: {e}"),
+                        &[],
+                    );
+                    return START_FAILED;
+                }
+            };
+            let gens = supervisor::Generations::new(listeners, detach, inherited, notify);
+            keep.push(gens.notify.as_fd().as_raw_fd());
+            (gens.spawn(&cfg.command, 1, &gens.notify), Some(gens))
+        }
+    };
+    let child = match started {
+        Ok(pid) => pid,
         Err(SpawnError::Exec(errno)) => {
             let name = cfg
                 .command
@@ -132,7 +176,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         &[("pid", log::Val::Int(child.into()))],
     );
     // Hold nothing the child was meant to own (pipes whose EOF a reader awaits) and pin no mount.
-    close_inherited_fds(signals.as_fd());
+    close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
     let exit = supervisor::Supervisor::new(
@@ -141,6 +185,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         child,
         pid1,
         detach == Detach::TerminalForeground,
+        gens,
     )
     .run();
     let status = exit.status();
@@ -162,16 +207,22 @@ fn terminal_detach() -> Detach {
     }
 }
 
-/// Closes every fd from 3 up except `keep` (the signalfd).
-fn close_inherited_fds(keep: std::os::fd::BorrowedFd) {
-    use std::os::fd::AsRawFd;
-    let keep = keep.as_raw_fd() as libc::c_uint;
+/// Closes every fd from 3 up except those in `keep` (the signalfd, held sockets).
+fn close_inherited_fds(keep: &[std::os::fd::RawFd]) {
+    let mut keep: Vec<libc::c_uint> = keep.iter().map(|&fd| fd as libc::c_uint).collect();
+    keep.sort_unstable();
     let close_range = |first: libc::c_uint, last: libc::c_uint| {
-        // SAFETY: closes only fds sigward inherited; the one it still uses (`keep`) is excluded, and
-        // no Rust object owns any fd in these ranges.
+        // SAFETY: closes only fds sigward inherited; those it still uses (`keep`) are excluded,
+        // and no Rust object owns any fd in these ranges.
         first > last || unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } == 0
     };
-    if close_range(3, keep.saturating_sub(1)) && close_range(keep + 1, libc::c_uint::MAX) {
+    let mut first = 3;
+    let mut ok = true;
+    for &k in keep.iter().filter(|&&k| k >= 3) {
+        ok &= close_range(first, k.saturating_sub(1));
+        first = k + 1;
+    }
+    if ok && close_range(first, libc::c_uint::MAX) {
         return;
     }
     // Kernels before 5.9 have no close_range: close what /proc lists.
@@ -181,7 +232,7 @@ fn close_inherited_fds(keep: std::os::fd::BorrowedFd) {
     let fds: Vec<libc::c_uint> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
-    for fd in fds.into_iter().filter(|&fd| fd >= 3 && fd != keep) {
+    for fd in fds.into_iter().filter(|fd| *fd >= 3 && !keep.contains(fd)) {
         // SAFETY: as above; a stale entry (the directory's own fd) just fails with EBADF.
         unsafe { libc::close(fd as libc::c_int) };
     }

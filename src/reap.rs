@@ -89,6 +89,11 @@ fn parse_stat(text: &str) -> Option<Proc> {
     })
 }
 
+/// The process group of `pid`, from /proc (None when it is gone or /proc is not mounted).
+pub fn pgid_of(pid: i32) -> Option<i32> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|p| p.pgid)
+}
+
 /// Every process visible in /proc except sigward itself. Empty when /proc is not mounted.
 pub fn all_processes() -> Vec<Proc> {
     let me = std::process::id() as i32;

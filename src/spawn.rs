@@ -12,8 +12,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Pid};
 use std::ffi::{CString, OsString};
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// How the child separates from sigward.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -33,6 +33,25 @@ pub struct Inherited {
     pub sigchld_ignored: bool,
 }
 
+/// What a generation is handed: sockets as fds 3..., and the environment that describes them.
+pub struct Handover<'a> {
+    pub fds: &'a [std::os::fd::OwnedFd],
+    /// LISTEN_FDNAMES, `a:b`.
+    pub fdnames: &'a str,
+    /// NOTIFY_SOCKET for this generation.
+    pub notify: &'a str,
+    pub generation: u32,
+}
+
+/// Variables sigward sets for a generation; any inherited value of them is dropped.
+const HANDOVER_VARS: [&str; 5] = [
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+    "SIGWARD_GENERATION",
+];
+
 pub enum SpawnError {
     /// The command could not be executed (errno from execvp).
     Exec(Errno),
@@ -45,6 +64,7 @@ pub fn spawn(
     command: &[OsString],
     detach: Detach,
     inherited: &Inherited,
+    handover: Option<&Handover>,
 ) -> Result<Pid, SpawnError> {
     let mut args = Vec::with_capacity(command.len());
     for a in command {
@@ -53,6 +73,44 @@ pub fn spawn(
     }
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+
+    // For a generation: its environment, and high close-on-exec copies of the sockets that the
+    // child moves to 3, 4, ... (copies first, so no dup2 can overwrite a socket still to move).
+    // LISTEN_PID must be the child's own pid: the child writes its digits into this buffer.
+    let mut listen_pid = *b"LISTEN_PID=\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    let listen_pid_digits = listen_pid[11..].as_mut_ptr();
+    let mut env = Vec::new();
+    let mut high = Vec::new();
+    if let Some(h) = handover {
+        for fd in h.fds {
+            let base = 3 + h.fds.len() as i32;
+            // SAFETY: F_DUPFD_CLOEXEC duplicates an fd we own to the lowest free number >= base.
+            let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, base) };
+            let copy = Errno::result(copy).map_err(|e| SpawnError::Start("dup", e))?;
+            // SAFETY: the kernel just returned this new fd to us.
+            high.push(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) });
+        }
+        for (key, value) in std::env::vars_os() {
+            if !HANDOVER_VARS.iter().any(|v| key == *v) {
+                let mut kv = key.into_vec();
+                kv.push(b'=');
+                kv.extend(value.as_bytes());
+                env.extend(CString::new(kv).ok());
+            }
+        }
+        for kv in [
+            format!("LISTEN_FDS={}", h.fds.len()),
+            format!("LISTEN_FDNAMES={}", h.fdnames),
+            format!("NOTIFY_SOCKET={}", h.notify),
+            format!("SIGWARD_GENERATION={}", h.generation),
+        ] {
+            env.extend(CString::new(kv).ok());
+        }
+    }
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(listen_pid.as_ptr().cast());
+    envp.push(std::ptr::null());
+    let high_raw: Vec<i32> = high.iter().map(|f| f.as_raw_fd()).collect();
 
     let (report_r, report_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Start("pipe", e))?;
@@ -80,7 +138,15 @@ pub fn spawn(
                     let _ = signals::set_ignored(libc::SIGCHLD, true);
                 }
                 let _ = signals::set_mask(inherited.mask);
-                libc::execvp(argv[0], argv.as_ptr());
+                if handover.is_some() {
+                    for (i, &fd) in high_raw.iter().enumerate() {
+                        libc::dup2(fd, 3 + i as i32); // the copy at 3+i is not close-on-exec
+                    }
+                    write_decimal(listen_pid_digits, libc::getpid() as u32);
+                    libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
+                } else {
+                    libc::execvp(argv[0], argv.as_ptr());
+                }
                 let errno = Errno::last_raw().to_ne_bytes();
                 libc::write(report_w.as_raw_fd(), errno.as_ptr().cast(), errno.len());
                 libc::_exit(127);
@@ -88,6 +154,7 @@ pub fn spawn(
         }
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
+            drop(high);
             let mut buf = [0u8; 4];
             let mut got = 0;
             while got < buf.len() {
@@ -105,6 +172,28 @@ pub fn spawn(
             while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
             Err(SpawnError::Exec(Errno::from_raw(i32::from_ne_bytes(buf))))
         }
+    }
+}
+
+/// Writes `n` in decimal at `out`, followed by the NUL already there. Async-signal-safe: no
+/// allocation, no formatting machinery.
+///
+/// # Safety
+/// `out` must point at 11 writable bytes.
+unsafe fn write_decimal(out: *mut u8, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: the caller guarantees 11 writable bytes; len <= 10.
+        unsafe { *out.add(i) = digits[len - 1 - i] };
     }
 }
 

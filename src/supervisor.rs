@@ -8,14 +8,22 @@
 //!                                                              grace deadline ──▶ Killing
 //!  Every state ends when no process is left: exit with the main child's status.
 //! ```
+//! With --listen the current generation can be replaced without refusing a connection
+//! (restart signal): `Idle → Starting` (a new generation runs on the same sockets until READY=1,
+//! `after:`, or the ready timeout) `→ Retiring` (the old generation gets the stop signal and its
+//! own grace deadline) `→ Idle`. At most two generations live at once; `self.child` is always the
+//! current one, so the stop sequence above applies to it unchanged.
+//!
 //! The grace deadline is set once, by the first stop signal (or by the main child's exit while
 //! others remain), on the monotonic clock. sigward sleeps in poll(2) on its signalfd with no
 //! timeout unless a deadline is pending, so an idle container costs zero wake-ups.
 
-use crate::cli::{Config, fmt_duration};
+use crate::cli::{Config, Ready, fmt_duration};
+use crate::handover::{Listeners, Notify, Upstream};
 use crate::log::{self, Level, Val};
 use crate::reap::{self, Children, Exit};
 use crate::signals::{Name, Received, SignalFd};
+use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
@@ -56,10 +64,86 @@ pub struct Supervisor<'a> {
     stop_signal: i32,
     main_exit: Option<Exit>,
     reap_pending: bool,
+    /// Set when sigward holds listening sockets: generations can be replaced.
+    gens: Option<Generations>,
+}
+
+/// Everything a restart needs, and where it stands.
+pub struct Generations {
+    pub listeners: Listeners,
+    pub detach: Detach,
+    pub inherited: Inherited,
+    /// The current generation's number and notify socket.
+    pub current: u32,
+    pub notify: Notify,
+    pub upstream: Option<Upstream>,
+    /// The current generation has said READY=1 (or was promoted for being ready).
+    pub ready: bool,
+    restart: Restart,
+}
+
+impl Generations {
+    pub fn new(listeners: Listeners, detach: Detach, inherited: Inherited, notify: Notify) -> Self {
+        let upstream = Upstream::from_env();
+        Generations {
+            listeners,
+            detach,
+            inherited,
+            current: 1,
+            notify,
+            upstream,
+            ready: false,
+            restart: Restart::Idle,
+        }
+    }
+
+    /// Starts generation `n` on the held sockets.
+    pub fn spawn(
+        &self,
+        command: &[std::ffi::OsString],
+        n: u32,
+        notify: &Notify,
+    ) -> Result<i32, SpawnError> {
+        let fdnames = self.listeners.fdnames();
+        let handover = Handover {
+            fds: &self.listeners.fds,
+            fdnames: &fdnames,
+            notify: &notify.addr,
+            generation: n,
+        };
+        spawn::spawn(command, self.detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
+    }
+}
+
+enum Restart {
+    Idle,
+    /// Generation `n` runs beside the current one until it is ready or `give_up`.
+    Starting {
+        n: u32,
+        pid: i32,
+        notify: Notify,
+        began: Instant,
+        give_up: Instant,
+    },
+    /// Generation `n` was replaced and drains until `deadline`; then its group is SIGKILLed.
+    Retiring {
+        n: u32,
+        pid: i32,
+        deadline: Instant,
+        began: Instant,
+        exited: bool,
+    },
 }
 
 impl<'a> Supervisor<'a> {
-    pub fn new(cfg: &'a Config, signals: SignalFd, child: i32, pid1: bool, terminal: bool) -> Self {
+    pub fn new(
+        cfg: &'a Config,
+        signals: SignalFd,
+        child: i32,
+        pid1: bool,
+        terminal: bool,
+        gens: Option<Generations>,
+    ) -> Self {
         let name = cfg
             .command
             .first()
@@ -80,6 +164,7 @@ impl<'a> Supervisor<'a> {
             stop_signal: libc::SIGTERM,
             main_exit: None,
             reap_pending: true,
+            gens,
         }
     }
 
@@ -132,25 +217,61 @@ impl<'a> Supervisor<'a> {
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        match self.phase {
+        let phase = match self.phase {
             Phase::Running => None,
             Phase::Delaying { until, .. } => Some(until.min(self.deadline.unwrap_or(until))),
             Phase::Draining => self.deadline,
             Phase::Killing { resweep } => Some(resweep),
+        };
+        match (phase, self.restart_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Sleeps in the kernel until a signal arrives (true) or the timeout passes (false).
-    fn sleep(&self, timeout: Option<Duration>) -> bool {
+    /// The restart's next deadline: readiness by `after:`, giving up, or the retiring deadline.
+    fn restart_timer(&self) -> Option<Instant> {
+        match &self.gens.as_ref()?.restart {
+            Restart::Idle => None,
+            Restart::Starting { began, give_up, .. } => match self.cfg.ready {
+                Ready::After(d) => Some((*began + d).min(*give_up)),
+                Ready::Notify => Some(*give_up),
+            },
+            Restart::Retiring { deadline, .. } => Some(*deadline),
+        }
+    }
+
+    /// Sleeps in the kernel until a signal arrives (true) or the timeout passes (false). Readiness
+    /// messages from the generations' notify sockets are handled on the way.
+    fn sleep(&mut self, timeout: Option<Duration>) -> bool {
         let ms = timeout.map_or(-1, |d| {
             d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
         });
-        let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(n) => n > 0,
+        let poll_timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        let (result, current_says, next_says) = {
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(g) = &self.gens {
+                fds.push(PollFd::new(g.notify.as_fd(), PollFlags::POLLIN));
+                if let Restart::Starting { notify, .. } = &g.restart {
+                    fds.push(PollFd::new(notify.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            let result = nix::poll::poll(&mut fds, poll_timeout);
+            let readable = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            };
+            (result.map(|_| readable(0)), readable(1), readable(2))
+        };
+        if current_says {
+            self.on_notify(false);
+        }
+        if next_says {
+            self.on_notify(true);
+        }
+        match result {
+            Ok(signals) => signals,
             Err(Errno::EINTR) => false,
             Err(e) => {
                 warn("poll", format_args!("waiting for signals failed: {e}"));
@@ -162,6 +283,7 @@ impl<'a> Supervisor<'a> {
 
     fn on_signal(&mut self, r: Received) {
         let sig = r.signo;
+        let restart = self.gens.is_some() && self.cfg.restart_signal == Some(sig);
         if sig == libc::SIGCHLD {
             self.reap_pending = true;
         } else if r.pid == self.me {
@@ -174,6 +296,8 @@ impl<'a> Supervisor<'a> {
             );
         } else if self.cfg.stop_signals.contains(sig) {
             self.on_stop_signal(sig, r.pid);
+        } else if restart {
+            self.on_restart_signal(sig, r.pid);
         } else {
             self.forward(sig, Level::Debug);
         }
@@ -264,6 +388,9 @@ impl<'a> Supervisor<'a> {
     }
 
     fn on_timer(&mut self, now: Instant) {
+        if self.restart_timer().is_some_and(|t| now >= t) {
+            return self.on_restart_timer(now);
+        }
         match self.phase {
             Phase::Delaying { until, held }
                 if now >= until && self.deadline.is_none_or(|d| now < d) =>
@@ -279,6 +406,279 @@ impl<'a> Supervisor<'a> {
             }
             Phase::Killing { .. } => self.kill_stragglers(false),
             _ => self.kill_stragglers(true),
+        }
+    }
+
+    /// The restart signal: start the next generation on the same sockets, unless one is already
+    /// starting or retiring (at most two live at once) or sigward is stopping.
+    fn on_restart_signal(&mut self, sig: i32, from: i32) {
+        let (phase, child) = (self.phase, self.child);
+        let Some(g) = self.gens.as_mut() else { return };
+        let busy = match (&g.restart, phase) {
+            (_, Phase::Delaying { .. } | Phase::Draining | Phase::Killing { .. }) => {
+                Some("sigward is stopping".to_string())
+            }
+            (Restart::Starting { n, .. }, _) => Some(format!("generation {n} is still starting")),
+            (Restart::Retiring { n, .. }, _) => Some(format!("generation {n} is still draining")),
+            (Restart::Idle, _) => None,
+        };
+        if let Some(why) = busy {
+            return log::event(
+                Level::Warn,
+                "restart_ignored",
+                format_args!(
+                    "received {} from {}: restart ignored, {why}",
+                    Name(sig),
+                    Sender(from)
+                ),
+                &[("signal", Val::Sig(sig))],
+            );
+        }
+        let n = g.current + 1;
+        let notify = match Notify::new(n) {
+            Ok(notify) => notify,
+            Err(e) => {
+                return warn(
+                    "restart_failed",
+                    format_args!("cannot make generation {n}'s notify socket: {e}"),
+                );
+            }
+        };
+        match g.spawn(&self.cfg.command, n, &notify) {
+            Ok(pid) => {
+                let now = Instant::now();
+                if let Some(up) = &g.upstream {
+                    up.send("RELOADING=1");
+                }
+                g.restart = Restart::Starting {
+                    n,
+                    pid,
+                    notify,
+                    began: now,
+                    give_up: now + self.cfg.ready_timeout,
+                };
+                let how = match self.cfg.ready {
+                    Ready::Notify => {
+                        format!("READY=1, up to {}", fmt_duration(self.cfg.ready_timeout))
+                    }
+                    Ready::After(d) => format!("{} (after:)", fmt_duration(d)),
+                };
+                log::event(
+                    Level::Info,
+                    "restart",
+                    format_args!(
+                        "received {} from {}: starting generation {n} as pid {pid} beside generation {} (pid {child}); waiting for {how}",
+                        Name(sig),
+                        Sender(from),
+                        g.current
+                    ),
+                    &[
+                        ("generation", Val::Int(n.into())),
+                        ("pid", Val::Int(pid.into())),
+                    ],
+                );
+            }
+            Err(SpawnError::Exec(e)) => warn(
+                "restart_failed",
+                format_args!(
+                    "generation {n} cannot run: {}; generation {} keeps serving",
+                    e.desc(),
+                    g.current
+                ),
+            ),
+            Err(SpawnError::Start(what, e)) => warn(
+                "restart_failed",
+                format_args!(
+                    "generation {n} cannot start: {what}: {e}; generation {} keeps serving",
+                    g.current
+                ),
+            ),
+        }
+    }
+
+    fn on_restart_timer(&mut self, now: Instant) {
+        let Some(g) = self.gens.as_mut() else { return };
+        match &g.restart {
+            Restart::Starting { began, give_up, .. } => {
+                if now < *give_up && matches!(self.cfg.ready, Ready::After(d) if now >= *began + d)
+                {
+                    self.promote();
+                } else {
+                    let timeout = fmt_duration(self.cfg.ready_timeout);
+                    self.abandon(&format!("it was not ready after {timeout}"));
+                }
+            }
+            Restart::Retiring { n, pid, .. } => {
+                let (n, pid) = (*n, *pid);
+                g.restart = Restart::Idle;
+                let _ = crate::signals::send(-pid, libc::SIGKILL);
+                let left = reap::responsible_for(self.pid1)
+                    .into_iter()
+                    .filter(|p| p.pgid == pid)
+                    .count();
+                log::event(
+                    Level::Warn,
+                    "retired_killed",
+                    format_args!(
+                        "generation {n} (pid {pid}) did not finish within the grace period of {}: killed {}",
+                        fmt_duration(self.cfg.grace_period),
+                        Count(left, "process", "processes")
+                    ),
+                    &[
+                        ("generation", Val::Int(n.into())),
+                        ("count", Val::Int(left as i64)),
+                    ],
+                );
+            }
+            Restart::Idle => {}
+        }
+    }
+
+    /// Messages on a notify socket: READY=1 from the starting generation promotes it.
+    fn on_notify(&mut self, from_next: bool) {
+        let Some(g) = self.gens.as_mut() else { return };
+        let (n, gen_pid, notify) = match (&g.restart, from_next) {
+            (Restart::Starting { n, pid, notify, .. }, true) => (*n, *pid, notify),
+            _ => (g.current, self.child, &g.notify),
+        };
+        let mut ready = false;
+        notify.recv(|sender, text| {
+            if sender != gen_pid && reap::pgid_of(sender) != Some(gen_pid) {
+                return warn(
+                    "notify_refused",
+                    format_args!("ignored a notify message from pid {sender}: not generation {n}"),
+                );
+            }
+            for line in text.lines() {
+                match line.split_once('=') {
+                    Some(("READY", "1")) => ready = true,
+                    Some(("STATUS", status)) => log::event(
+                        Level::Info,
+                        "status",
+                        format_args!("generation {n} status: {status}"),
+                        &[("generation", Val::Int(n.into()))],
+                    ),
+                    Some(("STOPPING", "1")) => log::event(
+                        Level::Info,
+                        "stopping",
+                        format_args!("generation {n} says it is stopping"),
+                        &[],
+                    ),
+                    Some(("RELOADING", "1")) => log::event(
+                        Level::Info,
+                        "reloading",
+                        format_args!("generation {n} says it is reloading"),
+                        &[],
+                    ),
+                    _ => {}
+                }
+            }
+        });
+        if !ready {
+            return;
+        }
+        if from_next {
+            if self.cfg.ready == Ready::Notify {
+                self.promote();
+            }
+        } else if !g.ready {
+            g.ready = true;
+            if let Some(up) = &g.upstream {
+                up.send("READY=1");
+            }
+            log::event(
+                Level::Info,
+                "ready",
+                format_args!("generation {n} (pid {gen_pid}) is ready"),
+                &[("generation", Val::Int(n.into()))],
+            );
+        }
+    }
+
+    /// The starting generation is ready: it becomes current; the old one gets the stop signal and
+    /// its own grace deadline.
+    fn promote(&mut self) {
+        let Some(g) = self.gens.as_mut() else { return };
+        let Restart::Starting {
+            n,
+            pid,
+            notify,
+            began,
+            ..
+        } = std::mem::replace(&mut g.restart, Restart::Idle)
+        else {
+            return;
+        };
+        let now = Instant::now();
+        let (old_n, old_pid) = (g.current, self.child);
+        g.current = n;
+        g.notify = notify;
+        g.ready = true;
+        self.child = pid;
+        self.spawned = began;
+        let sig = self.cfg.rewritten(libc::SIGTERM);
+        if let Some(sig) = sig {
+            let _ = crate::signals::send(-old_pid, sig);
+        }
+        g.restart = Restart::Retiring {
+            n: old_n,
+            pid: old_pid,
+            deadline: now + self.cfg.grace_period,
+            began: now,
+            exited: false,
+        };
+        if let Some(up) = &g.upstream {
+            up.send("READY=1");
+        }
+        log::event(
+            Level::Info,
+            "promoted",
+            format_args!(
+                "generation {n} (pid {pid}) ready after {} ms and now serving; stopping generation {old_n} (pid {old_pid}) with {}, grace period {}",
+                (now - began).as_millis(),
+                sig.map_or("nothing (SIGTERM is rewritten to 0)".to_string(), |s| Name(
+                    s
+                )
+                .to_string()),
+                fmt_duration(self.cfg.grace_period)
+            ),
+            &[
+                ("generation", Val::Int(n.into())),
+                ("pid", Val::Int(pid.into())),
+                ("retiring", Val::Int(old_pid.into())),
+            ],
+        );
+    }
+
+    /// The starting generation failed: kill its group; the current one keeps serving.
+    fn abandon(&mut self, why: &str) {
+        let Some(g) = self.gens.as_mut() else { return };
+        let Restart::Starting { n, pid, .. } = std::mem::replace(&mut g.restart, Restart::Idle)
+        else {
+            return;
+        };
+        let _ = crate::signals::send(-pid, libc::SIGKILL);
+        if let Some(up) = &g.upstream {
+            up.send("READY=1");
+        }
+        warn(
+            "restart_abandoned",
+            format_args!(
+                "generation {n} (pid {pid}) abandoned: {why}; generation {} (pid {}) keeps serving",
+                g.current, self.child
+            ),
+        );
+    }
+
+    /// The other generations alive beside the current one (starting or retiring): a stop signal
+    /// during a restart stops them all.
+    fn other_generations(&self) -> Vec<i32> {
+        match self.gens.as_ref().map(|g| &g.restart) {
+            Some(Restart::Starting { pid, .. }) => vec![*pid],
+            Some(Restart::Retiring {
+                pid, exited: false, ..
+            }) => vec![*pid],
+            _ => Vec::new(),
         }
     }
 
@@ -307,12 +707,16 @@ impl<'a> Supervisor<'a> {
                 why: "the child has exited",
             };
         };
+        let result = crate::signals::send(target, to);
+        for other in self.other_generations() {
+            let _ = crate::signals::send(if self.cfg.single_child { other } else { -other }, to);
+        }
         Delivery::Sent {
             sig,
             to,
             target,
             what,
-            result: crate::signals::send(target, to),
+            result,
         }
     }
 
@@ -380,9 +784,19 @@ impl<'a> Supervisor<'a> {
     fn reap(&mut self) -> Children {
         let (child, warn_on_reap) = (self.child, self.cfg.warn_on_reap);
         let mut main_exit = None;
+        let (starting, retiring) = match self.gens.as_ref().map(|g| &g.restart) {
+            Some(Restart::Starting { pid, .. }) => (*pid, 0),
+            Some(Restart::Retiring { pid, .. }) => (0, *pid),
+            _ => (0, 0),
+        };
+        let (mut starting_exit, mut retiring_exit) = (None, None);
         let left = reap::reap_all(|pid, exit| {
             if pid == child {
                 main_exit = Some(exit);
+            } else if pid == starting {
+                starting_exit = Some(exit);
+            } else if pid == retiring {
+                retiring_exit = Some(exit);
             } else if warn_on_reap {
                 warn(
                     "reaped",
@@ -397,6 +811,18 @@ impl<'a> Supervisor<'a> {
                 );
             }
         });
+        if let Some(exit) = starting_exit {
+            self.abandon(&format!(
+                "it exited with {} before it was ready",
+                Status(exit)
+            ));
+        }
+        if let Some(exit) = retiring_exit {
+            self.on_retired_exit(exit);
+        }
+        if left == Children::Remain {
+            self.retire_if_gone();
+        }
         if let Some(exit) = main_exit {
             self.on_main_exit(exit, left);
         }
@@ -404,6 +830,51 @@ impl<'a> Supervisor<'a> {
             self.kill_stragglers(false);
         }
         left
+    }
+
+    /// The replaced generation's main process exited.
+    fn on_retired_exit(&mut self, exit: Exit) {
+        let Some(Restart::Retiring {
+            n,
+            pid,
+            began,
+            exited,
+            ..
+        }) = self.gens.as_mut().map(|g| &mut g.restart)
+        else {
+            return;
+        };
+        *exited = true;
+        log::event(
+            Level::Info,
+            "retired",
+            format_args!(
+                "generation {n} (pid {pid}) exited with {} after {} ms",
+                Status(exit),
+                began.elapsed().as_millis()
+            ),
+            &[
+                ("generation", Val::Int((*n).into())),
+                ("status", Val::Int(exit.status().into())),
+            ],
+        );
+    }
+
+    /// The restart is over once the replaced generation's main process and its whole process
+    /// group are gone.
+    fn retire_if_gone(&mut self) {
+        let Some(g) = self.gens.as_mut() else { return };
+        if let Restart::Retiring {
+            pid, exited: true, ..
+        } = g.restart
+        {
+            if !reap::responsible_for(self.pid1)
+                .iter()
+                .any(|p| p.pgid == pid)
+            {
+                g.restart = Restart::Idle;
+            }
+        }
     }
 
     fn on_main_exit(&mut self, exit: Exit, left: Children) {

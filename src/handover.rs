@@ -1,0 +1,171 @@
+//! What each generation is handed for zero-downtime restarts, by systemd's own protocols, so apps
+//! that already speak socket activation need no change:
+//! - the listening sockets sigward holds (bound here, or inherited from a socket-activating parent),
+//!   passed as fds 3... with LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES (sd_listen_fds(3));
+//! - a notify socket of its own (NOTIFY_SOCKET, sd_notify(3)) on which READY=1 says it can serve.
+//!
+//! The sockets are bound once and never per generation: a listening socket that closes drops the
+//! connections queued on it, so the same socket passes from generation to generation.
+
+use crate::cli::{Listen, ListenAddr};
+use nix::errno::Errno;
+use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, UnixCredentials, sockopt};
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+/// Backlog for the held sockets: connections queue here while generations change hands.
+const BACKLOG: i32 = 4096;
+
+/// The listening sockets, in LISTEN_FDS order, with their LISTEN_FDNAMES names.
+pub struct Listeners {
+    pub fds: Vec<OwnedFd>,
+    pub names: Vec<String>,
+}
+
+impl Listeners {
+    /// Binds every --listen address (SO_REUSEADDR, close-on-exec, a deep backlog).
+    pub fn bind(specs: &[Listen]) -> Result<Listeners, String> {
+        let mut fds = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let fd: OwnedFd = match &spec.addr {
+                ListenAddr::Tcp(sa) => std::net::TcpListener::bind(sa)
+                    .map_err(|e| format!("cannot listen on {sa}: {e}"))?
+                    .into(),
+                ListenAddr::Unix(path) => {
+                    // A socket file left by an earlier run would make bind fail; other files are kept.
+                    if std::fs::symlink_metadata(path)
+                        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+                    {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    std::os::unix::net::UnixListener::bind(path)
+                        .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?
+                        .into()
+                }
+            };
+            // SAFETY: listen(2) on a socket we own; a second listen() only changes the backlog.
+            unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) };
+            fds.push(fd);
+        }
+        Ok(Listeners {
+            fds,
+            names: specs.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+
+    /// Sockets handed to sigward itself by a socket-activating parent (systemd, podman): fds 3...
+    /// when LISTEN_PID names sigward. They are made close-on-exec: sigward passes them on itself.
+    pub fn inherited() -> Option<Listeners> {
+        let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+        let count: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+        if pid != std::process::id() || !(1..=1024).contains(&count) {
+            return None;
+        }
+        let mut names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+            .unwrap_or_default()
+            .split(':')
+            .map(String::from)
+            .collect();
+        names.resize(count as usize, "unknown".into());
+        let fds = (3..3 + count)
+            .filter_map(|fd| {
+                // SAFETY: fcntl on an fd number the protocol says is ours; a closed one fails (EBADF).
+                (unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0)
+                    // SAFETY: LISTEN_PID names us, so fds 3..3+LISTEN_FDS were passed to us to own.
+                    .then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+            })
+            .collect::<Vec<_>>();
+        (fds.len() == count as usize).then_some(Listeners { fds, names })
+    }
+
+    /// `a:b:c`, the LISTEN_FDNAMES value.
+    pub fn fdnames(&self) -> String {
+        self.names.join(":")
+    }
+}
+
+/// One generation's NOTIFY_SOCKET: an abstract unix datagram socket that only that generation's
+/// processes may speak on (checked with SO_PASSCRED).
+pub struct Notify {
+    sock: UnixDatagram,
+    /// The NOTIFY_SOCKET value, `@sigward/PID/GENERATION`.
+    pub addr: String,
+}
+
+impl Notify {
+    pub fn new(generation: u32) -> std::io::Result<Notify> {
+        let name = format!("sigward/{}/{generation}", std::process::id());
+        let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
+        sock.set_nonblocking(true)?;
+        socket::setsockopt(&sock, sockopt::PassCred, &true).map_err(std::io::Error::from)?;
+        Ok(Notify {
+            sock,
+            addr: format!("@{name}"),
+        })
+    }
+
+    /// Reads every pending datagram; calls `each(sender_pid, text)`.
+    pub fn recv(&self, mut each: impl FnMut(i32, &str)) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, pid) = {
+                let mut iov = [IoSliceMut::new(&mut buf)];
+                let mut cmsg = nix::cmsg_space!(UnixCredentials);
+                let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+                match socket::recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut cmsg), flags)
+                {
+                    Ok(msg) => {
+                        let pid = msg
+                            .cmsgs()
+                            .ok()
+                            .into_iter()
+                            .flatten()
+                            .find_map(|c| match c {
+                                ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+                                _ => None,
+                            });
+                        (msg.bytes, pid.unwrap_or(0))
+                    }
+                    Err(Errno::EINTR) => continue,
+                    Err(_) => return, // EAGAIN: nothing more
+                }
+            };
+            each(pid, &String::from_utf8_lossy(&buf[..len]));
+        }
+    }
+}
+
+impl AsFd for Notify {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// sigward's own NOTIFY_SOCKET, when it runs under systemd or another notify-aware parent: what
+/// the generations say (ready, reloading, stopping) is passed upward.
+pub struct Upstream {
+    sock: UnixDatagram,
+    addr: String,
+}
+
+impl Upstream {
+    pub fn from_env() -> Option<Upstream> {
+        let addr = std::env::var("NOTIFY_SOCKET")
+            .ok()
+            .filter(|a| a.starts_with('/') || a.starts_with('@'))?;
+        Some(Upstream {
+            sock: UnixDatagram::unbound().ok()?,
+            addr,
+        })
+    }
+
+    pub fn send(&self, msg: &str) {
+        let _ = match self.addr.strip_prefix('@') {
+            Some(name) => SocketAddr::from_abstract_name(name.as_bytes())
+                .and_then(|a| self.sock.send_to_addr(msg.as_bytes(), &a)),
+            None => self.sock.send_to(msg.as_bytes(), &self.addr),
+        };
+    }
+}
