@@ -194,13 +194,13 @@ impl Config {
 
 /// The outcome of parsing: run with a config, or exit now with a code (help, version, bad input).
 pub enum Parsed {
-    Run(Config),
+    Run(Box<Config>),
     Exit(i32),
 }
 
 pub fn parse(args: Vec<OsString>) -> Parsed {
     match try_parse(args) {
-        Ok(cfg) => Parsed::Run(cfg),
+        Ok(cfg) => Parsed::Run(Box::new(cfg)),
         Err(Rejected::Print(e)) => {
             let _ = e.print();
             Parsed::Exit(0)
@@ -477,7 +477,7 @@ mod tests {
 
     fn config(s: &[&str]) -> Config {
         match parse(argv(s)) {
-            Parsed::Run(c) => c,
+            Parsed::Run(c) => *c,
             Parsed::Exit(code) => panic!("exit {code} for {s:?}"),
         }
     }

@@ -69,15 +69,26 @@ impl Listeners {
             .map(String::from)
             .collect();
         names.resize(count as usize, "unknown".into());
+        let is_socket = |fd: i32| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+            // SAFETY: fstat(2) on a plain fd number into a valid buffer; a closed fd fails (EBADF).
+            unsafe {
+                libc::fstat(fd, st.as_mut_ptr()) == 0
+                    && st.assume_init().st_mode & libc::S_IFMT == libc::S_IFSOCK
+            }
+        };
+        if !(3..3 + count).all(is_socket) {
+            return None; // not what the protocol promised: hand nothing over rather than garbage
+        }
         let fds = (3..3 + count)
-            .filter_map(|fd| {
-                // SAFETY: fcntl on an fd number the protocol says is ours; a closed one fails (EBADF).
-                (unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0)
-                    // SAFETY: LISTEN_PID names us, so fds 3..3+LISTEN_FDS were passed to us to own.
-                    .then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+            .map(|fd| {
+                // SAFETY: fcntl on an open socket fd (checked above).
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+                // SAFETY: LISTEN_PID names us, so fds 3..3+LISTEN_FDS were passed to us to own.
+                unsafe { OwnedFd::from_raw_fd(fd) }
             })
-            .collect::<Vec<_>>();
-        (fds.len() == count as usize).then_some(Listeners { fds, names })
+            .collect();
+        Some(Listeners { fds, names })
     }
 
     /// `a:b:c`, the LISTEN_FDNAMES value.
@@ -88,16 +99,40 @@ impl Listeners {
 
 /// One generation's NOTIFY_SOCKET: an abstract unix datagram socket that only that generation's
 /// processes may speak on (checked with SO_PASSCRED).
+///
+/// Its name is chosen by the kernel (autobind), unique in the network namespace: a fixed name
+/// built from sigward's pid would collide between containers that share one network namespace
+/// (a Kubernetes pod), where every sigward is PID 1.
 pub struct Notify {
     sock: UnixDatagram,
-    /// The NOTIFY_SOCKET value, `@sigward/PID/GENERATION`.
+    /// The NOTIFY_SOCKET value, `@` and the kernel-chosen name.
     pub addr: String,
 }
 
 impl Notify {
-    pub fn new(generation: u32) -> std::io::Result<Notify> {
-        let name = format!("sigward/{}/{generation}", std::process::id());
-        let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes())?)?;
+    pub fn new() -> std::io::Result<Notify> {
+        let sock = UnixDatagram::unbound()?;
+        let family = libc::sockaddr_un {
+            sun_family: libc::AF_UNIX as libc::sa_family_t,
+            sun_path: [0; 108],
+        };
+        let family_only = std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+        // SAFETY: bind(2) with a valid sockaddr_un of which only the family is passed: autobind.
+        let rc = unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&family as *const libc::sockaddr_un).cast(),
+                family_only,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let local = sock.local_addr()?;
+        let name = local
+            .as_abstract_name()
+            .map(|n| String::from_utf8_lossy(n).into_owned());
+        let name = name.ok_or_else(|| std::io::Error::other("autobind gave no abstract name"))?;
         sock.set_nonblocking(true)?;
         socket::setsockopt(&sock, sockopt::PassCred, &true).map_err(std::io::Error::from)?;
         Ok(Notify {
@@ -144,9 +179,9 @@ impl AsFd for Notify {
 }
 
 /// sigward's own NOTIFY_SOCKET, when it runs under systemd or another notify-aware parent: what
-/// the generations say (ready, reloading, stopping) is passed upward.
+/// the generations say (ready, reloading, stopping) is passed upward. Only the address is kept;
+/// messages are rare, so each gets a fresh socket (sigward holds no fd for it).
 pub struct Upstream {
-    sock: UnixDatagram,
     addr: String,
 }
 
@@ -155,17 +190,17 @@ impl Upstream {
         let addr = std::env::var("NOTIFY_SOCKET")
             .ok()
             .filter(|a| a.starts_with('/') || a.starts_with('@'))?;
-        Some(Upstream {
-            sock: UnixDatagram::unbound().ok()?,
-            addr,
-        })
+        Some(Upstream { addr })
     }
 
     pub fn send(&self, msg: &str) {
+        let Ok(sock) = UnixDatagram::unbound() else {
+            return;
+        };
         let _ = match self.addr.strip_prefix('@') {
             Some(name) => SocketAddr::from_abstract_name(name.as_bytes())
-                .and_then(|a| self.sock.send_to_addr(msg.as_bytes(), &a)),
-            None => self.sock.send_to(msg.as_bytes(), &self.addr),
+                .and_then(|a| sock.send_to_addr(msg.as_bytes(), &a)),
+            None => sock.send_to(msg.as_bytes(), &self.addr),
         };
     }
 }

@@ -115,7 +115,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         ),
         Some(listeners) => {
             keep.extend(listeners.fds.iter().map(|f| f.as_raw_fd()));
-            let notify = match handover::Notify::new(1) {
+            let notify = match handover::Notify::new() {
                 Ok(n) => n,
                 Err(e) => {
                     log::event(

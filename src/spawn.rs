@@ -41,6 +41,9 @@ pub struct Handover<'a> {
     /// NOTIFY_SOCKET for this generation.
     pub notify: &'a str,
     pub generation: u32,
+    /// The directory sigward was started in: every generation starts there, although sigward
+    /// itself has moved to `/`.
+    pub cwd: Option<&'a std::ffi::CStr>,
 }
 
 /// Variables sigward sets for a generation; any inherited value of them is dropped.
@@ -138,7 +141,10 @@ pub fn spawn(
                     let _ = signals::set_ignored(libc::SIGCHLD, true);
                 }
                 let _ = signals::set_mask(inherited.mask);
-                if handover.is_some() {
+                if let Some(h) = handover {
+                    if let Some(dir) = h.cwd {
+                        libc::chdir(dir.as_ptr());
+                    }
                     for (i, &fd) in high_raw.iter().enumerate() {
                         libc::dup2(fd, 3 + i as i32); // the copy at 3+i is not close-on-exec
                     }

@@ -77,6 +77,8 @@ pub struct Generations {
     pub current: u32,
     pub notify: Notify,
     pub upstream: Option<Upstream>,
+    /// Where sigward was started: each generation starts there.
+    cwd: Option<std::ffi::CString>,
     /// The current generation has said READY=1 (or was promoted for being ready).
     pub ready: bool,
     restart: Restart,
@@ -85,7 +87,11 @@ pub struct Generations {
 impl Generations {
     pub fn new(listeners: Listeners, detach: Detach, inherited: Inherited, notify: Notify) -> Self {
         let upstream = Upstream::from_env();
+        let cwd = std::env::current_dir()
+            .ok()
+            .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
         Generations {
+            cwd,
             listeners,
             detach,
             inherited,
@@ -110,6 +116,7 @@ impl Generations {
             fdnames: &fdnames,
             notify: &notify.addr,
             generation: n,
+            cwd: self.cwd.as_deref(),
         };
         spawn::spawn(command, self.detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
     }
@@ -311,6 +318,9 @@ impl<'a> Supervisor<'a> {
                 let grace = self.cfg.grace_period;
                 self.stop_began = Some(now);
                 self.deadline = Some(now + grace);
+                if let Some(up) = self.gens.as_ref().and_then(|g| g.upstream.as_ref()) {
+                    up.send("STOPPING=1");
+                }
                 let delay = self.cfg.pre_stop_delay;
                 let sent = delay.is_zero().then(|| self.begin_drain(sig));
                 log::event(
@@ -435,7 +445,7 @@ impl<'a> Supervisor<'a> {
             );
         }
         let n = g.current + 1;
-        let notify = match Notify::new(n) {
+        let notify = match Notify::new() {
             Ok(notify) => notify,
             Err(e) => {
                 return warn(
@@ -867,13 +877,11 @@ impl<'a> Supervisor<'a> {
         if let Restart::Retiring {
             pid, exited: true, ..
         } = g.restart
-        {
-            if !reap::responsible_for(self.pid1)
+            && !reap::responsible_for(self.pid1)
                 .iter()
                 .any(|p| p.pgid == pid)
-            {
-                g.restart = Restart::Idle;
-            }
+        {
+            g.restart = Restart::Idle;
         }
     }
 

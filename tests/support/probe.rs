@@ -5,6 +5,8 @@
 //!   `sig N from=PID t=NS`        (a signal arrived; CLOCK_MONOTONIC nanoseconds)
 //!   `orphans made=N zombies=Z`   (after `orphans=N`)
 //!   `ready t=NS`                 (signals are now recorded: safe to send them)
+//!   `env LISTEN_FDS=.. LISTEN_PID=.. ... fd3=family:F,listening:1`   (when sockets were passed)
+//!   `notified ok=true t=NS`      (after `notify`: READY=1 sent to NOTIFY_SOCKET)
 //!   `drained t=NS`, `exit CODE`
 //! Words (any order): `log=PATH`, `on-term=exit:N|ignore|stay|drain:MS:N` (default exit:143; stay: record only), `exit=N` (exit after start
 //! and orphans), `orphans=N` (make N orphans that exit at once, then wait until no zombie is left),
@@ -82,6 +84,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let (mut on_term, mut exit_now, mut orphans, mut ignore_all, mut daemon) =
         (String::from("exit:143"), None, 0u32, false, false);
     let mut reap = 0u32;
+    let mut notify = false;
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
             Some(("log", v)) => log_path = v.into(),
@@ -91,6 +94,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             Some(("reap", v)) => reap = v.parse().unwrap_or(0),
             None if arg == "ignore-all" => ignore_all = true,
             None if arg == "sid" => daemon = true,
+            None if arg == "notify" => notify = true,
             _ => panic!("probe: unknown word {arg}"),
         }
     }
@@ -168,6 +172,56 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         std::process::exit(code);
     }
     record(format!("ready t={}", now_ns()));
+    // What a socket-activated app sees (sd_listen_fds(3)): the variables, and each passed fd.
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "-".into());
+    if std::env::var("LISTEN_FDS").is_ok() {
+        let mut line = format!(
+            "env LISTEN_FDS={} LISTEN_PID={} LISTEN_FDNAMES={} NOTIFY_SOCKET={} SIGWARD_GENERATION={}",
+            var("LISTEN_FDS"),
+            var("LISTEN_PID"),
+            var("LISTEN_FDNAMES"),
+            var("NOTIFY_SOCKET"),
+            var("SIGWARD_GENERATION")
+        );
+        for fd in 3..3 + var("LISTEN_FDS").parse::<i32>().unwrap_or(0) {
+            let (mut family, mut accepting) = (-1, -1);
+            // SAFETY: getsockname/getsockopt on our own fd into valid, sized buffers.
+            unsafe {
+                let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+                let mut len = std::mem::size_of_val(&addr) as libc::socklen_t;
+                if libc::getsockname(
+                    fd,
+                    (&mut addr as *mut libc::sockaddr_storage).cast(),
+                    &mut len,
+                ) == 0
+                {
+                    family = addr.ss_family as i32;
+                }
+                let mut optlen = 4;
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ACCEPTCONN,
+                    (&mut accepting as *mut i32).cast(),
+                    &mut optlen,
+                );
+            }
+            line.push_str(&format!(" fd{fd}=family:{family},listening:{accepting}"));
+        }
+        record(line);
+    }
+    if notify {
+        // sd_notify(3): READY=1 on NOTIFY_SOCKET (`@name`: abstract namespace).
+        use std::os::linux::net::SocketAddrExt;
+        let addr = var("NOTIFY_SOCKET");
+        let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+        let sent = match addr.strip_prefix('@') {
+            Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+                .and_then(|a| sock.send_to_addr(b"READY=1\nSTATUS=probe up", &a)),
+            None => sock.send_to(b"READY=1", &addr),
+        };
+        record(format!("notified ok={} t={}", sent.is_ok(), now_ns()));
+    }
     loop {
         // SAFETY: info is a valid siginfo_t buffer.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
