@@ -564,7 +564,10 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const VALUED: [&str; 8] = [
+        const VALUED: [&str; 11] = [
+            "--listen",
+            "--ready",
+            "--ready-timeout",
             "--grace-period",
             "--pre-stop-delay",
             "--stop-signal",

@@ -74,6 +74,13 @@ fn bad_input_is_a_one_line_usage_error_naming_the_value_and_starts_nothing() {
         (&["--log-format", "xml"], "'xml'"),
         (&["--log-level", "loud"], "'loud'"),
         (&["--no-such-flag"], "'--no-such-flag'"),
+        (&["--listen", "bogus"], "'bogus'"),
+        (&["--listen", "tcp6://127.0.0.1:1"], "'tcp6://127.0.0.1:1'"),
+        (&["--ready", "later"], "'later'"),
+        (
+            &["--restart-signal", "HUP"],
+            "--restart-signal needs --listen",
+        ),
     ];
     for (args, needle) in cases {
         let out = Command::new(SIGWARD)
