@@ -75,6 +75,8 @@ fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
         "{probe} log={dir}forker orphans=20000 on-term=exit:0 & exec {probe} log={log}",
     ]);
     ns.wait_record("ready", T);
+    // The forker runs in the background: it must mask signals before the storm reaches it.
+    wait_line(&ns.dir.path("forker"), "blocked", T);
     let mix = [libc::SIGUSR1, libc::SIGHUP, libc::SIGWINCH, libc::SIGCHLD];
     for i in 0..100_000 {
         // SAFETY: kill(2) with plain integers.

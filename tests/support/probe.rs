@@ -4,7 +4,8 @@
 //!   `start pid=P ppid=P pgid=G sid=S mask=HEX ignored=HEX fds=0,1,2 t=NS`
 //!   `sig N from=PID t=NS`        (a signal arrived; CLOCK_MONOTONIC nanoseconds)
 //!   `orphans made=N zombies=Z`   (after `orphans=N`)
-//!   `ready t=NS`                 (signals are now recorded: safe to send them)
+//!   `blocked t=NS`               (signals are blocked: from here they are recorded, not fatal)
+//!   `ready t=NS`                 (after any orphans: the probe now waits for signals)
 //!   `env LISTEN_FDS=.. LISTEN_PID=.. ... fd3=family:F,listening:1`   (when sockets were passed)
 //!   `notified ok=true t=NS`      (after `notify`: READY=1 sent to NOTIFY_SOCKET)
 //!   `drained t=NS`, `exit CODE`
@@ -139,6 +140,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         }
     }
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    record(format!("blocked t={}", now_ns()));
     if orphans > 0 {
         for _ in 0..orphans {
             // SAFETY: the child only forks again and _exits; the grandchild _exits at once.
