@@ -217,12 +217,13 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         use std::os::linux::net::SocketAddrExt;
         let addr = var("NOTIFY_SOCKET");
         let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+        let sent_at = now_ns(); // before the send: whatever READY=1 causes comes after this
         let sent = match addr.strip_prefix('@') {
             Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
                 .and_then(|a| sock.send_to_addr(b"READY=1\nSTATUS=probe up", &a)),
             None => sock.send_to(b"READY=1", &addr),
         };
-        record(format!("notified ok={} t={}", sent.is_ok(), now_ns()));
+        record(format!("notified ok={} t={sent_at}", sent.is_ok()));
     }
     loop {
         // SAFETY: info is a valid siginfo_t buffer.
