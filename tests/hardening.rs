@@ -121,14 +121,14 @@ fn child_gets_only_stdio_and_sigward_keeps_one_fd() {
         "0,1,2",
         "something of sigward's leaked into the child"
     );
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", ns.pid1))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    fds.sort();
+    let fds: Vec<i32> = eventually(
+        T,
+        || fds_of(ns.pid1).into_iter().map(|(n, _)| n).collect(),
+        |f: &Vec<i32>| f.len() == 4,
+    );
     assert_eq!(
         fds,
-        ["0", "1", "2", "3"],
+        [0, 1, 2, 3],
         "sigward holds only stdio and its signalfd"
     );
 }

@@ -105,24 +105,24 @@ fn inherited_fd3_reaches_the_child_but_sigward_keeps_none_of_its_own() {
             .to_string_lossy(),
         passed
     );
-    let sigward_fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", ns.pid1))
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let n: i32 = e.file_name().to_str()?.parse().ok()?;
-            (n >= 3).then(|| {
-                std::fs::read_link(e.path())
-                    .map(|l| l.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-        })
-        .collect();
+    let own = || {
+        fds_of(ns.pid1)
+            .into_iter()
+            .filter(|(n, _)| *n >= 3)
+            .map(|(_, target)| target)
+            .collect::<Vec<_>>()
+    };
+    let sigward_fds = eventually(T, own, |f| f.len() == 1);
     assert_eq!(
         sigward_fds,
-        vec!["anon_inode:[signalfd]".to_string()],
+        ["anon_inode:[signalfd]"],
         "sigward kept an inherited fd"
     );
-    let cwd = std::fs::read_link(format!("/proc/{}/cwd", ns.pid1)).unwrap();
+    let cwd = eventually(
+        T,
+        || std::fs::read_link(format!("/proc/{}/cwd", ns.pid1)).unwrap(),
+        |c| c.as_os_str() == "/",
+    );
     assert_eq!(
         cwd.to_string_lossy(),
         "/",

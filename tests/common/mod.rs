@@ -329,3 +329,38 @@ pub fn wait_line(path: &str, prefix: &str, timeout: Duration) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The open fds of `pid` with what they point at, sorted by number.
+pub fn fds_of(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let n = e.file_name().to_str()?.parse().ok()?;
+                Some((
+                    n,
+                    std::fs::read_link(e.path())
+                        .map(|l| l.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+/// `read()` until `ok` holds (at most `timeout`), returning the last value: for state that
+/// sigward reaches just after its child has started (it closes inherited fds and moves to `/`
+/// once exec has succeeded), so a test that looks at once does not race sigward's start-up.
+pub fn eventually<T>(timeout: Duration, mut read: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let start = Instant::now();
+    loop {
+        let value = read();
+        if ok(&value) || start.elapsed() >= timeout {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
