@@ -106,15 +106,7 @@ fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
 
 #[test]
 fn child_gets_only_stdio_and_sigward_keeps_one_fd() {
-    let ns = Ns::start_with(&["--", "{probe}", "log={log}"], |cmd| {
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                Ok(())
-            })
-        };
-    });
+    let ns = Ns::start_with(&["--", "{probe}", "log={log}"], only_stdio);
     let start = ns.wait_record("start", T);
     assert_eq!(
         field(&start, "fds"),

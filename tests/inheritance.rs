@@ -3,7 +3,6 @@
 //! and sigward itself keeps none of the inherited fds and no working directory.
 mod common;
 use common::*;
-use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -77,20 +76,7 @@ fn inherited_fd3_reaches_the_child_but_sigward_keeps_none_of_its_own() {
     std::fs::write(&passed, "x").unwrap();
     let file = std::fs::File::open(&passed).unwrap();
     let ns = Ns::start_with(&["--", "{probe}", "log={log}"], move |cmd| {
-        use std::os::fd::IntoRawFd;
-        let fd = file.into_raw_fd();
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if fd != 3 {
-                    libc::dup2(fd, 3);
-                }
-                libc::fcntl(3, libc::F_SETFD, 0); // dup2(3, 3) would leave O_CLOEXEC set
-                // Nothing else beyond 3: whatever the test runner had open stays out.
-                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-                Ok(())
-            })
-        };
+        pass_as_fd3(cmd, std::os::fd::IntoRawFd::into_raw_fd(file));
     });
     let start = ns.wait_record("start", T);
     assert_eq!(

@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -13,16 +12,6 @@ const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION notify";
 
 fn generation_log(ns: &Ns, n: u32) -> String {
     ns.dir.path(&format!("gen{n}"))
-}
-
-fn close_stray_fds(cmd: &mut std::process::Command) {
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-            Ok(())
-        })
-    };
 }
 
 #[test]
@@ -37,7 +26,7 @@ fn generation_sees_sockets_and_environment_exactly_as_specified() {
             "{probe}",
             "log={log}",
         ],
-        close_stray_fds,
+        only_stdio,
     );
     let start = ns.wait_record("start", T);
     let env = ns.wait_record("env", T);
@@ -281,17 +270,7 @@ fn socket_activated_sigward_hands_its_sockets_on_with_listen_pid_rewritten() {
         cmd.env("LISTEN_FDS", "1")
             .env("LISTEN_PID", "1")
             .env("LISTEN_FDNAMES", "web");
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if fd != 3 {
-                    libc::dup2(fd, 3);
-                }
-                libc::fcntl(3, libc::F_SETFD, 0); // dup2(3, 3) would leave O_CLOEXEC set
-                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-                Ok(())
-            })
-        };
+        pass_as_fd3(cmd, fd);
     });
     let start = ns.wait_record("start", T);
     let env = ns.wait_record("env", T);

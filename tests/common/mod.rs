@@ -364,3 +364,29 @@ pub fn eventually<T>(timeout: Duration, mut read: impl FnMut() -> T, ok: impl Fn
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Starts the namespace with only stdio open: whatever the test runner had open stays out.
+pub fn only_stdio(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        })
+    };
+}
+
+/// Starts the namespace with `fd` as fd 3 (not close-on-exec) and nothing else beyond stdio.
+pub fn pass_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            if fd != 3 {
+                libc::dup2(fd, 3);
+            }
+            libc::fcntl(3, libc::F_SETFD, 0); // dup2(3, 3) would leave O_CLOEXEC set
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+            Ok(())
+        })
+    };
+}
