@@ -103,6 +103,13 @@ impl Generations {
         }
     }
 
+    /// Tells sigward's own notify-aware parent, if it has one (READY=1, RELOADING=1, STOPPING=1).
+    fn tell_upstream(&self, msg: &str) {
+        if let Some(up) = &self.upstream {
+            up.send(msg);
+        }
+    }
+
     /// Starts generation `n` on the held sockets.
     pub fn spawn(
         &self,
@@ -256,14 +263,20 @@ impl<'a> Supervisor<'a> {
         });
         let poll_timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let (result, current_says, next_says) = {
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            // At most three fds, and no allocation per wake-up: unused slots are never polled.
+            let signals = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
+            let mut fds = [signals.clone(), signals.clone(), signals];
+            let mut polled = 1;
             if let Some(g) = &self.gens {
-                fds.push(PollFd::new(g.notify.as_fd(), PollFlags::POLLIN));
+                fds[1] = PollFd::new(g.notify.as_fd(), PollFlags::POLLIN);
+                polled = 2;
                 if let Restart::Starting { notify, .. } = &g.restart {
-                    fds.push(PollFd::new(notify.as_fd(), PollFlags::POLLIN));
+                    fds[2] = PollFd::new(notify.as_fd(), PollFlags::POLLIN);
+                    polled = 3;
                 }
             }
-            let result = nix::poll::poll(&mut fds, poll_timeout);
+            let fds = &mut fds[..polled];
+            let result = nix::poll::poll(fds, poll_timeout);
             let readable = |i: usize| {
                 fds.get(i)
                     .and_then(|f| f.revents())
@@ -318,8 +331,8 @@ impl<'a> Supervisor<'a> {
                 let grace = self.cfg.grace_period;
                 self.stop_began = Some(now);
                 self.deadline = Some(now + grace);
-                if let Some(up) = self.gens.as_ref().and_then(|g| g.upstream.as_ref()) {
-                    up.send("STOPPING=1");
+                if let Some(g) = &self.gens {
+                    g.tell_upstream("STOPPING=1");
                 }
                 let delay = self.cfg.pre_stop_delay;
                 let sent = delay.is_zero().then(|| self.begin_drain(sig));
@@ -457,9 +470,7 @@ impl<'a> Supervisor<'a> {
         match g.spawn(&self.cfg.command, n, &notify) {
             Ok(pid) => {
                 let now = Instant::now();
-                if let Some(up) = &g.upstream {
-                    up.send("RELOADING=1");
-                }
+                g.tell_upstream("RELOADING=1");
                 g.restart = Restart::Starting {
                     n,
                     pid,
@@ -593,9 +604,7 @@ impl<'a> Supervisor<'a> {
             }
         } else if !g.ready {
             g.ready = true;
-            if let Some(up) = &g.upstream {
-                up.send("READY=1");
-            }
+            g.tell_upstream("READY=1");
             log::event(
                 Level::Info,
                 "ready",
@@ -637,9 +646,7 @@ impl<'a> Supervisor<'a> {
             began: now,
             exited: false,
         };
-        if let Some(up) = &g.upstream {
-            up.send("READY=1");
-        }
+        g.tell_upstream("READY=1");
         log::event(
             Level::Info,
             "promoted",
@@ -668,9 +675,7 @@ impl<'a> Supervisor<'a> {
             return;
         };
         let _ = crate::signals::send(-pid, libc::SIGKILL);
-        if let Some(up) = &g.upstream {
-            up.send("READY=1");
-        }
+        g.tell_upstream("READY=1");
         warn(
             "restart_abandoned",
             format_args!(
@@ -680,15 +685,15 @@ impl<'a> Supervisor<'a> {
         );
     }
 
-    /// The other generations alive beside the current one (starting or retiring): a stop signal
-    /// during a restart stops them all.
-    fn other_generations(&self) -> Vec<i32> {
+    /// The generation alive beside the current one, starting or retiring (at most two live at
+    /// once): a stop signal during a restart stops it too.
+    fn other_generation(&self) -> Option<i32> {
         match self.gens.as_ref().map(|g| &g.restart) {
-            Some(Restart::Starting { pid, .. }) => vec![*pid],
+            Some(Restart::Starting { pid, .. }) => Some(*pid),
             Some(Restart::Retiring {
                 pid, exited: false, ..
-            }) => vec![*pid],
-            _ => Vec::new(),
+            }) => Some(*pid),
+            _ => None,
         }
     }
 
@@ -718,7 +723,7 @@ impl<'a> Supervisor<'a> {
             };
         };
         let result = crate::signals::send(target, to);
-        for other in self.other_generations() {
+        if let Some(other) = self.other_generation() {
             let _ = crate::signals::send(if self.cfg.single_child { other } else { -other }, to);
         }
         Delivery::Sent {
