@@ -10,6 +10,14 @@ const T: Duration = Duration::from_secs(20);
 /// Each generation is a probe that records to `gen<N>` and sends READY=1.
 const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION notify";
 
+/// sigward holding a TCP socket for generations that each run `sh -c SCRIPT`, with `options`.
+fn generations(options: &[&str], script: &str) -> Ns {
+    let mut args = vec!["--listen", "tcp://127.0.0.1:0"];
+    args.extend(options);
+    args.extend(["--", "sh", "-c", script]);
+    Ns::start(&args)
+}
+
 fn generation_log(ns: &Ns, n: u32) -> String {
     ns.dir.path(&format!("gen{n}"))
 }
@@ -65,7 +73,7 @@ fn generation_sees_sockets_and_environment_exactly_as_specified() {
 
 #[test]
 fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
-    let ns = Ns::start(&["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", GEN]);
+    let ns = generations(&[], GEN);
     wait_line(&generation_log(&ns, 1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     let ready = wait_line(&generation_log(&ns, 2), "notified ok=true", T);
@@ -92,16 +100,10 @@ fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
 
 #[test]
 fn after_readiness_promotes_once_the_duration_has_passed() {
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--ready",
-        "after:700ms",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations(
+        &["--ready", "after:700ms"],
         "exec {probe} log={dir}gen$SIGWARD_GENERATION",
-    ]);
+    );
     wait_line(&generation_log(&ns, 1), "ready", T);
     ns.signal(libc::SIGHUP);
     let started = wait_line(&generation_log(&ns, 2), "start", T);
@@ -124,7 +126,7 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
 #[test]
 fn new_generation_that_crashes_leaves_the_old_one_serving() {
     let script = format!("[ \"$SIGWARD_GENERATION\" = 2 ] && exit 3; {GEN}");
-    let ns = Ns::start(&["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", &script]);
+    let ns = generations(&[], &script);
     wait_line(&generation_log(&ns, 1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500));
@@ -158,16 +160,7 @@ fn new_generation_that_crashes_leaves_the_old_one_serving() {
 #[test]
 fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_serving() {
     let script = "[ \"$SIGWARD_GENERATION\" = 2 ] && exec {probe} log={dir}gen2; exec {probe} log={dir}gen1 notify";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--ready-timeout",
-        "1s",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let ns = generations(&["--ready-timeout", "1s"], script);
     wait_line(&generation_log(&ns, 1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     wait_line(&generation_log(&ns, 2), "ready", T);
@@ -203,16 +196,7 @@ fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_s
 #[test]
 fn restart_during_a_restart_is_ignored() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--ready-timeout",
-        "30s",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let ns = generations(&["--ready-timeout", "30s"], script);
     wait_line(&generation_log(&ns, 1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     wait_line(&generation_log(&ns, 2), "ready", T);
@@ -235,16 +219,7 @@ fn restart_during_a_restart_is_ignored() {
 #[test]
 fn stop_during_a_restart_stops_every_generation() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=exit:7";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--ready-timeout",
-        "30s",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let ns = generations(&["--ready-timeout", "30s"], script);
     wait_line(&generation_log(&ns, 1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     wait_line(&generation_log(&ns, 2), "ready", T);
