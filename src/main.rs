@@ -9,11 +9,14 @@
 #![cfg_attr(test, allow(dead_code, unused_imports))]
 
 mod cli;
+mod clock;
+mod generations;
 mod handover;
 mod log;
 mod reap;
 mod signals;
 mod spawn;
+mod stop;
 mod supervisor;
 
 use signals::{SigMask, SignalFd};

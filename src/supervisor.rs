@@ -1,122 +1,68 @@
-//! The supervisor: one state machine that forwards signals, reaps, and owns the stop sequence.
+//! The dispatcher: takes the reactor's events, feeds the two pure machines (the stop sequence in
+//! `stop`, the restarts in `generations`), and carries out what they decide. Decisions live in
+//! the machines; this file only routes events and makes syscalls, signals and kills first and
+//! log lines after, so a slow log reader never delays a deadline.
 //!
-//! ```text
-//!  Running ──stop signal──▶ Delaying ──delay over / 2nd stop signal / child exits──▶ Draining
-//!     │                                                                                │
-//!     ├──stop signal, no delay────────────────────────────────────────────────────────▶│
-//!     └──main child exits, others remain: SIGTERM them─────────────────────────────────▶│
-//!                                                              grace deadline ──▶ Killing
-//!  Every state ends when no process is left: exit with the main child's status.
-//! ```
-//! With --listen the current generation can be replaced without refusing a connection
-//! (restart signal): `Idle → Starting` (a new generation runs on the same sockets until READY=1,
-//! `after:`, or the ready timeout) `→ Retiring` (the old generation gets the stop signal and its
-//! own grace deadline) `→ Idle`. At most two generations live at once; `self.child` is always the
-//! current one, so the stop sequence above applies to it unchanged.
-//!
-//! The grace deadline is set once, by the first stop signal (or by the main child's exit while
-//! others remain), on the monotonic clock. sigward sleeps in poll(2) on its signalfd with no
-//! timeout unless a deadline is pending, so an idle container costs zero wake-ups.
+//! The whole stop sequence, as this file runs it:
+//! 1. a stop signal: the stop machine starts the grace period (and maybe the pre-stop delay);
+//!    the restart machine learns that sigward is stopping (no restart or promotion from now on)
+//!    and STOPPING=1 goes upstream;
+//! 2. the stop signal goes to every generation's process group that has not had it (`StopApp`),
+//!    then SIGCONT to any stopped member;
+//! 3. the main child exits while others remain: each of them not yet told gets the stop signal;
+//! 4. the deadline: SIGKILL to everything sigward answers for, stragglers named;
+//! 5. nothing left: exit with the main child's status.
 
-use crate::cli::{Config, Ready, fmt_duration};
-use crate::handover::{Listeners, Notify, Upstream};
+use crate::cli::{Config, fmt_duration};
+use crate::clock::Mono;
+use crate::generations::{self, Action as GenAction, Busy, Gen, GaveUp, Generations, Up};
+use crate::listen::Listeners;
 use crate::log::{self, Level, Val};
-use crate::reap::{self, Children, Exit};
+use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
+use crate::procs::{self, Pinned, Proc};
+use crate::reactor::{self, Reactor};
+use crate::reap::{Children, Exit};
 use crate::signals::{Name, Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
+use crate::stop::{self, Action as StopAction, Because, Told};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
 
-/// While killing, look again this often for stragglers that forked just before SIGKILL landed.
-const RESWEEP: Duration = Duration::from_secs(1);
 /// At most this many stragglers are named in one log line.
 const NAMED_STRAGGLERS: usize = 20;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// No stop requested: forward every signal, reap.
-    Running,
-    /// A stop signal is held back until `until` while the app keeps serving.
-    Delaying { until: Instant, held: i32 },
-    /// The stop signal was forwarded; waiting for every process to exit.
-    Draining,
-    /// The grace deadline passed; everything left was SIGKILLed. `resweep` is the next look.
-    Killing { resweep: Instant },
-}
-
-pub struct Supervisor<'a> {
-    cfg: &'a Config,
-    signals: SignalFd,
-    /// The main child's pid, which is also its process group id.
-    child: i32,
-    name: String,
-    pid1: bool,
-    me: i32,
-    /// The child's group holds the terminal's foreground; give it back when the child exits.
-    terminal: bool,
-    spawned: Instant,
-    phase: Phase,
-    stop_began: Option<Instant>,
-    deadline: Option<Instant>,
-    /// The stop signal last forwarded to the main group (or SIGTERM on a main-child exit).
-    stop_signal: i32,
-    main_exit: Option<Exit>,
-    reap_pending: bool,
-    /// Set when sigward holds listening sockets: generations can be replaced.
-    gens: Option<Generations>,
-}
-
-/// Everything a restart needs, and where it stands.
-pub struct Generations {
+/// What sigward holds for generations: the sockets, each generation's notify socket, and the way
+/// up to its own notify-aware parent.
+pub struct Held {
     pub listeners: Listeners,
     pub detach: Detach,
     pub inherited: Inherited,
-    /// The current generation's number and notify socket.
-    pub current: u32,
-    pub notify: Notify,
+    /// Where sigward was started: each generation starts there, though sigward moved to `/`.
+    pub cwd: Option<std::ffi::CString>,
+    /// Notify sockets: `[current generation's, starting generation's]`.
+    pub notify: [Option<Notify>; 2],
     pub upstream: Option<Upstream>,
-    /// Where sigward was started: each generation starts there.
-    cwd: Option<std::ffi::CString>,
-    /// The current generation has said READY=1 (or was promoted for being ready).
-    pub ready: bool,
-    restart: Restart,
+    refusals: RateLimit,
 }
 
-impl Generations {
-    pub fn new(listeners: Listeners, detach: Detach, inherited: Inherited, notify: Notify) -> Self {
-        let upstream = Upstream::from_env();
+impl Held {
+    pub fn new(listeners: Listeners, detach: Detach, inherited: Inherited, notify: Notify) -> Held {
         let cwd = std::env::current_dir()
             .ok()
             .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
-        Generations {
-            cwd,
+        Held {
             listeners,
             detach,
             inherited,
-            current: 1,
-            notify,
-            upstream,
-            ready: false,
-            restart: Restart::Idle,
+            cwd,
+            notify: [Some(notify), None],
+            upstream: Upstream::from_env().ok().flatten(),
+            refusals: RateLimit::new(notify::REFUSAL_WARNING_INTERVAL),
         }
     }
 
-    /// Tells sigward's own notify-aware parent, if it has one (READY=1, RELOADING=1, STOPPING=1).
-    fn tell_upstream(&self, msg: &str) {
-        if let Some(up) = &self.upstream {
-            up.send(msg);
-        }
-    }
-
-    /// Starts generation `n` on the held sockets.
-    pub fn spawn(
-        &self,
-        command: &[std::ffi::OsString],
-        n: u32,
-        notify: &Notify,
-    ) -> Result<i32, SpawnError> {
+    /// Starts generation `n` on the held sockets with its own notify socket.
+    pub fn spawn(&self, command: &[std::ffi::OsString], n: u32, notify: &Notify) -> Result<i32, SpawnError> {
         let fdnames = self.listeners.fdnames();
         let handover = Handover {
             fds: &self.listeners.fds,
@@ -127,26 +73,39 @@ impl Generations {
         };
         spawn::spawn(command, self.detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
     }
+
+    fn tell(&self, up: Up) {
+        if let Some(upstream) = &self.upstream {
+            let msg = match up {
+                Up::Ready => Msg::Ready,
+                Up::Reloading => Msg::Reloading,
+                Up::Stopping => Msg::Stopping,
+            };
+            let _ = upstream.send(&[msg]);
+        }
+    }
 }
 
-enum Restart {
-    Idle,
-    /// Generation `n` runs beside the current one until it is ready or `give_up`.
-    Starting {
-        n: u32,
-        pid: i32,
-        notify: Notify,
-        began: Instant,
-        give_up: Instant,
-    },
-    /// Generation `n` was replaced and drains until `deadline`; then its group is SIGKILLed.
-    Retiring {
-        n: u32,
-        pid: i32,
-        deadline: Instant,
-        began: Instant,
-        exited: bool,
-    },
+pub struct Supervisor<'a> {
+    cfg: &'a Config,
+    reactor: Reactor,
+    stop: stop::State,
+    budget: stop::Budget,
+    gens: Generations,
+    params: generations::Params,
+    /// Who has had the stop signal in this stop sequence.
+    told: Told,
+    held: Option<Held>,
+    name: String,
+    pid1: bool,
+    me: i32,
+    /// The child's group holds the terminal's foreground; give it back when the child exits.
+    terminal: bool,
+    main_exit: Option<Exit>,
+    /// The main child was reaped in the current reaping pass.
+    main_just_exited: bool,
+    /// Who sent the restart signal being handled, for its log line.
+    restart_from: i32,
 }
 
 impl<'a> Supervisor<'a> {
@@ -156,7 +115,7 @@ impl<'a> Supervisor<'a> {
         child: i32,
         pid1: bool,
         terminal: bool,
-        gens: Option<Generations>,
+        held: Option<Held>,
     ) -> Self {
         let name = cfg
             .command
@@ -165,56 +124,63 @@ impl<'a> Supervisor<'a> {
             .unwrap_or_default();
         Supervisor {
             cfg,
-            signals,
-            child,
+            reactor: Reactor::new(signals),
+            stop: stop::State::Running,
+            budget: stop::Budget {
+                grace: cfg.grace_period,
+                pre_stop_delay: cfg.pre_stop_delay,
+                stop_signal: cfg.stop_signal,
+            },
+            gens: Generations::new(child, Mono::now()),
+            params: generations::Params {
+                ready: cfg.ready,
+                ready_timeout: cfg.ready_timeout,
+                grace: cfg.grace_period,
+                notify: held.is_some(),
+            },
+            told: Told::default(),
+            held,
             name,
             pid1,
             me: std::process::id() as i32,
             terminal,
-            spawned: Instant::now(),
-            phase: Phase::Running,
-            stop_began: None,
-            deadline: None,
-            stop_signal: libc::SIGTERM,
             main_exit: None,
-            reap_pending: true,
-            gens,
+            main_just_exited: false,
+            restart_from: 0,
         }
     }
 
     /// Runs until every process is gone and returns the main child's exit.
     pub fn run(mut self) -> Exit {
-        let mut batch = [Received { signo: 0, pid: 0 }; 32];
-        let mut drained = false;
-        loop {
-            if self.reap_pending {
-                self.reap_pending = false;
-                if self.reap() == Children::None {
-                    break;
-                }
-            }
-            let now = Instant::now();
-            let timer = self.next_timer();
-            if timer.is_some_and(|t| now >= t) {
-                self.on_timer(now);
+        let mut events = Vec::with_capacity(reactor::REAP_BATCH + 8);
+        while self.stop != stop::State::Done {
+            // Due timers first, each by its name.
+            let now = Mono::now();
+            if let Some((t, at)) = self.stop.timer().filter(|(_, at)| now >= *at) {
+                let _ = at;
+                self.on_stop(stop::Event::Timer(t), now);
                 continue;
             }
-            // A short batch emptied the queue: sleep without a read that would only say EAGAIN.
-            // After forwarding, sigward is off the CPU sooner and the app runs sooner.
-            if drained && !self.sleep(timer.map(|t| t - now)) {
-                continue; // timeout or EINTR: look at the timers again
+            if let Some((t, _)) = self.gens.timer(&self.params).filter(|(_, at)| now >= *at) {
+                self.on_gens(generations::Event::Timer(t), now);
+                continue;
             }
-            match self.signals.read(&mut batch) {
-                Ok(n) => {
-                    batch[..n].iter().for_each(|r| self.on_signal(*r));
-                    drained = n < batch.len();
-                }
-                Err(e) => {
-                    // Cannot happen with a valid signalfd; never spin on it.
-                    warn("signalfd", format_args!("reading signals failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(100));
-                    self.reap_pending = true;
-                }
+            let deadline = [self.stop.timer(), self.gens.timer(&self.params)]
+                .into_iter()
+                .flatten()
+                .map(|(_, at)| at)
+                .min();
+            let notify = match &self.held {
+                Some(h) => [
+                    h.notify[0].as_ref().map(|n| n.as_fd()),
+                    h.notify[1].as_ref().map(|n| n.as_fd()),
+                ],
+                None => [None, None],
+            };
+            events.clear();
+            self.reactor.wait(notify, deadline, &mut events);
+            for event in events.drain(..) {
+                self.dispatch(event);
             }
         }
         let exit = self.main_exit.unwrap_or(Exit::Code(125));
@@ -230,541 +196,350 @@ impl<'a> Supervisor<'a> {
         exit
     }
 
-    fn next_timer(&self) -> Option<Instant> {
-        let phase = match self.phase {
-            Phase::Running => None,
-            Phase::Delaying { until, .. } => Some(until.min(self.deadline.unwrap_or(until))),
-            Phase::Draining => self.deadline,
-            Phase::Killing { resweep } => Some(resweep),
-        };
-        match (phase, self.restart_timer()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// The restart's next deadline: readiness by `after:`, giving up, or the retiring deadline.
-    fn restart_timer(&self) -> Option<Instant> {
-        match &self.gens.as_ref()?.restart {
-            Restart::Idle => None,
-            Restart::Starting { began, give_up, .. } => match self.cfg.ready {
-                Ready::After(d) => Some((*began + d).min(*give_up)),
-                Ready::Notify => Some(*give_up),
-            },
-            Restart::Retiring { deadline, .. } => Some(*deadline),
-        }
-    }
-
-    /// Sleeps in the kernel until a signal arrives (true) or the timeout passes (false). Readiness
-    /// messages from the generations' notify sockets are handled on the way.
-    fn sleep(&mut self, timeout: Option<Duration>) -> bool {
-        let ms = timeout.map_or(-1, |d| {
-            d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-        });
-        let poll_timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-        let (result, current_says, next_says) = {
-            // At most three fds, and no allocation per wake-up: unused slots are never polled.
-            let signals = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
-            let mut fds = [signals.clone(), signals.clone(), signals];
-            let mut polled = 1;
-            if let Some(g) = &self.gens {
-                fds[1] = PollFd::new(g.notify.as_fd(), PollFlags::POLLIN);
-                polled = 2;
-                if let Restart::Starting { notify, .. } = &g.restart {
-                    fds[2] = PollFd::new(notify.as_fd(), PollFlags::POLLIN);
-                    polled = 3;
-                }
-            }
-            let fds = &mut fds[..polled];
-            let result = nix::poll::poll(fds, poll_timeout);
-            let readable = |i: usize| {
-                fds.get(i)
-                    .and_then(|f| f.revents())
-                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
-            };
-            (result.map(|_| readable(0)), readable(1), readable(2))
-        };
-        if current_says {
-            self.on_notify(false);
-        }
-        if next_says {
-            self.on_notify(true);
-        }
-        match result {
-            Ok(signals) => signals,
-            Err(Errno::EINTR) => false,
-            Err(e) => {
-                warn("poll", format_args!("waiting for signals failed: {e}"));
-                std::thread::sleep(Duration::from_millis(100));
-                false
-            }
+    fn dispatch(&mut self, event: reactor::Event) {
+        match event {
+            reactor::Event::Signal(r) => self.on_signal(r),
+            reactor::Event::Exited(pid, exit) => self.on_exited(pid, exit),
+            reactor::Event::Reaped(left) => self.on_reaped(left),
+            reactor::Event::Notify(slot) => self.on_notify(slot),
+            reactor::Event::Timeout => {}
         }
     }
 
     fn on_signal(&mut self, r: Received) {
         let sig = r.signo;
-        let restart = self.gens.is_some() && self.cfg.restart_signal == Some(sig);
-        if sig == libc::SIGCHLD {
-            self.reap_pending = true;
-        } else if r.pid == self.me {
-            // Raised by sigward's own actions (SIGPIPE from writing to a closed stderr): not for the app.
-            log::event(
+        if r.pid == self.me {
+            // Raised by sigward's own actions (SIGPIPE from a closed stderr): not for the app.
+            return log::event(
                 Level::Debug,
                 "ignored",
                 format_args!("ignored {} raised by sigward itself", Name(sig)),
                 &[],
             );
-        } else if self.cfg.stop_signals.contains(sig) {
-            self.on_stop_signal(sig, r.pid);
-        } else if restart {
-            self.on_restart_signal(sig, r.pid);
-        } else {
-            self.forward(sig, Level::Debug);
         }
+        if self.cfg.stop_signals.contains(sig) {
+            if self.stop == stop::State::Running {
+                log_stop_received(sig, r.pid, self.cfg);
+            } else {
+                self.later_stop_signal(sig, r.pid);
+            }
+            return self.on_stop(stop::Event::StopSignal(sig), Mono::now());
+        }
+        if self.held.is_some() && self.cfg.restart_signal == Some(sig) {
+            self.restart_from = r.pid;
+            return self.on_gens(generations::Event::Restart, Mono::now());
+        }
+        self.forward(sig, Level::Debug, "forwarded");
     }
 
-    /// The stop sequence: what each stop signal does in each phase.
-    fn on_stop_signal(&mut self, sig: i32, from: i32) {
-        let now = Instant::now();
-        match self.phase {
-            Phase::Running => {
-                let grace = self.cfg.grace_period;
-                self.stop_began = Some(now);
-                self.deadline = Some(now + grace);
-                if let Some(g) = &self.gens {
-                    g.tell_upstream("STOPPING=1");
-                }
-                let delay = self.cfg.pre_stop_delay;
-                let sent = delay.is_zero().then(|| self.begin_drain(sig));
-                log::event(
-                    Level::Info,
-                    "stop_signal",
-                    format_args!(
-                        "received {} from {}: stopping, grace period {}",
-                        Name(sig),
-                        Sender(from),
-                        fmt_duration(grace)
-                    ),
-                    &[
-                        ("signal", Val::Sig(sig)),
-                        ("from_pid", Val::Int(from.into())),
-                        ("grace_ms", ms(grace)),
-                    ],
-                );
-                if let Some(sent) = sent {
-                    self.report(sent, Level::Info);
-                } else {
-                    self.phase = Phase::Delaying {
-                        until: now + delay,
-                        held: sig,
-                    };
-                    log::event(
-                        Level::Info,
-                        "pre_stop_delay",
-                        format_args!(
-                            "holding {} for the pre-stop delay of {}; the app keeps serving",
-                            Name(sig),
-                            fmt_duration(delay)
-                        ),
-                        &[("signal", Val::Sig(sig)), ("delay_ms", ms(delay))],
-                    );
-                }
-            }
-            Phase::Delaying { held, .. } => {
-                let sent = self.begin_drain(held);
-                received(
-                    "delay_cut",
-                    sig,
-                    from,
-                    "during the pre-stop delay: ending it now",
-                );
-                self.report(sent, Level::Info);
-            }
-            Phase::Draining => {
-                let sent = self.deliver(sig);
-                received(
-                    "stop_signal_again",
-                    sig,
-                    from,
-                    "while draining: forwarding it",
-                );
-                self.report(sent, Level::Info);
-            }
-            Phase::Killing { .. } => {
-                log::event(
-                    Level::Debug,
-                    "ignored",
-                    format_args!("ignored {}: already killing", Name(sig)),
-                    &[],
-                );
-            }
-        }
-    }
-
-    /// Enters Draining and delivers the stop signal; the caller reports it.
-    fn begin_drain(&mut self, sig: i32) -> Delivery {
-        self.phase = Phase::Draining;
-        self.stop_signal = sig;
-        let sent = self.deliver(sig);
-        crate::signals::yield_cpu();
-        sent
-    }
-
-    fn on_timer(&mut self, now: Instant) {
-        if self.restart_timer().is_some_and(|t| now >= t) {
-            return self.on_restart_timer(now);
-        }
-        match self.phase {
-            Phase::Delaying { until, held }
-                if now >= until && self.deadline.is_none_or(|d| now < d) =>
-            {
-                let sent = self.begin_drain(held);
-                log::event(
-                    Level::Info,
-                    "delay_over",
-                    format_args!("pre-stop delay over"),
-                    &[],
-                );
-                self.report(sent, Level::Info);
-            }
-            Phase::Killing { .. } => self.kill_stragglers(false),
-            _ => self.kill_stragglers(true),
-        }
-    }
-
-    /// The restart signal: start the next generation on the same sockets, unless one is already
-    /// starting or retiring (at most two live at once) or sigward is stopping.
-    fn on_restart_signal(&mut self, sig: i32, from: i32) {
-        let (phase, child) = (self.phase, self.child);
-        let Some(g) = self.gens.as_mut() else { return };
-        let busy = match (&g.restart, phase) {
-            (_, Phase::Delaying { .. } | Phase::Draining | Phase::Killing { .. }) => {
-                Some("sigward is stopping".to_string())
-            }
-            (Restart::Starting { n, .. }, _) => Some(format!("generation {n} is still starting")),
-            (Restart::Retiring { n, .. }, _) => Some(format!("generation {n} is still draining")),
-            (Restart::Idle, _) => None,
+    /// A stop signal after the first: say what becomes of it (the machine decides).
+    fn later_stop_signal(&self, sig: i32, from: i32) {
+        let what = match self.stop {
+            stop::State::Delaying { .. } => "during the pre-stop delay: ending it now",
+            stop::State::Draining { .. } => "while draining: forwarding it",
+            _ => return,
         };
-        if let Some(why) = busy {
-            return log::event(
-                Level::Warn,
-                "restart_ignored",
-                format_args!(
-                    "received {} from {}: restart ignored, {why}",
-                    Name(sig),
-                    Sender(from)
-                ),
-                &[("signal", Val::Sig(sig))],
-            );
-        }
-        let n = g.current + 1;
-        let notify = match Notify::new() {
-            Ok(notify) => notify,
-            Err(e) => {
-                return warn(
-                    "restart_failed",
-                    format_args!("cannot make generation {n}'s notify socket: {e}"),
-                );
-            }
-        };
-        match g.spawn(&self.cfg.command, n, &notify) {
-            Ok(pid) => {
-                let now = Instant::now();
-                g.tell_upstream("RELOADING=1");
-                g.restart = Restart::Starting {
-                    n,
-                    pid,
-                    notify,
-                    began: now,
-                    give_up: now + self.cfg.ready_timeout,
-                };
-                let how = match self.cfg.ready {
-                    Ready::Notify => {
-                        format!("READY=1, up to {}", fmt_duration(self.cfg.ready_timeout))
-                    }
-                    Ready::After(d) => format!("{} (after:)", fmt_duration(d)),
-                };
-                log::event(
-                    Level::Info,
-                    "restart",
-                    format_args!(
-                        "received {} from {}: starting generation {n} as pid {pid} beside generation {} (pid {child}); waiting for {how}",
-                        Name(sig),
-                        Sender(from),
-                        g.current
-                    ),
-                    &[
-                        ("generation", Val::Int(n.into())),
-                        ("pid", Val::Int(pid.into())),
-                    ],
-                );
-            }
-            Err(SpawnError::Exec(e)) => warn(
-                "restart_failed",
-                format_args!(
-                    "generation {n} cannot run: {}; generation {} keeps serving",
-                    e.desc(),
-                    g.current
-                ),
-            ),
-            Err(SpawnError::Start(what, e)) => warn(
-                "restart_failed",
-                format_args!(
-                    "generation {n} cannot start: {what}: {e}; generation {} keeps serving",
-                    g.current
-                ),
-            ),
-        }
-    }
-
-    fn on_restart_timer(&mut self, now: Instant) {
-        let Some(g) = self.gens.as_mut() else { return };
-        match &g.restart {
-            Restart::Starting { began, give_up, .. } => {
-                if now < *give_up && matches!(self.cfg.ready, Ready::After(d) if now >= *began + d)
-                {
-                    self.promote();
-                } else {
-                    let timeout = fmt_duration(self.cfg.ready_timeout);
-                    self.abandon(&format!("it was not ready after {timeout}"));
-                }
-            }
-            Restart::Retiring { n, pid, .. } => {
-                let (n, pid) = (*n, *pid);
-                g.restart = Restart::Idle;
-                let _ = crate::signals::send(-pid, libc::SIGKILL);
-                let left = reap::responsible_for(self.pid1)
-                    .into_iter()
-                    .filter(|p| p.pgid == pid)
-                    .count();
-                log::event(
-                    Level::Warn,
-                    "retired_killed",
-                    format_args!(
-                        "generation {n} (pid {pid}) did not finish within the grace period of {}: killed {}",
-                        fmt_duration(self.cfg.grace_period),
-                        Count(left, "process", "processes")
-                    ),
-                    &[
-                        ("generation", Val::Int(n.into())),
-                        ("count", Val::Int(left as i64)),
-                    ],
-                );
-            }
-            Restart::Idle => {}
-        }
-    }
-
-    /// Messages on a notify socket: READY=1 from the starting generation promotes it.
-    fn on_notify(&mut self, from_next: bool) {
-        let Some(g) = self.gens.as_mut() else { return };
-        let (n, gen_pid, notify) = match (&g.restart, from_next) {
-            (Restart::Starting { n, pid, notify, .. }, true) => (*n, *pid, notify),
-            _ => (g.current, self.child, &g.notify),
-        };
-        let mut ready = false;
-        notify.recv(|sender, text| {
-            if sender != gen_pid && reap::pgid_of(sender) != Some(gen_pid) {
-                return warn(
-                    "notify_refused",
-                    format_args!("ignored a notify message from pid {sender}: not generation {n}"),
-                );
-            }
-            for line in text.lines() {
-                match line.split_once('=') {
-                    Some(("READY", "1")) => ready = true,
-                    Some(("STATUS", status)) => log::event(
-                        Level::Info,
-                        "status",
-                        format_args!("generation {n} status: {status}"),
-                        &[("generation", Val::Int(n.into()))],
-                    ),
-                    Some(("STOPPING", "1")) => log::event(
-                        Level::Info,
-                        "stopping",
-                        format_args!("generation {n} says it is stopping"),
-                        &[],
-                    ),
-                    Some(("RELOADING", "1")) => log::event(
-                        Level::Info,
-                        "reloading",
-                        format_args!("generation {n} says it is reloading"),
-                        &[],
-                    ),
-                    _ => {}
-                }
-            }
-        });
-        if !ready {
-            return;
-        }
-        if from_next {
-            if self.cfg.ready == Ready::Notify {
-                self.promote();
-            }
-        } else if !g.ready {
-            g.ready = true;
-            g.tell_upstream("READY=1");
-            log::event(
-                Level::Info,
-                "ready",
-                format_args!("generation {n} (pid {gen_pid}) is ready"),
-                &[("generation", Val::Int(n.into()))],
-            );
-        }
-    }
-
-    /// The starting generation is ready: it becomes current; the old one gets the stop signal and
-    /// its own grace deadline.
-    fn promote(&mut self) {
-        let Some(g) = self.gens.as_mut() else { return };
-        let Restart::Starting {
-            n,
-            pid,
-            notify,
-            began,
-            ..
-        } = std::mem::replace(&mut g.restart, Restart::Idle)
-        else {
-            return;
-        };
-        let now = Instant::now();
-        let (old_n, old_pid) = (g.current, self.child);
-        g.current = n;
-        g.notify = notify;
-        g.ready = true;
-        self.child = pid;
-        self.spawned = began;
-        let sig = self.cfg.rewritten(libc::SIGTERM);
-        if let Some(sig) = sig {
-            let _ = crate::signals::send(-old_pid, sig);
-        }
-        g.restart = Restart::Retiring {
-            n: old_n,
-            pid: old_pid,
-            deadline: now + self.cfg.grace_period,
-            began: now,
-            exited: false,
-        };
-        g.tell_upstream("READY=1");
         log::event(
             Level::Info,
-            "promoted",
-            format_args!(
-                "generation {n} (pid {pid}) ready after {} ms and now serving; stopping generation {old_n} (pid {old_pid}) with {}, grace period {}",
-                (now - began).as_millis(),
-                sig.map_or("nothing (SIGTERM is rewritten to 0)".to_string(), |s| Name(
-                    s
-                )
-                .to_string()),
-                fmt_duration(self.cfg.grace_period)
-            ),
-            &[
-                ("generation", Val::Int(n.into())),
-                ("pid", Val::Int(pid.into())),
-                ("retiring", Val::Int(old_pid.into())),
-            ],
+            if matches!(self.stop, stop::State::Delaying { .. }) {
+                "delay_cut"
+            } else {
+                "stop_signal_again"
+            },
+            format_args!("received {} from {} {what}", Name(sig), Sender(from)),
+            &[("signal", Val::Sig(sig)), ("from_pid", Val::Int(from.into()))],
         );
     }
 
-    /// The starting generation failed: kill its group; the current one keeps serving.
-    fn abandon(&mut self, why: &str) {
-        let Some(g) = self.gens.as_mut() else { return };
-        let Restart::Starting { n, pid, .. } = std::mem::replace(&mut g.restart, Restart::Idle)
-        else {
-            return;
-        };
-        let _ = crate::signals::send(-pid, libc::SIGKILL);
-        g.tell_upstream("READY=1");
-        warn(
-            "restart_abandoned",
-            format_args!(
-                "generation {n} (pid {pid}) abandoned: {why}; generation {} (pid {}) keeps serving",
-                g.current, self.child
-            ),
-        );
-    }
-
-    /// The generation alive beside the current one, starting or retiring (at most two live at
-    /// once): a stop signal during a restart stops it too.
-    fn other_generation(&self) -> Option<i32> {
-        match self.gens.as_ref().map(|g| &g.restart) {
-            Some(Restart::Starting { pid, .. }) => Some(*pid),
-            Some(Restart::Retiring {
-                pid, exited: false, ..
-            }) => Some(*pid),
-            _ => None,
-        }
-    }
-
-    /// Forwards `sig` (rewritten if asked) to the main child's group, or the child alone with -c.
-    fn forward(&mut self, sig: i32, level: Level) {
-        let sent = self.deliver(sig);
-        self.report(sent, level);
-    }
-
-    /// The forwarding syscall alone, so the stop path can signal the app before it writes a
-    /// word to a possibly slow stderr.
-    fn deliver(&self, sig: i32) -> Delivery {
-        let Some(to) = self.cfg.rewritten(sig) else {
-            return Delivery::Dropped {
-                sig,
-                why: "rewritten to 0",
-            };
-        };
-        let (target, what) = if !self.cfg.single_child {
-            (-self.child, "process group")
-        } else if self.main_exit.is_none() {
-            (self.child, "child")
-        } else {
-            return Delivery::Dropped {
-                sig,
-                why: "the child has exited",
-            };
-        };
-        let result = crate::signals::send(target, to);
-        if let Some(other) = self.other_generation() {
-            let _ = crate::signals::send(if self.cfg.single_child { other } else { -other }, to);
-        }
-        Delivery::Sent {
-            sig,
-            to,
-            target,
-            what,
-            result,
-        }
-    }
-
-    fn report(&self, delivery: Delivery, level: Level) {
-        let child = self.child;
-        match delivery {
-            Delivery::Dropped { sig, why } => log::event(
+    fn on_exited(&mut self, pid: i32, exit: Exit) {
+        if pid == self.gens.current.pid && self.main_exit.is_none() {
+            self.main_exit = Some(exit);
+            self.main_just_exited = true;
+            if self.terminal {
+                // Take the terminal's foreground back, as a shell does when a job ends.
+                let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
+            }
+            let now = Mono::now();
+            let since = now.ms_since(self.stop.began().unwrap_or(self.gens.current.began));
+            log::event(
+                Level::Info,
+                "child_exited",
+                format_args!(
+                    "{} (pid {pid}) exited with {} after {since} ms",
+                    self.name,
+                    Status(exit)
+                ),
+                &[
+                    ("pid", Val::Int(pid.into())),
+                    ("status", Val::Int(exit.status().into())),
+                    ("after_ms", Val::Int(since.min(i64::MAX as u64) as i64)),
+                ],
+            );
+        } else if self.gens.other().is_some_and(|g| g.pid == pid) {
+            // A starting or retiring generation: the restart machine's business.
+        } else if self.cfg.warn_on_reap {
+            log::event(
+                Level::Warn,
+                "reaped",
+                format_args!("reaped orphan {pid} ({})", Status(exit)),
+                &[],
+            );
+        } else if log::enabled(Level::Debug) {
+            log::event(
                 Level::Debug,
-                "dropped",
-                format_args!("dropped {} ({why})", Name(sig)),
+                "reaped",
+                format_args!("reaped {pid} ({})", Status(exit)),
+                &[("pid", Val::Int(pid.into()))],
+            );
+        }
+        if self.gens.other().is_some_and(|g| g.pid == pid) || pid == self.gens.current.pid {
+            self.on_gens(generations::Event::Exited { pid, exit }, Mono::now());
+        }
+    }
+
+    /// A reaping pass is over: now the main child's exit and "nothing left" can be judged.
+    fn on_reaped(&mut self, left: Children) {
+        let now = Mono::now();
+        if std::mem::take(&mut self.main_just_exited) {
+            let others = left == Children::Remain;
+            self.on_stop(stop::Event::MainExited { others }, now);
+        } else if left == Children::Remain && matches!(self.stop, stop::State::Killing { .. }) {
+            // Something exited while killing and others remain: they may have forked just
+            // before SIGKILL landed; the resweep timer looks again.
+        }
+        if let Some(old) = self.gens.retiring_exited()
+            && !procs::responsible_for(self.pid1).iter().any(|p| p.pgid == old.pid)
+        {
+            self.on_gens(generations::Event::RetiredGroupGone, now);
+        }
+        if left == Children::None {
+            self.on_stop(stop::Event::AllGone, now);
+        }
+    }
+
+    /// Feeds the stop machine and carries out its decisions.
+    fn on_stop(&mut self, event: stop::Event, now: Mono) {
+        let was_running = !self.stop.stopping();
+        let (next, actions) = self.stop.step(event, now, &self.budget);
+        self.stop = next;
+        // Effects first, in order...
+        let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a)).collect();
+        if was_running && next.stopping() && next != stop::State::Done {
+            self.on_gens(generations::Event::Stopping, now);
+        }
+        // ...then what they were, on a possibly slow stderr.
+        for (action, done) in actions.iter().zip(done) {
+            self.report(*action, done);
+        }
+    }
+
+    fn carry_out(&mut self, action: StopAction) -> Done {
+        match action {
+            StopAction::StopApp { sig, .. } => {
+                let to = self.cfg.rewritten(sig);
+                let targets: Vec<(Gen, bool)> = self.gens.stop_targets().collect();
+                let mut result = Ok(());
+                if let Some(to) = to {
+                    for (g, reaped) in &targets {
+                        let r = self.signal_generation(*g, *reaped, to);
+                        if g.pid == self.gens.current.pid {
+                            result = r;
+                        }
+                        self.told.group(g.pid);
+                    }
+                    crate::signals::yield_cpu();
+                    self.continue_stopped(|p, told| told.has_group(p.pgid));
+                }
+                Done::Sent { to, result }
+            }
+            StopAction::ForwardAgain { sig } => {
+                let to = self.cfg.rewritten(sig);
+                let result = match to {
+                    Some(to) => self.deliver(to),
+                    None => Ok(()),
+                };
+                Done::Sent { to, result }
+            }
+            StopAction::StopLeftovers { sig, .. } => {
+                let Some(to) = self.cfg.rewritten(sig) else {
+                    let n = procs::responsible_for(self.pid1).len();
+                    return Done::Counted(n);
+                };
+                let remaining = procs::responsible_for(self.pid1);
+                let mut count = 0;
+                for p in &remaining {
+                    if !self.told.first_time(p.pid, p.pgid, p.start_time) {
+                        continue;
+                    }
+                    if let Some(pin) = Pinned::open(p) {
+                        let _ = pin.signal(to);
+                        if p.state == b'T' {
+                            let _ = pin.signal(libc::SIGCONT);
+                        }
+                    }
+                    count += 1;
+                }
+                Done::Counted(remaining.len().max(count))
+            }
+            StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
+            StopAction::Began { .. } | StopAction::Ignored { .. } | StopAction::Exit => Done::Nothing,
+        }
+    }
+
+    fn report(&self, action: StopAction, done: Done) {
+        match (action, done) {
+            (StopAction::Began { sig, hold: Some(delay), .. }, _) => log::event(
+                Level::Info,
+                "pre_stop_delay",
+                format_args!(
+                    "holding {} for the pre-stop delay of {}; the app keeps serving",
+                    Name(sig),
+                    fmt_duration(delay)
+                ),
+                &[("signal", Val::Sig(sig)), ("delay_ms", ms(delay))],
+            ),
+            (StopAction::Began { .. }, _) => {}
+            (StopAction::StopApp { sig, because }, Done::Sent { to, result }) => {
+                if because == Because::DelayOver {
+                    log::event(Level::Info, "delay_over", format_args!("pre-stop delay over"), &[]);
+                }
+                self.report_delivery(sig, to, result, Level::Info, "forwarded");
+            }
+            (StopAction::ForwardAgain { sig }, Done::Sent { to, result }) => {
+                self.report_delivery(sig, to, result, Level::Info, "forwarded")
+            }
+            (StopAction::StopLeftovers { sig, wait }, Done::Counted(n)) => {
+                match self.cfg.rewritten(sig) {
+                    None => log::event(
+                        Level::Info,
+                        "leftovers",
+                        format_args!(
+                            "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
+                            Count(n, "process", "processes"),
+                            Name(sig)
+                        ),
+                        &[],
+                    ),
+                    Some(to) => log::event(
+                        Level::Info,
+                        "leftovers",
+                        format_args!(
+                            "{} left after the main child exited: sent {}, waiting up to {} for them",
+                            Count(n, "process", "processes"),
+                            Name(to),
+                            fmt_duration(wait)
+                        ),
+                        &[
+                            ("count", Val::Int(n as i64)),
+                            ("signal", Val::Sig(to)),
+                            ("wait_ms", ms(wait)),
+                        ],
+                    ),
+                }
+            }
+            (StopAction::Kill { first: true }, Done::Killed(stragglers)) => {
+                let mut names = String::new();
+                for p in stragglers.iter().take(NAMED_STRAGGLERS) {
+                    if !names.is_empty() {
+                        names.push_str(", ");
+                    }
+                    names.push_str(&format!("{} ({})", p.pid, p.name()));
+                }
+                if stragglers.len() > NAMED_STRAGGLERS {
+                    names.push_str(&format!(" and {} more", stragglers.len() - NAMED_STRAGGLERS));
+                }
+                let grace = fmt_duration(self.cfg.grace_period);
+                log::event(
+                    Level::Warn,
+                    "stragglers_killed",
+                    format_args!(
+                        "grace period of {grace} is over: killing {}: {names}",
+                        Count(stragglers.len(), "straggler", "stragglers")
+                    ),
+                    &[
+                        ("count", Val::Int(stragglers.len() as i64)),
+                        ("stragglers", Val::Str(&names)),
+                    ],
+                );
+            }
+            (StopAction::Ignored { sig }, _) => log::event(
+                Level::Debug,
+                "ignored",
+                format_args!("ignored {}: already killing", Name(sig)),
                 &[],
             ),
-            Delivery::Sent {
-                sig,
-                to,
-                target,
-                what,
-                result: Ok(()),
-            } if to == sig => log::event(
+            _ => {}
+        }
+    }
+
+    /// Forwards `sig` (rewritten if asked) to every live generation, as any signal.
+    fn forward(&mut self, sig: i32, level: Level, event: &str) {
+        match self.cfg.rewritten(sig) {
+            None => log::event(
+                Level::Debug,
+                "dropped",
+                format_args!("dropped {} (rewritten to 0)", Name(sig)),
+                &[],
+            ),
+            Some(to) => {
+                let result = self.deliver(to);
+                let _ = event;
+                self.report_delivery(sig, Some(to), result, level, "forwarded");
+            }
+        }
+    }
+
+    /// Sends `to` to every live generation; the result is the current generation's.
+    fn deliver(&self, to: i32) -> Result<(), Errno> {
+        let mut result = Ok(());
+        for (g, reaped) in self.gens.forward_targets() {
+            let r = self.signal_generation(g, reaped, to);
+            if g.pid == self.gens.current.pid {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// One generation's process group (or its main process alone with -c). A group whose leader
+    /// was reaped may have had its id reused: its members are signalled one by one, pinned.
+    fn signal_generation(&self, g: Gen, leader_reaped: bool, sig: i32) -> Result<(), Errno> {
+        match (self.cfg.single_child, leader_reaped) {
+            (true, true) => Err(Errno::ESRCH),
+            (true, false) => crate::signals::send(g.pid, sig),
+            (false, false) => crate::signals::send(-g.pid, sig),
+            (false, true) => {
+                let members = procs::responsible_for(self.pid1);
+                match procs::signal_members(&members, g.pid, sig) {
+                    0 => Err(Errno::ESRCH),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn report_delivery(&self, sig: i32, to: Option<i32>, result: Result<(), Errno>, level: Level, event: &str) {
+        let child = self.gens.current.pid;
+        let what = if self.cfg.single_child { "child" } else { "process group" };
+        let Some(to) = to else {
+            return log::event(
+                Level::Debug,
+                "dropped",
+                format_args!("dropped {} (rewritten to 0)", Name(sig)),
+                &[],
+            );
+        };
+        let target = if self.cfg.single_child { child } else { -child };
+        match result {
+            Ok(()) if to == sig => log::event(
                 level,
-                "forwarded",
+                event,
                 format_args!("forwarded {} to {what} {child}", Name(to)),
                 &[("signal", Val::Sig(to)), ("pid", Val::Int(target.into()))],
             ),
-            Delivery::Sent {
-                sig,
-                to,
-                target,
-                what,
-                result: Ok(()),
-            } => log::event(
+            Ok(()) => log::event(
                 level,
-                "forwarded",
+                event,
                 format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
                 &[
                     ("signal", Val::Sig(to)),
@@ -772,267 +547,425 @@ impl<'a> Supervisor<'a> {
                     ("received", Val::Sig(sig)),
                 ],
             ),
-            Delivery::Sent {
-                to,
-                what,
-                result: Err(Errno::ESRCH),
-                ..
-            } => log::event(
+            Err(Errno::ESRCH) => log::event(
                 Level::Debug,
                 "dropped",
                 format_args!("dropped {}: nobody left in {what} {child}", Name(to)),
                 &[],
             ),
-            Delivery::Sent {
-                to,
-                what,
-                result: Err(e),
-                ..
-            } => warn(
+            Err(e) => log::event(
+                Level::Warn,
                 "forward",
                 format_args!("could not send {} to {what} {child}: {e}", Name(to)),
-            ),
-        }
-    }
-
-    /// Collects every zombie; handles the main child's exit. Returns whether any child remains.
-    fn reap(&mut self) -> Children {
-        let (child, warn_on_reap) = (self.child, self.cfg.warn_on_reap);
-        let mut main_exit = None;
-        let (starting, retiring) = match self.gens.as_ref().map(|g| &g.restart) {
-            Some(Restart::Starting { pid, .. }) => (*pid, 0),
-            Some(Restart::Retiring { pid, .. }) => (0, *pid),
-            _ => (0, 0),
-        };
-        let (mut starting_exit, mut retiring_exit) = (None, None);
-        let left = reap::reap_all(|pid, exit| {
-            if pid == child {
-                main_exit = Some(exit);
-            } else if pid == starting {
-                starting_exit = Some(exit);
-            } else if pid == retiring {
-                retiring_exit = Some(exit);
-            } else if warn_on_reap {
-                warn(
-                    "reaped",
-                    format_args!("reaped orphan {pid} ({})", Status(exit)),
-                );
-            } else if log::enabled(Level::Debug) {
-                log::event(
-                    Level::Debug,
-                    "reaped",
-                    format_args!("reaped {pid} ({})", Status(exit)),
-                    &[("pid", Val::Int(pid.into()))],
-                );
-            }
-        });
-        if let Some(exit) = starting_exit {
-            self.abandon(&format!(
-                "it exited with {} before it was ready",
-                Status(exit)
-            ));
-        }
-        if let Some(exit) = retiring_exit {
-            self.on_retired_exit(exit);
-        }
-        if left == Children::Remain {
-            self.retire_if_gone();
-        }
-        if let Some(exit) = main_exit {
-            self.on_main_exit(exit, left);
-        }
-        if matches!(self.phase, Phase::Killing { .. }) && left == Children::Remain {
-            self.kill_stragglers(false);
-        }
-        left
-    }
-
-    /// The replaced generation's main process exited.
-    fn on_retired_exit(&mut self, exit: Exit) {
-        let Some(Restart::Retiring {
-            n,
-            pid,
-            began,
-            exited,
-            ..
-        }) = self.gens.as_mut().map(|g| &mut g.restart)
-        else {
-            return;
-        };
-        *exited = true;
-        log::event(
-            Level::Info,
-            "retired",
-            format_args!(
-                "generation {n} (pid {pid}) exited with {} after {} ms",
-                Status(exit),
-                began.elapsed().as_millis()
-            ),
-            &[
-                ("generation", Val::Int((*n).into())),
-                ("status", Val::Int(exit.status().into())),
-            ],
-        );
-    }
-
-    /// The restart is over once the replaced generation's main process and its whole process
-    /// group are gone.
-    fn retire_if_gone(&mut self) {
-        let Some(g) = self.gens.as_mut() else { return };
-        if let Restart::Retiring {
-            pid, exited: true, ..
-        } = g.restart
-            && !reap::responsible_for(self.pid1)
-                .iter()
-                .any(|p| p.pgid == pid)
-        {
-            g.restart = Restart::Idle;
-        }
-    }
-
-    fn on_main_exit(&mut self, exit: Exit, left: Children) {
-        let now = Instant::now();
-        self.main_exit = Some(exit);
-        if self.terminal {
-            // Take the terminal's foreground back for our group, as a shell does when a job ends.
-            let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
-        }
-        let since = now - self.stop_began.unwrap_or(self.spawned);
-        log::event(
-            Level::Info,
-            "child_exited",
-            format_args!(
-                "{} (pid {}) exited with {} after {} ms",
-                self.name,
-                self.child,
-                Status(exit),
-                since.as_millis()
-            ),
-            &[
-                ("pid", Val::Int(self.child.into())),
-                ("status", Val::Int(exit.status().into())),
-                (
-                    "after_ms",
-                    Val::Int(since.as_millis().min(i64::MAX as u128) as i64),
-                ),
-            ],
-        );
-        if left == Children::None || matches!(self.phase, Phase::Killing { .. }) {
-            return;
-        }
-        // Others remain: tell them to finish instead of leaving them to the kernel's SIGKILL when
-        // PID 1 exits. In Draining the main group already has the stop signal; reach the rest.
-        // (With --single-child only the child itself got it.)
-        let group_told = self.phase == Phase::Draining && !self.cfg.single_child;
-        let sig = match self.phase {
-            Phase::Delaying { held, .. } => held,
-            Phase::Draining => self.stop_signal,
-            _ => libc::SIGTERM,
-        };
-        let remaining = reap::responsible_for(self.pid1);
-        let deadline = *self.deadline.get_or_insert(now + self.cfg.grace_period);
-        self.phase = Phase::Draining;
-        let Some(to) = self.cfg.rewritten(sig) else {
-            log::event(
-                Level::Info,
-                "leftovers",
-                format_args!(
-                    "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
-                    Count(remaining.len(), "process", "processes"),
-                    Name(sig)
-                ),
                 &[],
-            );
-            return;
-        };
-        if !group_told {
-            let _ = crate::signals::send(-self.child, to);
-        }
-        for p in remaining
-            .iter()
-            .filter(|p| !group_told || p.pgid != self.child)
-        {
-            let _ = crate::signals::send(p.pid, to);
-        }
-        let wait = deadline.saturating_duration_since(now);
-        log::event(
-            Level::Info,
-            "leftovers",
-            format_args!(
-                "{} left after the main child exited: sent {}, waiting up to {} for them",
-                Count(remaining.len(), "process", "processes"),
-                Name(to),
-                fmt_duration(wait)
             ),
-            &[
-                ("count", Val::Int(remaining.len() as i64)),
-                ("signal", Val::Sig(to)),
-                ("wait_ms", ms(wait)),
-            ],
-        );
+        }
     }
 
-    /// SIGKILLs everything sigward answers for. The first time, names the stragglers.
-    fn kill_stragglers(&mut self, first: bool) {
-        let stragglers = reap::responsible_for(self.pid1);
-        if first {
-            let mut names = String::new();
-            for p in stragglers.iter().take(NAMED_STRAGGLERS) {
-                if !names.is_empty() {
-                    names.push_str(", ");
+    /// SIGCONT to stopped processes that were just told to stop, so a stopped process acts on
+    /// its stop signal now instead of sitting until SIGKILL (as systemd does).
+    fn continue_stopped(&mut self, told: impl Fn(&Proc, &Told) -> bool) {
+        for p in procs::responsible_for(self.pid1) {
+            if p.state == b'T' && told(&p, &self.told) {
+                if let Some(pin) = Pinned::open(&p) {
+                    let _ = pin.signal(libc::SIGCONT);
                 }
-                names.push_str(&format!("{} ({})", p.pid, p.comm));
             }
-            if stragglers.len() > NAMED_STRAGGLERS {
-                names.push_str(&format!(
-                    " and {} more",
-                    stragglers.len() - NAMED_STRAGGLERS
-                ));
-            }
-            let grace = fmt_duration(self.cfg.grace_period);
-            log::event(
-                Level::Warn,
-                "stragglers_killed",
-                format_args!(
-                    "grace period of {grace} is over: killing {}: {names}",
-                    Count(stragglers.len(), "straggler", "stragglers")
-                ),
-                &[
-                    ("count", Val::Int(stragglers.len() as i64)),
-                    ("stragglers", Val::Str(&names)),
-                ],
-            );
         }
-        let _ = crate::signals::send(-self.child, libc::SIGKILL);
+    }
+
+    /// SIGKILLs everything sigward answers for; returns who that was.
+    fn kill_everything(&self) -> Vec<Proc> {
+        let stragglers = procs::responsible_for(self.pid1);
+        for (g, reaped) in self.gens.forward_targets() {
+            if !reaped {
+                let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+            }
+        }
         for p in &stragglers {
-            let _ = crate::signals::send(p.pid, libc::SIGKILL);
+            if let Some(pin) = Pinned::open(p) {
+                let _ = pin.signal(libc::SIGKILL);
+            }
         }
         if self.pid1 {
-            // Also reaches daemons that left the group with setsid. Safe: we are PID 1 of our
-            // own namespace, so -1 means exactly our namespace.
+            // Also reaches what forked since the snapshot. Safe: as PID 1 of our own namespace,
+            // -1 means exactly our namespace.
             let _ = crate::signals::send(-1, libc::SIGKILL);
         }
-        self.phase = Phase::Killing {
-            resweep: Instant::now() + RESWEEP,
+        stragglers
+    }
+
+    /// Feeds the restart machine and carries out its decisions.
+    fn on_gens(&mut self, event: generations::Event, now: Mono) {
+        let actions = self.gens.step(event, now, &self.params);
+        for action in actions {
+            self.carry_out_gens(action, now);
+        }
+    }
+
+    fn carry_out_gens(&mut self, action: GenAction, now: Mono) {
+        match action {
+            GenAction::Spawn { n } => {
+                let from = std::mem::take(&mut self.restart_from);
+                let Some(held) = self.held.as_mut() else { return };
+                let notify = match Notify::new() {
+                    Ok(notify) => notify,
+                    Err(e) => {
+                        warn(
+                            "restart_failed",
+                            format_args!("cannot make generation {n}'s notify socket: {e}"),
+                        );
+                        return self.on_gens(generations::Event::SpawnFailed { n }, now);
+                    }
+                };
+                match held.spawn(&self.cfg.command, n, &notify) {
+                    Ok(pid) => {
+                        held.notify[1] = Some(notify);
+                        self.restart_from = from;
+                        self.on_gens(generations::Event::Spawned { n, pid }, Mono::now());
+                    }
+                    Err(e) => {
+                        let current = self.gens.current.n;
+                        match e {
+                            SpawnError::Exec(e) => warn(
+                                "restart_failed",
+                                format_args!(
+                                    "generation {n} cannot run: {}; generation {current} keeps serving",
+                                    e.desc()
+                                ),
+                            ),
+                            SpawnError::Start(what, e) => warn(
+                                "restart_failed",
+                                format_args!(
+                                    "generation {n} cannot start: {what}: {e}; generation {current} keeps serving"
+                                ),
+                            ),
+                        }
+                        self.on_gens(generations::Event::SpawnFailed { n }, now);
+                    }
+                }
+            }
+            GenAction::Upstream(up) => {
+                if let Some(h) = &self.held {
+                    h.tell(up);
+                }
+            }
+            GenAction::Ignored(busy) => {
+                let why = match busy {
+                    Busy::Stopping => "sigward is stopping".to_string(),
+                    Busy::Starting(n) => format!("generation {n} is still starting"),
+                    Busy::Retiring(n) => format!("generation {n} is still draining"),
+                };
+                let sig = self.cfg.restart_signal.unwrap_or(0);
+                log::event(
+                    Level::Warn,
+                    "restart_ignored",
+                    format_args!(
+                        "received {} from {}: restart ignored, {why}",
+                        Name(sig),
+                        Sender(std::mem::take(&mut self.restart_from))
+                    ),
+                    &[("signal", Val::Sig(sig))],
+                );
+            }
+            GenAction::Started { next, current } => {
+                let how = match self.cfg.ready {
+                    generations::Ready::Notify => {
+                        format!("READY=1, up to {}", fmt_duration(self.cfg.ready_timeout))
+                    }
+                    generations::Ready::After(d) => format!("{} (after:)", fmt_duration(d)),
+                };
+                let sig = self.cfg.restart_signal.unwrap_or(0);
+                log::event(
+                    Level::Info,
+                    "restart",
+                    format_args!(
+                        "received {} from {}: starting generation {} as pid {} beside generation {} (pid {}); waiting for {how}",
+                        Name(sig),
+                        Sender(std::mem::take(&mut self.restart_from)),
+                        next.n,
+                        next.pid,
+                        current.n,
+                        current.pid
+                    ),
+                    &[
+                        ("generation", Val::Int(next.n.into())),
+                        ("pid", Val::Int(next.pid.into())),
+                    ],
+                );
+            }
+            GenAction::CurrentReady(g) => log::event(
+                Level::Info,
+                "ready",
+                format_args!("generation {} (pid {}) is ready", g.n, g.pid),
+                &[("generation", Val::Int(g.n.into()))],
+            ),
+            GenAction::Promoted { current, old } => {
+                // The old generation gets the stop signal, once, and SIGCONT if stopped.
+                let sig = self.cfg.rewritten(self.cfg.stop_signal);
+                if let Some(sig) = sig {
+                    let _ = self.signal_generation(old, false, sig);
+                    for p in procs::responsible_for(self.pid1) {
+                        if p.pgid == old.pid && p.state == b'T' {
+                            if let Some(pin) = Pinned::open(&p) {
+                                let _ = pin.signal(libc::SIGCONT);
+                            }
+                        }
+                    }
+                }
+                if let Some(h) = self.held.as_mut() {
+                    h.notify.swap(0, 1);
+                    h.notify[1] = None;
+                }
+                log::event(
+                    Level::Info,
+                    "promoted",
+                    format_args!(
+                        "generation {} (pid {}) ready after {} ms and now serving; stopping generation {} (pid {}) with {}, grace period {}",
+                        current.n,
+                        current.pid,
+                        now.ms_since(current.began),
+                        old.n,
+                        old.pid,
+                        sig.map_or(
+                            format!("nothing ({} is rewritten to 0)", Name(self.cfg.stop_signal)),
+                            |s| Name(s).to_string()
+                        ),
+                        fmt_duration(self.cfg.grace_period)
+                    ),
+                    &[
+                        ("generation", Val::Int(current.n.into())),
+                        ("pid", Val::Int(current.pid.into())),
+                        ("retiring", Val::Int(old.pid.into())),
+                    ],
+                );
+            }
+            GenAction::Abandoned { generation, why, kill } => {
+                if kill {
+                    let reaped = matches!(why, GaveUp::Exited(_));
+                    let _ = self.signal_generation_kill(generation, reaped);
+                }
+                if let Some(h) = self.held.as_mut() {
+                    h.notify[1] = None;
+                }
+                let why = match why {
+                    GaveUp::NotReady(t) => format!("it was not ready after {}", fmt_duration(t)),
+                    GaveUp::Exited(exit) => format!("it exited with {} before it was ready", Status(exit)),
+                };
+                let current = self.gens.current;
+                warn(
+                    "restart_abandoned",
+                    format_args!(
+                        "generation {} (pid {}) abandoned: {why}; generation {} (pid {}) keeps serving",
+                        generation.n, generation.pid, current.n, current.pid
+                    ),
+                );
+            }
+            GenAction::NextExited { generation, exit } => {
+                if let Some(h) = self.held.as_mut() {
+                    h.notify[1] = None;
+                }
+                log::event(
+                    Level::Info,
+                    "retired",
+                    format_args!(
+                        "generation {} (pid {}) exited with {} while stopping",
+                        generation.n,
+                        generation.pid,
+                        Status(exit)
+                    ),
+                    &[
+                        ("generation", Val::Int(generation.n.into())),
+                        ("status", Val::Int(exit.status().into())),
+                    ],
+                );
+            }
+            GenAction::RetiredExited { old, exit, since } => log::event(
+                Level::Info,
+                "retired",
+                format_args!(
+                    "generation {} (pid {}) exited with {} after {} ms",
+                    old.n,
+                    old.pid,
+                    Status(exit),
+                    now.ms_since(since)
+                ),
+                &[
+                    ("generation", Val::Int(old.n.into())),
+                    ("status", Val::Int(exit.status().into())),
+                ],
+            ),
+            GenAction::KillRetired { old, exited } => {
+                let left = self.signal_generation_kill(old, exited);
+                log::event(
+                    Level::Warn,
+                    "retired_killed",
+                    format_args!(
+                        "generation {} (pid {}) did not finish within the grace period of {}: killed {}",
+                        old.n,
+                        old.pid,
+                        fmt_duration(self.cfg.grace_period),
+                        Count(left, "process", "processes")
+                    ),
+                    &[
+                        ("generation", Val::Int(old.n.into())),
+                        ("count", Val::Int(left as i64)),
+                    ],
+                );
+            }
+        }
+    }
+
+    /// SIGKILLs a generation's process group; returns how many of its processes were alive.
+    fn signal_generation_kill(&self, g: Gen, leader_reaped: bool) -> usize {
+        let members = procs::responsible_for(self.pid1);
+        let n = members.iter().filter(|p| p.pgid == g.pid).count();
+        if leader_reaped {
+            procs::signal_members(&members, g.pid, libc::SIGKILL);
+        } else {
+            let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+        }
+        n
+    }
+
+    /// Datagrams on a generation's notify socket: READY=1 from the right generation feeds the
+    /// restart machine; what the parent must see is relayed; strangers are refused (rate-limited).
+    fn on_notify(&mut self, slot: usize) {
+        let generation = match slot {
+            0 => Some(self.gens.current),
+            _ => self.gens.starting(),
         };
+        let Some(held) = self.held.as_mut() else { return };
+        let Some(socket) = held.notify.get(slot).and_then(|n| n.as_ref()) else {
+            return;
+        };
+        let batch = socket.recv();
+        let Some(generation) = generation else { return };
+        let mut ready = false;
+        for datagram in &batch.datagrams {
+            if !from_generation(&datagram.sender, generation.pid) {
+                let now = Mono::now().0;
+                if let Some(suppressed) = held.refusals.allow(now) {
+                    let pid = datagram.sender.pid.unwrap_or(0);
+                    log::event(
+                        Level::Warn,
+                        "notify_refused",
+                        format_args!(
+                            "ignored a notify message from pid {pid}: not generation {}{}",
+                            generation.n,
+                            notify::Suppressed(suppressed)
+                        ),
+                        &[("from_pid", Val::Int(pid.into()))],
+                    );
+                }
+                continue;
+            }
+            if let Body::Truncated { len } = datagram.body {
+                log::event(
+                    Level::Warn,
+                    "notify_truncated",
+                    format_args!(
+                        "ignored a {len}-byte notify message from generation {}: longer than {} bytes",
+                        generation.n,
+                        notify::MAX_DATAGRAM
+                    ),
+                    &[],
+                );
+                continue;
+            }
+            let mut relay: Vec<Msg> = Vec::new();
+            for msg in datagram.msgs() {
+                match msg {
+                    Msg::Ready => ready = true,
+                    Msg::Status(status) => log::event(
+                        Level::Info,
+                        "status",
+                        format_args!("generation {} status: {status}", generation.n),
+                        &[("generation", Val::Int(generation.n.into()))],
+                    ),
+                    Msg::Stopping => log::event(
+                        Level::Info,
+                        "stopping",
+                        format_args!("generation {} says it is stopping", generation.n),
+                        &[],
+                    ),
+                    Msg::Reloading => log::event(
+                        Level::Info,
+                        "reloading",
+                        format_args!("generation {} says it is reloading", generation.n),
+                        &[],
+                    ),
+                    _ => {}
+                }
+                if slot == 0 && notify::relayed(&msg) {
+                    relay.push(msg);
+                }
+            }
+            if let (Some(up), false) = (&held.upstream, relay.is_empty()) {
+                let _ = up.send(&relay);
+            }
+        }
+        if let Some(e) = batch.error {
+            log::event(
+                Level::Warn,
+                "notify",
+                format_args!("reading generation {}'s notify socket failed: {e}", generation.n),
+                &[],
+            );
+        }
+        drop(batch); // closes BARRIER=1 fds: the senders learn their messages were handled
+        if ready {
+            self.on_gens(generations::Event::Ready { n: generation.n }, Mono::now());
+        }
     }
 }
 
-fn ms(d: Duration) -> Val<'static> {
-    Val::Int(d.as_millis().min(i64::MAX as u128) as i64)
+/// Whether a notify sender belongs to generation `pgid`: its main process, or any process of its
+/// group — checked without a pid-reuse race where the kernel passed the sender's pidfd.
+fn from_generation(sender: &notify::Sender, pgid: i32) -> bool {
+    let Some(pid) = sender.pid.filter(|&p| p > 0) else {
+        return false;
+    };
+    if pid == pgid {
+        return true;
+    }
+    let Some(stat) = procs::stat_of(pid) else {
+        return false;
+    };
+    // The stat was read first; a sender still alive now is the process that stat described.
+    stat.pgid == pgid && sender.alive() != Some(false)
 }
 
-/// A later stop signal: `received SIGINT from pid 7 (sh) <what>`.
-fn received(event: &str, sig: i32, from: i32, what: &str) {
+/// What carrying out a stop action did, for its log line.
+enum Done {
+    Nothing,
+    Sent { to: Option<i32>, result: Result<(), Errno> },
+    Counted(usize),
+    Killed(Vec<Proc>),
+}
+
+/// The first stop signal: `received SIGTERM from ...: stopping, grace period 25s`.
+fn log_stop_received(sig: i32, from: i32, cfg: &Config) {
+    let grace = cfg.grace_period;
     log::event(
         Level::Info,
-        event,
-        format_args!("received {} from {} {what}", Name(sig), Sender(from)),
+        "stop_signal",
+        format_args!(
+            "received {} from {}: stopping, grace period {}",
+            Name(sig),
+            Sender(from),
+            fmt_duration(grace)
+        ),
         &[
             ("signal", Val::Sig(sig)),
             ("from_pid", Val::Int(from.into())),
+            ("grace_ms", ms(grace)),
         ],
     );
+}
+
+fn ms(d: std::time::Duration) -> Val<'static> {
+    Val::Int(d.as_millis().min(i64::MAX as u128) as i64)
 }
 
 fn warn(event: &str, msg: std::fmt::Arguments) {
@@ -1046,7 +979,13 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Exit::Code(c) => write!(f, "status {c}"),
-            Exit::Signal(s) => write!(f, "signal {} (status {})", Name(s), 128 + s),
+            Exit::Signal { sig, core } => write!(
+                f,
+                "signal {} (status {}){}",
+                Name(sig),
+                self.0.status(),
+                if core { ", core dumped" } else { "" }
+            ),
         }
     }
 }
@@ -1059,27 +998,11 @@ impl std::fmt::Display for Sender {
         if self.0 == 0 {
             return f.write_str("outside the PID namespace (pid 0)");
         }
-        match std::fs::read_to_string(format!("/proc/{}/comm", self.0)) {
-            Ok(comm) => write!(f, "pid {} ({})", self.0, comm.trim_end()),
-            Err(_) => write!(f, "pid {}", self.0),
+        match procs::comm_of(self.0) {
+            Some(comm) => write!(f, "pid {} ({comm})", self.0),
+            None => write!(f, "pid {}", self.0),
         }
     }
-}
-
-/// What became of one forwarded signal: report it, or the log misses a stop-sequence event.
-#[must_use]
-enum Delivery {
-    Dropped {
-        sig: i32,
-        why: &'static str,
-    },
-    Sent {
-        sig: i32,
-        to: i32,
-        target: i32,
-        what: &'static str,
-        result: Result<(), Errno>,
-    },
 }
 
 /// `1 process`, `3 processes`: a count with its noun.
@@ -1087,11 +1010,6 @@ struct Count(usize, &'static str, &'static str);
 
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.0,
-            if self.0 == 1 { self.1 } else { self.2 }
-        )
+        write!(f, "{} {}", self.0, if self.0 == 1 { self.1 } else { self.2 })
     }
 }

@@ -1,0 +1,146 @@
+//! The one place sigward sleeps: poll(2) over the signalfd and the generations' notify sockets,
+//! with a timeout only while a deadline is pending, so an idle container costs zero wake-ups.
+//!
+//! What it hands back comes in bounded batches, so no single source can starve the others or a
+//! deadline: at most [`SIGNAL_BATCH`] signals per read, at most [`REAP_BATCH`] reaped children per
+//! call (one SIGCHLD can stand for 100,000 exits), and notify sockets only as "readable" (their
+//! reader takes a bounded number of datagrams).
+
+use crate::clock::Mono;
+use crate::reap::{self, Children, Exit};
+use crate::signals::{Received, SignalFd};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Signals read from the signalfd at once.
+pub const SIGNAL_BATCH: usize = 32;
+/// Children reaped per call before the dispatcher looks at its timers and signals again.
+pub const REAP_BATCH: usize = 256;
+
+/// What woke sigward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A signal other than SIGCHLD (which becomes reaping).
+    Signal(Received),
+    /// A child was reaped.
+    Exited(i32, Exit),
+    /// A reaping pass is complete: whether any child is left.
+    Reaped(Children),
+    /// Notify socket `slot` (0: the current generation's, 1: the starting one's) has datagrams.
+    Notify(usize),
+    /// The timeout passed (or poll was interrupted): look at the timers.
+    Timeout,
+}
+
+pub struct Reactor {
+    signals: SignalFd,
+    /// Zombies may be waiting: reap before sleeping.
+    reap_pending: bool,
+    /// The last signalfd read came back short, so the queue is empty: sleep before reading again.
+    drained: bool,
+}
+
+impl Reactor {
+    pub fn new(signals: SignalFd) -> Reactor {
+        Reactor {
+            signals,
+            // A child may have exited before the signalfd existed.
+            reap_pending: true,
+            drained: false,
+        }
+    }
+
+    /// Waits for the next batch of events (until `deadline` at most) and appends it to `out`.
+    pub fn wait(&mut self, notify: [Option<BorrowedFd>; 2], deadline: Option<Mono>, out: &mut Vec<Event>) {
+        if self.reap_pending {
+            self.reap(out);
+            return;
+        }
+        if self.drained {
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(at) => {
+                    let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
+            // At most three fds, and no allocation per wake-up: unused slots are never polled.
+            let mut fds = [sfd, sfd, sfd];
+            let mut slots = [usize::MAX; 3];
+            let mut polled = 1;
+            for (slot, fd) in notify.iter().enumerate() {
+                if let Some(fd) = fd {
+                    fds[polled] = PollFd::new(*fd, PollFlags::POLLIN);
+                    slots[polled] = slot;
+                    polled += 1;
+                }
+            }
+            let fds = &mut fds[..polled];
+            match nix::poll::poll(fds, timeout) {
+                Ok(0) | Err(Errno::EINTR) => {
+                    out.push(Event::Timeout);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Cannot happen with valid fds; never spin on it.
+                    crate::log::event(
+                        crate::log::Level::Warn,
+                        "poll",
+                        format_args!("waiting for signals failed: {e}"),
+                        &[],
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    out.push(Event::Timeout);
+                    return;
+                }
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            for (i, f) in fds.iter().enumerate().skip(1) {
+                if ready(f) {
+                    out.push(Event::Notify(slots[i]));
+                }
+            }
+            if !ready(&fds[0]) {
+                return;
+            }
+        }
+        let mut batch = [Received { signo: 0, pid: 0 }; SIGNAL_BATCH];
+        match self.signals.read(&mut batch) {
+            Ok(n) => {
+                self.drained = n < SIGNAL_BATCH;
+                for r in &batch[..n] {
+                    if r.signo == libc::SIGCHLD {
+                        self.reap_pending = true;
+                    } else {
+                        out.push(Event::Signal(*r));
+                    }
+                }
+            }
+            Err(e) => {
+                crate::log::event(
+                    crate::log::Level::Warn,
+                    "signalfd",
+                    format_args!("reading signals failed: {e}"),
+                    &[],
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                self.drained = true;
+                self.reap_pending = true;
+            }
+        }
+    }
+
+    /// One bounded reaping pass: up to REAP_BATCH children, then `Reaped` once none is waiting.
+    fn reap(&mut self, out: &mut Vec<Event>) {
+        match reap::reap_some(REAP_BATCH, |pid, exit| out.push(Event::Exited(pid, exit))) {
+            Some(left) => {
+                self.reap_pending = false;
+                out.push(Event::Reaped(left));
+            }
+            None => {} // more may be waiting: the next call goes on
+        }
+    }
+}

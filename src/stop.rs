@@ -1,0 +1,555 @@
+//! The stop sequence as a pure machine: `(state, event, now) -> (state, actions)`.
+//!
+//! ```text
+//!  Running ──stop signal──▶ Delaying ──delay over / another stop signal──▶ Draining ──deadline──▶ Killing
+//!     │  └──stop signal, no pre-stop delay──────────────────────────────────▶│                      │
+//!     └──main child exits, others remain: stop signal to them───────────────▶│          resweep ◀──┘
+//!  Every state ──no process left──▶ Done
+//! ```
+//!
+//! No syscalls and no clock reads: the dispatcher feeds events with the current [`Mono`] instant
+//! and executes the returned [`Action`]s (signals first, log lines after). That keeps the rules
+//! that matter checkable by tests over every state and every event sequence: the app gets the stop
+//! signal once per stop sequence, the grace deadline is set once and never moves, SIGKILL comes only
+//! at or after it, and every path ends in `Done` once no process is left.
+
+use crate::clock::Mono;
+use std::time::Duration;
+
+/// While killing, look again this often for stragglers that forked just before SIGKILL landed.
+pub const RESWEEP: Duration = Duration::from_secs(1);
+
+/// What the stop sequence may spend, from the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Counted from the first stop signal (or from the main child's exit while others remain).
+    pub grace: Duration,
+    /// Inside the grace period: the first stop signal is held this long.
+    pub pre_stop_delay: Duration,
+    /// The stop signal for leftovers when no stop signal was received (the main child just exited):
+    /// the first signal of `--stop-signal`.
+    pub stop_signal: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No stop requested: signals are forwarded as they come.
+    Running,
+    /// The stop signal `held` waits until `until` while the app keeps serving.
+    Delaying {
+        began: Mono,
+        until: Mono,
+        deadline: Mono,
+        held: i32,
+    },
+    /// The stop signal `signal` was delivered; waiting for every process to exit.
+    Draining {
+        began: Mono,
+        deadline: Mono,
+        signal: i32,
+    },
+    /// The deadline passed and everything left was SIGKILLed; look again at `resweep`.
+    Killing { began: Mono, resweep: Mono },
+    /// No process is left: sigward exits.
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A stop signal arrived from someone other than sigward itself.
+    StopSignal(i32),
+    /// The main child was reaped; `others` says whether any process remains.
+    MainExited { others: bool },
+    /// Nothing is left to reap.
+    AllGone,
+    /// A timer this machine asked for (see [`State::timer`]) is due.
+    Timer(Timer),
+}
+
+/// The stop machine's named timers: a fired timer says which deadline it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    DelayOver,
+    Deadline,
+    Resweep,
+}
+
+/// Why the stop signal goes to the app now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Because {
+    /// The stop signal arrived and there is no pre-stop delay.
+    Received,
+    /// The pre-stop delay is over.
+    DelayOver,
+    /// A second stop signal (this one) cut the pre-stop delay short.
+    DelayCut(i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The stop sequence began on `sig`: no more restarts or promotions, STOPPING=1 upstream.
+    /// `hold` is the pre-stop delay when there is one.
+    Began {
+        sig: i32,
+        grace: Duration,
+        hold: Option<Duration>,
+    },
+    /// Deliver the stop signal to the app: each generation's group that has not had it yet.
+    /// Emitted at most once per stop sequence.
+    StopApp { sig: i32, because: Because },
+    /// A later stop signal from outside while draining: forwarded to the app, as documented.
+    ForwardAgain { sig: i32 },
+    /// The main child is gone but processes remain: each one not yet told gets `sig`, then
+    /// sigward waits up to `wait` for them.
+    StopLeftovers { sig: i32, wait: Duration },
+    /// The grace period is over (or a resweep is due): SIGKILL everything sigward answers for;
+    /// `first` names the stragglers.
+    Kill { first: bool },
+    /// A stop signal arrived while killing: nothing left to do with it.
+    Ignored { sig: i32 },
+    /// Every process is gone: exit with the main child's status.
+    Exit,
+}
+
+impl State {
+    /// The one pending timer, if any, and when it is due.
+    pub fn timer(&self) -> Option<(Timer, Mono)> {
+        match *self {
+            State::Running | State::Done => None,
+            State::Delaying {
+                until, deadline, ..
+            } => Some(if until <= deadline {
+                (Timer::DelayOver, until)
+            } else {
+                (Timer::Deadline, deadline)
+            }),
+            State::Draining { deadline, .. } => Some((Timer::Deadline, deadline)),
+            State::Killing { resweep, .. } => Some((Timer::Resweep, resweep)),
+        }
+    }
+
+    /// When the grace period ends, once it has begun.
+    pub fn deadline(&self) -> Option<Mono> {
+        match *self {
+            State::Delaying { deadline, .. } | State::Draining { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// When the stop sequence began (the first stop signal, or the main child's exit).
+    pub fn began(&self) -> Option<Mono> {
+        match *self {
+            State::Delaying { began, .. }
+            | State::Draining { began, .. }
+            | State::Killing { began, .. } => Some(began),
+            State::Running | State::Done => None,
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        *self != State::Running
+    }
+
+    /// One transition. Every (state, event) pair is answered here, and nowhere else.
+    pub fn step(self, event: Event, now: Mono, budget: &Budget) -> (State, Vec<Action>) {
+        use Action::*;
+        use Event::*;
+        let grace = budget.grace;
+        if let Timer(timer) = event {
+            // Only the pending timer, once due, does anything: a stale or early one is ignored.
+            match self.timer() {
+                Some((pending, due)) if pending == timer && now >= due => {}
+                _ => return (self, vec![]),
+            }
+        }
+        match (self, event) {
+            (State::Done, _) => (State::Done, vec![]),
+            (_, AllGone) => (State::Done, vec![Exit]),
+
+            (State::Running, StopSignal(sig)) => {
+                let deadline = now.after(grace);
+                if budget.pre_stop_delay.is_zero() {
+                    let draining = State::Draining {
+                        began: now,
+                        deadline,
+                        signal: sig,
+                    };
+                    let because = Because::Received;
+                    let began = Began {
+                        sig,
+                        grace,
+                        hold: None,
+                    };
+                    (draining, vec![began, StopApp { sig, because }])
+                } else {
+                    let delaying = State::Delaying {
+                        began: now,
+                        until: now.after(budget.pre_stop_delay),
+                        deadline,
+                        held: sig,
+                    };
+                    let hold = Some(budget.pre_stop_delay);
+                    (delaying, vec![Began { sig, grace, hold }])
+                }
+            }
+            (State::Running, MainExited { others: false }) => (State::Running, vec![]),
+            (State::Running, MainExited { others: true }) => {
+                let sig = budget.stop_signal;
+                let draining = State::Draining {
+                    began: now,
+                    deadline: now.after(grace),
+                    signal: sig,
+                };
+                (draining, vec![StopLeftovers { sig, wait: grace }])
+            }
+            (State::Running, Timer(_)) => (self, vec![]),
+
+            (
+                State::Delaying {
+                    began,
+                    deadline,
+                    held,
+                    ..
+                },
+                StopSignal(_) | Timer(self::Timer::DelayOver),
+            ) => {
+                let because = match event {
+                    StopSignal(sig) => Because::DelayCut(sig),
+                    _ => Because::DelayOver,
+                };
+                let draining = State::Draining {
+                    began,
+                    deadline,
+                    signal: held,
+                };
+                (draining, vec![StopApp { sig: held, because }])
+            }
+            (State::Delaying { .. }, MainExited { others: false }) => (self, vec![]),
+            (
+                State::Delaying {
+                    began,
+                    deadline,
+                    held,
+                    ..
+                },
+                MainExited { others: true },
+            ) => {
+                // The app ended by itself during the delay: whatever it left behind gets the held
+                // signal now (it was told nothing yet), inside the same deadline.
+                let draining = State::Draining {
+                    began,
+                    deadline,
+                    signal: held,
+                };
+                let wait = deadline.since(now);
+                (draining, vec![StopLeftovers { sig: held, wait }])
+            }
+            (State::Delaying { began, .. }, Timer(self::Timer::Deadline)) => {
+                // Only reachable when the delay ends after the deadline (validation forbids it):
+                // the deadline still wins.
+                kill_first(began, now)
+            }
+            (State::Delaying { .. }, Timer(_)) => (self, vec![]),
+
+            (State::Draining { .. }, StopSignal(sig)) => (self, vec![ForwardAgain { sig }]),
+            (
+                State::Draining {
+                    deadline, signal, ..
+                },
+                MainExited { others: true },
+            ) => {
+                let wait = deadline.since(now);
+                (self, vec![StopLeftovers { sig: signal, wait }])
+            }
+            (State::Draining { .. }, MainExited { others: false }) => (self, vec![]),
+            (State::Draining { began, .. }, Timer(self::Timer::Deadline)) => {
+                kill_first(began, now)
+            }
+            (State::Draining { .. }, Timer(_)) => (self, vec![]),
+
+            (State::Killing { .. }, StopSignal(sig)) => (self, vec![Ignored { sig }]),
+            (State::Killing { began, .. }, MainExited { others: true }) => {
+                (killing(began, now), vec![Kill { first: false }])
+            }
+            (State::Killing { .. }, MainExited { others: false }) => (self, vec![]),
+            (State::Killing { began, .. }, Timer(self::Timer::Resweep)) => {
+                (killing(began, now), vec![Kill { first: false }])
+            }
+            (State::Killing { .. }, Timer(_)) => (self, vec![]),
+        }
+    }
+}
+
+fn killing(began: Mono, now: Mono) -> State {
+    State::Killing {
+        began,
+        resweep: now.after(RESWEEP),
+    }
+}
+
+fn kill_first(began: Mono, now: Mono) -> (State, Vec<Action>) {
+    (killing(began, now), vec![Action::Kill { first: true }])
+}
+
+/// Who has had the stop signal in this stop sequence, so that nobody gets it twice: process
+/// groups signalled as a whole, and single processes by (pid, start time) so a reused pid is a
+/// different process.
+#[derive(Debug, Default)]
+pub struct Told {
+    groups: Vec<i32>,
+    procs: Vec<(i32, u64)>,
+}
+
+impl Told {
+    pub fn group(&mut self, pgid: i32) {
+        if !self.groups.contains(&pgid) {
+            self.groups.push(pgid);
+        }
+    }
+
+    /// Whether a process (pid, process group, start time) still needs the stop signal; if so it
+    /// is counted as told from now on.
+    pub fn first_time(&mut self, pid: i32, pgid: i32, start: u64) -> bool {
+        if self.groups.contains(&pgid) || self.procs.contains(&(pid, start)) {
+            return false;
+        }
+        self.procs.push((pid, start));
+        true
+    }
+
+    pub fn has_group(&self, pgid: i32) -> bool {
+        self.groups.contains(&pgid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    const TERM: i32 = libc::SIGTERM;
+    const S: u64 = 1_000_000_000;
+
+    fn budget(delay_s: u64) -> Budget {
+        Budget {
+            grace: Duration::from_secs(10),
+            pre_stop_delay: Duration::from_secs(delay_s),
+            stop_signal: TERM,
+        }
+    }
+
+    #[test]
+    fn stop_signal_without_delay_drains_at_once() {
+        let (s, a) = State::Running.step(Event::StopSignal(TERM), Mono(S), &budget(0));
+        assert_eq!(
+            s,
+            State::Draining {
+                began: Mono(S),
+                deadline: Mono(11 * S),
+                signal: TERM
+            }
+        );
+        assert_eq!(a.len(), 2);
+        assert!(matches!(a[1], StopApp { sig: TERM, because: Because::Received }));
+        assert_eq!(s.timer(), Some((Timer::Deadline, Mono(11 * S))));
+    }
+
+    #[test]
+    fn pre_stop_delay_holds_then_delivers_the_first_signal() {
+        let b = budget(3);
+        let (s, a) = State::Running.step(Event::StopSignal(libc::SIGINT), Mono(S), &b);
+        assert!(matches!(s, State::Delaying { held: libc::SIGINT, .. }));
+        assert!(matches!(a[..], [Began { hold: Some(_), .. }]));
+        assert_eq!(s.timer(), Some((Timer::DelayOver, Mono(4 * S))));
+        let (s, a) = s.step(Event::Timer(Timer::DelayOver), Mono(4 * S), &b);
+        assert_eq!(
+            a,
+            vec![StopApp {
+                sig: libc::SIGINT,
+                because: Because::DelayOver
+            }]
+        );
+        assert_eq!(s.deadline(), Some(Mono(11 * S)));
+    }
+
+    #[test]
+    fn second_stop_signal_cuts_the_delay_and_sends_the_held_one() {
+        let b = budget(3);
+        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(S), &b);
+        let (s, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
+        assert_eq!(
+            a,
+            vec![StopApp {
+                sig: TERM,
+                because: Because::DelayCut(libc::SIGINT)
+            }]
+        );
+        let (_, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(3 * S), &b);
+        assert_eq!(a, vec![ForwardAgain { sig: libc::SIGINT }]);
+    }
+
+    #[test]
+    fn main_exit_with_leftovers_starts_the_grace_period() {
+        let (s, a) = State::Running.step(Event::MainExited { others: true }, Mono(S), &budget(0));
+        assert_eq!(s.deadline(), Some(Mono(11 * S)));
+        assert_eq!(
+            a,
+            vec![StopLeftovers {
+                sig: TERM,
+                wait: Duration::from_secs(10)
+            }]
+        );
+        let (s, a) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &budget(0));
+        assert_eq!(a, vec![Kill { first: true }]);
+        assert_eq!(s.timer(), Some((Timer::Resweep, Mono(12 * S))));
+        let (s, a) = s.step(Event::AllGone, Mono(12 * S), &budget(0));
+        assert_eq!((s, a), (State::Done, vec![Exit]));
+    }
+
+    #[test]
+    fn main_exit_during_the_delay_tells_leftovers_the_held_signal_within_the_same_deadline() {
+        let b = budget(3);
+        let (s, _) = State::Running.step(Event::StopSignal(libc::SIGQUIT), Mono(S), &b);
+        let (s, a) = s.step(Event::MainExited { others: true }, Mono(2 * S), &b);
+        assert_eq!(s.deadline(), Some(Mono(11 * S)));
+        assert_eq!(
+            a,
+            vec![StopLeftovers {
+                sig: libc::SIGQUIT,
+                wait: Duration::from_secs(9)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_huge_grace_period_saturates_instead_of_overflowing() {
+        let b = Budget {
+            grace: Duration::MAX,
+            pre_stop_delay: Duration::from_secs(u64::MAX),
+            stop_signal: TERM,
+        };
+        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(u64::MAX - 5), &b);
+        assert_eq!(s.deadline(), Some(Mono::NEVER));
+        let (s, _) = s.step(Event::Timer(Timer::DelayOver), Mono::NEVER, &b);
+        assert!(matches!(s, State::Draining { .. }));
+    }
+
+    #[test]
+    fn stale_timers_do_nothing() {
+        let b = budget(0);
+        for t in [Timer::DelayOver, Timer::Deadline, Timer::Resweep] {
+            assert_eq!(State::Running.step(Event::Timer(t), Mono(S), &b).1, vec![]);
+        }
+        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(S), &b);
+        // A deadline timer that fires early (a clock read before the deadline) kills nobody.
+        assert_eq!(s.step(Event::Timer(Timer::Deadline), Mono(2 * S), &b).1, vec![]);
+        assert_eq!(s.step(Event::Timer(Timer::DelayOver), Mono(2 * S), &b).1, vec![]);
+    }
+
+    fn arb_event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT]).prop_map(Event::StopSignal),
+            any::<bool>().prop_map(|others| Event::MainExited { others }),
+            Just(Event::AllGone),
+            prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
+                .prop_map(Event::Timer),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The invariants of the stop sequence over any event sequence at any pace.
+        #[test]
+        fn every_event_sequence_keeps_the_stop_rules(
+            delay in 0u64..5,
+            grace in 1u64..20,
+            start in 0u64..u64::MAX / 2,
+            events in prop::collection::vec((arb_event(), 0u64..4 * S, any::<bool>()), 0..40),
+        ) {
+            let b = Budget {
+                grace: Duration::from_secs(grace + delay),
+                pre_stop_delay: Duration::from_secs(delay),
+                stop_signal: TERM,
+            };
+            let mut state = State::Running;
+            let mut now = Mono(start);
+            let mut deadline: Option<Mono> = None;
+            let mut stop_apps = 0;
+            let mut told = false;
+            let mut exits = 0;
+            let mut main_exited = false;
+            for (event, step, at_timer) in events {
+                // Time only moves forward; sometimes straight to the pending timer.
+                now = match (at_timer, state.timer()) {
+                    (true, Some((_, t))) if t > now => t,
+                    _ => now.after(Duration::from_nanos(step)),
+                };
+                let event = match event {
+                    // The main child exits once.
+                    Event::MainExited { .. } if main_exited => Event::Timer(Timer::Resweep),
+                    Event::MainExited { others } => { main_exited = true; Event::MainExited { others } }
+                    // A timer event is the due timer (or a stale one, which must do nothing).
+                    e => e,
+                };
+                let before = state;
+                let (next, actions) = state.step(event, now, &b);
+                // The deadline, once set, never moves.
+                if let (Some(d), Some(n)) = (deadline, next.deadline()) {
+                    prop_assert_eq!(d, n, "deadline moved: {:?} -> {:?}", before, next);
+                }
+                if deadline.is_none() {
+                    deadline = next.deadline();
+                }
+                for a in &actions {
+                    match a {
+                        StopApp { .. } => { stop_apps += 1; told = true }
+                        StopLeftovers { .. } => told = true,
+                        Kill { .. } => {
+                            let d = deadline.expect("kill without a deadline");
+                            prop_assert!(now >= d, "SIGKILL at {:?} before the deadline {:?}", now, d);
+                        }
+                        ForwardAgain { .. } => {
+                            prop_assert!(matches!(event, Event::StopSignal(_)));
+                            prop_assert!(told, "forwarded again before any stop signal went out");
+                        }
+                        Exit => exits += 1,
+                        _ => {}
+                    }
+                }
+                // Stale timers and anything after Done change nothing.
+                let stale = matches!(event, Event::Timer(t) if before.timer().map(|p| p.0) != Some(t));
+                if matches!(before, State::Done) || stale {
+                    prop_assert!(actions.is_empty(), "{:?} in {:?} did {:?}", event, before, actions);
+                }
+                prop_assert!(stop_apps <= 1, "the app got the stop signal {} times", stop_apps);
+                prop_assert!(exits <= 1);
+                if event == Event::AllGone {
+                    prop_assert_eq!(next, State::Done);
+                }
+                state = next;
+            }
+            // Every path ends: fire the due timers; by the deadline sigward is killing, and once
+            // nothing is left it is done.
+            for _ in 0..4 {
+                if let Some((t, at)) = state.timer() {
+                    now = now.max(at);
+                    state = state.step(Event::Timer(t), now, &b).0;
+                }
+            }
+            prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Done), "{:?}", state);
+            prop_assert_eq!(state.step(Event::AllGone, now, &b).0, State::Done);
+        }
+    }
+
+    #[test]
+    fn told_counts_each_process_once_and_respects_told_groups() {
+        let mut told = Told::default();
+        told.group(10);
+        assert!(!told.first_time(11, 10, 5), "its group was told");
+        assert!(told.first_time(20, 20, 7));
+        assert!(!told.first_time(20, 20, 7), "told twice");
+        assert!(told.first_time(20, 20, 8), "a reused pid is another process");
+    }
+}
