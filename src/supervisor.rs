@@ -19,7 +19,8 @@
 //! timeout unless a deadline is pending, so an idle container costs zero wake-ups.
 
 use crate::cli::{Config, Ready, fmt_duration};
-use crate::handover::{Listeners, Notify, Upstream};
+use crate::handover::{Notify, Upstream};
+use crate::listen::Listeners;
 use crate::log::{self, Level, Val};
 use crate::reap::{self, Children, Exit};
 use crate::signals::{Name, Received, SignalFd};
