@@ -119,11 +119,10 @@ fn activation(
     if pid != me || !(1..=MAX_INHERITED).contains(&count) {
         return None;
     }
-    let mut names: Vec<String> = listen_fdnames
-        .unwrap_or_default()
-        .split(':')
-        .map(String::from)
-        .collect();
+    let mut names: Vec<String> = match listen_fdnames {
+        None | Some("") => Vec::new(),
+        Some(names) => names.split(':').map(String::from).collect(),
+    };
     names.resize(usize::try_from(count).ok()?, "unknown".into());
     Some((count, names))
 }
@@ -153,6 +152,10 @@ mod tests {
         assert_eq!(
             activation(Some("7"), Some("1"), Some("a:b:c"), 7),
             Some((1, vec!["a".into()]))
+        );
+        assert_eq!(
+            activation(Some("7"), Some("1"), Some(""), 7),
+            Some((1, vec!["unknown".into()]))
         );
     }
 
