@@ -8,9 +8,18 @@ use crate::log::{Format, Level};
 use crate::signals::{self, SigMask};
 use clap::Parser;
 use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 pub const USAGE_EXIT: i32 = 2;
+
+/// The longest duration sigward accepts, for every duration flag: 100 years (36500 days). Far
+/// beyond any real grace period or timeout, and far below where deadline arithmetic on the
+/// monotonic clock could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 24 * 3600);
+
+/// Where `--listen` looks up host names: the file, never DNS (a static binary has no NSS).
+const HOSTS: &str = "/etc/hosts";
 
 const AFTER_HELP: &str = "\
 Stop budget:
@@ -23,6 +32,9 @@ Stop budget:
    Docker: docker stop -t / --stop-timeout, default 10s.)
   So sigward, not the orchestrator, delivers the final SIGKILL: it names the stragglers and
   exits with a meaningful status.
+
+Durations:
+  25s, 500ms, 1m30s, 2m, 1h; a bare number is seconds. At most 100 years (876000h, 36500 days).
 
 Exit status:
   the command's exit code; 128+N if it died of signal N; 0 for codes listed with -e;
@@ -107,8 +119,14 @@ struct Args {
     )]
     log_level: Level,
 
-    /// Bind and hold a listening socket: tcp://HOST:PORT, tcp6://[::]:PORT, unix:/path (repeatable;
+    /// Bind and hold a listening socket: tcp://HOST:PORT, tcp6://HOST:PORT, unix:/path (repeatable;
     /// NAME=ADDR sets its LISTEN_FDNAMES name). Each generation gets them as fds 3... (LISTEN_FDS)
+    ///
+    /// HOST is an IP address (IPv4 for tcp://, IPv6 in brackets for tcp6://, e.g. 0.0.0.0:8080,
+    /// [::]:8080) or a host name looked up in /etc/hosts only, never in DNS: the first line with
+    /// an address of the scheme's family that lists the name (case-insensitive, aliases too).
+    /// localhost not in /etc/hosts is 127.0.0.1 (tcp://) or ::1 (tcp6://). Sockets that sigward
+    /// itself was handed by socket activation come first, then these, in LISTEN_FDNAMES order.
     #[arg(long, env = "SIGWARD_LISTEN", value_name = "ADDR", value_delimiter = ',', value_parser = parse_listen)]
     listen: Vec<Listen>,
 
@@ -120,7 +138,7 @@ struct Args {
     #[arg(long, value_name = "MODE", default_value = "notify", value_parser = parse_ready)]
     ready: Ready,
 
-    /// Give up on a new generation that is not ready after this long
+    /// Give up on a new generation that is not ready after this long (longer than --ready after:)
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
@@ -299,6 +317,15 @@ fn validate(a: Args) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
+    if let Ready::After(after) = a.ready
+        && after >= a.ready_timeout
+    {
+        return Err(format!(
+            "--ready after:{} must be shorter than --ready-timeout {} (a generation not ready by then is given up, so every restart would fail)",
+            fmt_duration(after),
+            fmt_duration(a.ready_timeout)
+        ));
+    }
     let mut rewrite = [0u8; signals::MAX as usize + 1];
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
@@ -332,43 +359,55 @@ fn validate(a: Args) -> Result<Config, String> {
     })
 }
 
-/// `25s`, `500ms`, `1m30s`, `2m`, `1h`; a bare number means seconds.
+/// `25s`, `500ms`, `1m30s`, `2m`, `1h`; a bare number means seconds. At most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let too_long = || {
+        format!(
+            "more than the maximum of 100 years ({}h)",
+            MAX_DURATION.as_secs() / 3600
+        )
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration (try 25s, 500ms, 1m30s)".into());
     }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_len = rest[digits..]
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len() - digits);
-        let (num, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
-        let n: u64 = num.parse().map_err(|_| {
-            "expected a number before each unit (try 25s, 500ms, 1m30s)".to_string()
-        })?;
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => n
-                .checked_mul(60)
-                .map(Duration::from_secs)
-                .ok_or("too long")?,
-            "h" => n
-                .checked_mul(3600)
-                .map(Duration::from_secs)
-                .ok_or("too long")?,
-            _ => return Err(format!("unknown unit '{unit}' (use ms, s, m or h)")),
-        };
-        total = total.checked_add(part).ok_or("too long")?;
-        rest = &rest[digits + unit_len..];
+    let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Any number too large for u64 is far above the maximum.
+    let number = |s: &str| s.parse::<u64>().map_err(|_| too_long());
+    let total = if is_number(t) {
+        Duration::from_secs(number(t)?)
+    } else {
+        let mut total = Duration::ZERO;
+        let mut rest = t;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let (num, after) = rest.split_at(digits);
+            let unit_len = after
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(after.len());
+            let (unit, next) = after.split_at(unit_len);
+            if !is_number(num) {
+                return Err(
+                    "expected a number before each unit (try 25s, 500ms, 1m30s)".to_string()
+                );
+            }
+            let n = number(num)?;
+            let part = match unit {
+                "ms" => Duration::from_millis(n),
+                "s" => Duration::from_secs(n),
+                "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_long)?),
+                "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_long)?),
+                _ => return Err(format!("unknown unit '{unit}' (use ms, s, m or h)")),
+            };
+            total = total.checked_add(part).ok_or_else(too_long)?;
+            rest = next;
+        }
+        total
+    };
+    if total > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(total)
 }
@@ -403,8 +442,17 @@ fn parse_rewrite(text: &str) -> Result<(i32, i32), String> {
     Ok((from, to))
 }
 
-/// `tcp://127.0.0.1:8080`, `tcp6://[::]:8080`, `unix:/run/app.sock`, each optionally `NAME=` first.
+/// `tcp://127.0.0.1:8080`, `tcp6://[::]:8080`, `tcp://localhost:8080`, `unix:/run/app.sock`,
+/// each optionally `NAME=` first. Host names are resolved here, so a bad one is a usage error.
 fn parse_listen(text: &str) -> Result<Listen, String> {
+    parse_listen_in(text, || std::fs::read(HOSTS))
+}
+
+/// [`parse_listen`] with the hosts file's contents from `hosts` (read only for a host name).
+fn parse_listen_in(
+    text: &str,
+    hosts: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> Result<Listen, String> {
     let (name, addr) = match text.split_once('=') {
         Some((name, addr)) if !name.contains(['/', ':']) => (name, addr),
         _ => ("unknown", text),
@@ -417,23 +465,100 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
             return Err("unix: needs a path, e.g. unix:/run/app.sock".into());
         }
         ListenAddr::Unix(path.into())
-    } else if let Some(hp) = addr
-        .strip_prefix("tcp://")
-        .or_else(|| addr.strip_prefix("tcp6://"))
-    {
-        let sa: std::net::SocketAddr = hp
-            .parse()
-            .map_err(|_| format!("'{hp}' is not IP:PORT (e.g. 0.0.0.0:8080, [::]:8080)"))?;
-        if addr.starts_with("tcp6://") != sa.is_ipv6() {
-            return Err("tcp:// takes an IPv4 address, tcp6:// an IPv6 one in brackets".into());
-        }
-        ListenAddr::Tcp(sa)
+    } else if let Some(hp) = addr.strip_prefix("tcp://") {
+        ListenAddr::Tcp(tcp_addr(hp, false, hosts)?)
+    } else if let Some(hp) = addr.strip_prefix("tcp6://") {
+        ListenAddr::Tcp(tcp_addr(hp, true, hosts)?)
     } else {
         return Err("expected tcp://HOST:PORT, tcp6://[HOST]:PORT or unix:/path".into());
     };
     Ok(Listen {
         name: name.to_string(),
         addr,
+    })
+}
+
+/// `HOST:PORT` of a tcp:// (`v6` false) or tcp6:// address: an IP literal of that family, or a
+/// host name resolved through the hosts file.
+fn tcp_addr(
+    hp: &str,
+    v6: bool,
+    hosts: impl FnOnce() -> std::io::Result<Vec<u8>>,
+) -> Result<SocketAddr, String> {
+    let wrong_family =
+        || "tcp:// takes an IPv4 address, tcp6:// an IPv6 one in brackets".to_string();
+    if let Ok(sa) = hp.parse::<SocketAddr>() {
+        return if sa.is_ipv6() == v6 {
+            Ok(sa)
+        } else {
+            Err(wrong_family())
+        };
+    }
+    let Some((host, port)) = hp.rsplit_once(':') else {
+        return Err(format!(
+            "'{hp}' is not HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080, localhost:8080)"
+        ));
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "'{hp}' has no host (e.g. 0.0.0.0:8080, [::]:8080, localhost:8080)"
+        ));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port number (0-65535)"))?;
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) if inner.parse::<Ipv4Addr>().is_ok() => return Err(wrong_family()),
+        Some(inner) => return Err(format!("'{inner}' is not an IPv6 address")),
+        None => {}
+    }
+    if host.contains(':') || host.parse::<IpAddr>().is_ok() {
+        return Err(if host.parse::<Ipv6Addr>().is_ok() {
+            format!("an IPv6 address takes brackets: [{host}]:{port}")
+        } else {
+            wrong_family()
+        });
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("'{host}' is not an IPv4 address"));
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(format!("'{host}' is not an IP address or a host name"));
+    }
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let hosts = hosts();
+    let found = hosts
+        .as_ref()
+        .ok()
+        .and_then(|text| hosts_lookup(&String::from_utf8_lossy(text), host, v6));
+    let localhost = host.eq_ignore_ascii_case("localhost").then_some(if v6 {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    });
+    match (found.or(localhost), hosts) {
+        (Some(ip), _) => Ok(SocketAddr::new(ip, port)),
+        (None, Ok(_)) => Err(format!(
+            "host '{host}' has no {family} address in {HOSTS} (sigward never asks DNS: give an IP address or add the name there)"
+        )),
+        (None, Err(e)) => Err(format!(
+            "cannot look up host '{host}': cannot read {HOSTS}: {e} (sigward never asks DNS: give an IP address)"
+        )),
+    }
+}
+
+/// The first address of the family (`v6`) listed for `host` in hosts-file `text`, as the C
+/// library's "files" lookup finds it: a line is `ADDRESS NAME [ALIAS...]` separated by blanks,
+/// `#` starts a comment, names match without regard to ASCII case, malformed lines are skipped.
+fn hosts_lookup(text: &str, host: &str, v6: bool) -> Option<IpAddr> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_ascii_whitespace();
+        let addr: IpAddr = fields.next()?.parse().ok()?;
+        (addr.is_ipv6() == v6 && fields.any(|name| name.eq_ignore_ascii_case(host))).then_some(addr)
     })
 }
 
@@ -505,6 +630,225 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_are_capped_at_100_years_and_say_so() {
+        assert_eq!(parse_duration("876000h"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("3153600000"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("875999h59m59s1000ms"),
+            Ok(MAX_DURATION),
+            "parts add up to exactly the maximum"
+        );
+        for over in [
+            "876000h1ms",
+            "3153600001",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999h",
+            "18446744073709551615ms",
+            "307445734561825861m",
+            "9999999999999999999999999999999s",
+        ] {
+            assert_eq!(
+                parse_duration(over),
+                Err("more than the maximum of 100 years (876000h)".to_string()),
+                "{over}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_grace_period_above_the_maximum_is_a_usage_error_naming_it() {
+        // Once a panic in PID 1 (`Instant + Duration` overflowed at the first stop signal).
+        let msg = rejected(&["-t", "18446744073709551615", "app"]).unwrap();
+        assert_eq!(
+            msg,
+            "invalid value '18446744073709551615' for '--grace-period <DURATION>': more than the maximum of 100 years (876000h) (see --help)"
+        );
+        for flag in ["-d", "--ready-timeout"] {
+            let msg = rejected(&[flag, "876001h", "app"]).unwrap();
+            assert!(
+                msg.contains("'876001h'") && msg.contains("100 years"),
+                "{msg}"
+            );
+        }
+        let msg = rejected(&["--ready", "after:876001h", "app"]).unwrap();
+        assert!(
+            msg.contains("'after:876001h'") && msg.contains("100 years"),
+            "{msg}"
+        );
+        let c = config(&[
+            "-t",
+            "876000h",
+            "-d",
+            "875999h",
+            "--ready-timeout",
+            "876000h",
+            "app",
+        ]);
+        assert_eq!(c.grace_period, MAX_DURATION);
+        assert_eq!(c.ready_timeout, MAX_DURATION);
+    }
+
+    #[test]
+    fn ready_after_must_be_shorter_than_the_ready_timeout() {
+        for (args, both) in [
+            (
+                &["--ready", "after:60s"][..],
+                ("after:1m", "--ready-timeout 1m"),
+            ),
+            (
+                &["--ready", "after:5s", "--ready-timeout", "2s"],
+                ("after:5s", "--ready-timeout 2s"),
+            ),
+        ] {
+            let args: Vec<&str> = args.iter().copied().chain(["app"]).collect();
+            let msg = rejected(&args).unwrap();
+            assert!(msg.contains(both.0) && msg.contains(both.1), "{msg}");
+            assert!(matches!(parse(argv(&args)), Parsed::Exit(USAGE_EXIT)));
+        }
+        let c = config(&["--ready", "after:59s", "app"]);
+        assert_eq!(c.ready, Ready::After(Duration::from_secs(59)));
+    }
+
+    const HOSTS_FILE: &str = "\
+# The usual container file, with the odd shapes a hand-edited one has.
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback   # loopback
+fe00::0\tip6-localnet
+10.0.0.7  web-0.web.default.svc.cluster.local\tweb-0   # pod IP
+10.0.0.8 Cache cache.internal
+#10.0.0.9 commented-out
+   10.0.0.10   indented\t\tTabbed
+not-an-address broken
+fe80::1%eth0 scoped
+2001:db8::5 only-v6
+10.0.0.11 web-0
+";
+
+    fn fixture() -> std::io::Result<Vec<u8>> {
+        Ok(HOSTS_FILE.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn hosts_file_lookup() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let v4 = |h| hosts_lookup(HOSTS_FILE, h, false);
+        let v6 = |h| hosts_lookup(HOSTS_FILE, h, true);
+        assert_eq!(v4("localhost"), ip("127.0.0.1"));
+        assert_eq!(v6("localhost"), ip("::1"));
+        assert_eq!(v6("ip6-loopback"), ip("::1"), "an alias");
+        assert_eq!(v4("web-0"), ip("10.0.0.7"), "the first line wins");
+        assert_eq!(v4("web-0.web.default.svc.cluster.local"), ip("10.0.0.7"));
+        assert_eq!(v4("cache"), ip("10.0.0.8"), "names match in any case");
+        assert_eq!(v4("CACHE.INTERNAL"), ip("10.0.0.8"));
+        assert_eq!(v4("tabbed"), ip("10.0.0.10"), "blanks and tabs separate");
+        assert_eq!(v4("indented"), ip("10.0.0.10"));
+        assert_eq!(v6("only-v6"), ip("2001:db8::5"));
+        for (host, fam6) in [
+            ("commented-out", false),
+            ("loopback", true),
+            ("pod", false),
+            ("broken", false),
+            ("scoped", true),
+            ("only-v6", false),
+            ("web-0", true),
+            ("web", false),
+            ("", false),
+        ] {
+            assert_eq!(hosts_lookup(HOSTS_FILE, host, fam6), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_ip_literals_and_host_names_from_the_hosts_file() {
+        let tcp = |text: &str| match parse_listen_in(text, fixture).map(|l| l.addr) {
+            Ok(ListenAddr::Tcp(sa)) => Ok(sa.to_string()),
+            other => Err(format!("{other:?}")),
+        };
+        for (text, addr) in [
+            ("tcp://0.0.0.0:8080", "0.0.0.0:8080"),
+            ("tcp6://[::]:8080", "[::]:8080"),
+            ("tcp://localhost:80", "127.0.0.1:80"),
+            ("tcp6://localhost:80", "[::1]:80"),
+            ("tcp://web-0:8080", "10.0.0.7:8080"),
+            ("tcp://Cache:1", "10.0.0.8:1"),
+            ("tcp6://only-v6:443", "[2001:db8::5]:443"),
+        ] {
+            assert_eq!(tcp(text).as_deref(), Ok(addr), "{text}");
+        }
+        let l = parse_listen_in("web=tcp://web-0:0", fixture).unwrap();
+        assert_eq!(l.name, "web");
+    }
+
+    #[test]
+    fn localhost_is_loopback_even_without_a_hosts_file_line() {
+        let none = || Ok(b"10.0.0.1 other\n".to_vec());
+        let missing = || Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        for hosts in [none as fn() -> _, missing] {
+            let addr = |text| match parse_listen_in(text, hosts).unwrap().addr {
+                ListenAddr::Tcp(sa) => sa,
+                ListenAddr::Unix(_) => unreachable!(),
+            };
+            assert_eq!(addr("tcp://LOCALHOST:1"), "127.0.0.1:1".parse().unwrap());
+            assert_eq!(addr("tcp6://localhost:1"), "[::1]:1".parse().unwrap());
+        }
+    }
+
+    #[test]
+    fn literal_addresses_never_read_the_hosts_file() {
+        let never = || -> std::io::Result<Vec<u8>> { panic!("read the hosts file") };
+        for text in [
+            "tcp://127.0.0.1:1",
+            "tcp6://[::1]:1",
+            "unix:/x",
+            "tcp://1.2.3.4",
+        ] {
+            let _ = parse_listen_in(text, never);
+        }
+    }
+
+    #[test]
+    fn listen_rejects_what_it_cannot_resolve_and_names_the_host() {
+        let missing = || Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        for (text, needle) in [
+            (
+                "tcp://nowhere:80",
+                "host 'nowhere' has no IPv4 address in /etc/hosts",
+            ),
+            (
+                "tcp6://web-0:80",
+                "host 'web-0' has no IPv6 address in /etc/hosts",
+            ),
+            ("tcp://only-v6:80", "host 'only-v6' has no IPv4 address"),
+            ("tcp6://127.0.0.1:1", "tcp:// takes an IPv4 address"),
+            ("tcp://[::1]:1", "tcp:// takes an IPv4 address"),
+            ("tcp6://[127.0.0.1]:1", "tcp:// takes an IPv4 address"),
+            ("tcp6://[localhost]:1", "'localhost' is not an IPv6 address"),
+            ("tcp6://::1:80", "an IPv6 address takes brackets: [::1]:80"),
+            ("tcp://localhost", "'localhost' is not HOST:PORT"),
+            ("tcp://localhost:http", "'http' is not a port number"),
+            ("tcp://localhost:65536", "'65536' is not a port number"),
+            ("tcp://:80", "':80' has no host"),
+            ("tcp://999.1.1.1:80", "'999.1.1.1' is not an IPv4 address"),
+            ("tcp://a b:80", "'a b' is not an IP address or a host name"),
+            ("tcp://bogus", "is not HOST:PORT"),
+        ] {
+            let err = parse_listen_in(text, fixture).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        let err = parse_listen_in("tcp://web-0:80", missing).unwrap_err();
+        assert!(
+            err.starts_with("cannot look up host 'web-0': cannot read /etc/hosts"),
+            "{err}"
+        );
+        let msg = rejected(&["--listen", "tcp://nowhere.invalid:80", "app"]).unwrap();
+        assert!(
+            msg.starts_with("invalid value 'tcp://nowhere.invalid:80' for '--listen <ADDR>': host 'nowhere.invalid'"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -586,6 +930,36 @@ mod tests {
                 let _ = parse_duration(&s);
                 let _ = signals::parse(&s);
                 let _ = parse_rewrite(&s);
+                let _ = parse_ready(&s);
+                let _ = parse_listen_in(&s, fixture);
+                let _ = parse_listen_in(&format!("tcp://{s}"), fixture);
+                let _ = parse_listen_in(&format!("tcp6://{s}"), fixture);
+                let _ = hosts_lookup(&s, "localhost", false);
+                let _ = hosts_lookup(HOSTS_FILE, &s, true);
+            }
+
+            #[test]
+            fn a_duration_is_its_exact_sum_when_at_most_the_maximum_and_rejected_above(
+                parts in prop::collection::vec(
+                    (any::<u64>().prop_map(|n| n >> (n % 64)), prop::sample::select(vec!["ms", "s", "m", "h"])),
+                    1..4,
+                ),
+            ) {
+                let text: String = parts.iter().map(|(n, unit)| format!("{n}{unit}")).collect();
+                let ms: u128 = parts
+                    .iter()
+                    .map(|&(n, unit)| u128::from(n) * match unit { "ms" => 1, "s" => 1000, "m" => 60_000, _ => 3_600_000 })
+                    .sum();
+                match parse_duration(&text) {
+                    Ok(d) => {
+                        prop_assert!(d <= MAX_DURATION);
+                        prop_assert_eq!(d.as_millis(), ms);
+                    }
+                    Err(e) => {
+                        prop_assert!(ms > MAX_DURATION.as_millis(), "{text}: {e}");
+                        prop_assert!(e.contains("100 years"), "{e}");
+                    }
+                }
             }
 
             #[test]
@@ -631,6 +1005,9 @@ mod tests {
             &["-r", "STOP:TERM", "app"],
             &["-r", "TERM", "app"],
             &["-d", "30s", "-t", "30s", "app"],
+            &["-t", "18446744073709551615", "app"],
+            &["--ready", "after:1m", "app"],
+            &["--listen", "tcp://no-such-host.invalid:80", "app"],
             &["-e", "300", "app"],
             &["--log-format", "xml", "app"],
             &[],

@@ -7,95 +7,12 @@
 //! The sockets are bound once and never per generation: a listening socket that closes drops the
 //! connections queued on it, so the same socket passes from generation to generation.
 
-use crate::cli::{Listen, ListenAddr};
 use nix::errno::Errno;
 use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, UnixCredentials, sockopt};
 use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-
-/// Backlog for the held sockets: connections queue here while generations change hands.
-const BACKLOG: i32 = 4096;
-
-/// The listening sockets, in LISTEN_FDS order, with their LISTEN_FDNAMES names.
-pub struct Listeners {
-    pub fds: Vec<OwnedFd>,
-    pub names: Vec<String>,
-}
-
-impl Listeners {
-    /// Binds every --listen address (SO_REUSEADDR, close-on-exec, a deep backlog).
-    pub fn bind(specs: &[Listen]) -> Result<Listeners, String> {
-        let mut fds = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let fd: OwnedFd = match &spec.addr {
-                ListenAddr::Tcp(sa) => std::net::TcpListener::bind(sa)
-                    .map_err(|e| format!("cannot listen on {sa}: {e}"))?
-                    .into(),
-                ListenAddr::Unix(path) => {
-                    // A socket file left by an earlier run would make bind fail; other files are kept.
-                    if std::fs::symlink_metadata(path)
-                        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-                    {
-                        let _ = std::fs::remove_file(path);
-                    }
-                    std::os::unix::net::UnixListener::bind(path)
-                        .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?
-                        .into()
-                }
-            };
-            // SAFETY: listen(2) on a socket we own; a second listen() only changes the backlog.
-            unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) };
-            fds.push(fd);
-        }
-        Ok(Listeners {
-            fds,
-            names: specs.iter().map(|s| s.name.clone()).collect(),
-        })
-    }
-
-    /// Sockets handed to sigward itself by a socket-activating parent (systemd, podman): fds 3...
-    /// when LISTEN_PID names sigward. They are made close-on-exec: sigward passes them on itself.
-    pub fn inherited() -> Option<Listeners> {
-        let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
-        let count: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
-        if pid != std::process::id() || !(1..=1024).contains(&count) {
-            return None;
-        }
-        let mut names: Vec<String> = std::env::var("LISTEN_FDNAMES")
-            .unwrap_or_default()
-            .split(':')
-            .map(String::from)
-            .collect();
-        names.resize(count as usize, "unknown".into());
-        let is_socket = |fd: i32| {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-            // SAFETY: fstat(2) on a plain fd number into a valid buffer; a closed fd fails (EBADF).
-            unsafe {
-                libc::fstat(fd, st.as_mut_ptr()) == 0
-                    && st.assume_init().st_mode & libc::S_IFMT == libc::S_IFSOCK
-            }
-        };
-        if !(3..3 + count).all(is_socket) {
-            return None; // not what the protocol promised: hand nothing over rather than garbage
-        }
-        let fds = (3..3 + count)
-            .map(|fd| {
-                // SAFETY: fcntl on an open socket fd (checked above).
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-                // SAFETY: LISTEN_PID names us, so fds 3..3+LISTEN_FDS were passed to us to own.
-                unsafe { OwnedFd::from_raw_fd(fd) }
-            })
-            .collect();
-        Some(Listeners { fds, names })
-    }
-
-    /// `a:b:c`, the LISTEN_FDNAMES value.
-    pub fn fdnames(&self) -> String {
-        self.names.join(":")
-    }
-}
 
 /// One generation's NOTIFY_SOCKET: an abstract unix datagram socket that only that generation's
 /// processes may speak on (checked with SO_PASSCRED).

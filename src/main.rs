@@ -12,6 +12,7 @@ mod cli;
 mod clock;
 mod generations;
 mod handover;
+mod listen;
 mod log;
 mod reap;
 mod signals;
@@ -92,22 +93,18 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         mask: original_mask,
         sigchld_ignored,
     };
-    // Sockets for generations: bound here (--listen), or handed to sigward by a socket-activating
-    // parent (LISTEN_PID names sigward), in which case they are passed on to the app.
-    let listeners = if cfg.listen.is_empty() {
-        handover::Listeners::inherited()
-    } else {
-        match handover::Listeners::bind(&cfg.listen) {
-            Ok(l) => Some(l),
-            Err(msg) => {
-                log::event(
-                    log::Level::Error,
-                    "listen_failed",
-                    format_args!("{msg}"),
-                    &[],
-                );
-                return START_FAILED;
-            }
+    // Sockets for generations: handed to sigward by a socket-activating parent (LISTEN_PID names
+    // sigward), then bound here (--listen); both are passed on to the app.
+    let listeners = match listen::Listeners::new(&cfg.listen) {
+        Ok(l) => l,
+        Err(msg) => {
+            log::event(
+                log::Level::Error,
+                "listen_failed",
+                format_args!("{msg}"),
+                &[],
+            );
+            return START_FAILED;
         }
     };
     let mut keep = vec![signals.as_fd().as_raw_fd()];
