@@ -163,6 +163,9 @@ pub struct Config {
     pub grace_period: Duration,
     pub pre_stop_delay: Duration,
     pub stop_signals: SigMask,
+    /// The first of them: what a retiring generation, and leftovers when the main child exits by
+    /// itself, get as their stop signal.
+    pub stop_signal: i32,
     /// `rewrite[n]` is what signal n is forwarded as; 0 drops it.
     pub rewrite: [u8; signals::MAX as usize + 1],
     pub single_child: bool,
@@ -193,14 +196,7 @@ pub enum ListenAddr {
     Unix(std::path::PathBuf),
 }
 
-/// When a new generation is ready to take over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ready {
-    /// It sent READY=1 on its NOTIFY_SOCKET.
-    Notify,
-    /// This long after it started (for apps that cannot notify).
-    After(Duration),
-}
+pub use crate::generations::Ready;
 
 impl Config {
     /// What `sig` is forwarded as, or None when it is dropped.
@@ -344,6 +340,7 @@ fn validate(a: Args) -> Result<Config, String> {
         grace_period: a.grace_period,
         pre_stop_delay: a.pre_stop_delay,
         stop_signals: SigMask::of(&a.stop_signal),
+        stop_signal: a.stop_signal.first().copied().unwrap_or(libc::SIGTERM),
         rewrite,
         single_child: a.single_child,
         success_exits: a.success_exit,

@@ -11,9 +11,11 @@
 mod cli;
 mod clock;
 mod generations;
-mod handover;
 mod listen;
 mod log;
+mod notify;
+mod procs;
+mod reactor;
 mod reap;
 mod signals;
 mod spawn;
@@ -108,14 +110,14 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         }
     };
     let mut keep = vec![signals.as_fd().as_raw_fd()];
-    let (started, gens) = match listeners {
+    let (started, held) = match listeners {
         None => (
             spawn::spawn(&cfg.command, detach, &inherited, None).map(|p| p.as_raw()),
             None,
         ),
         Some(listeners) => {
             keep.extend(listeners.fds.iter().map(|f| f.as_raw_fd()));
-            let notify = match handover::Notify::new() {
+            let notify = match notify::Notify::new() {
                 Ok(n) => n,
                 Err(e) => {
                     log::event(
@@ -127,9 +129,13 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
                     return START_FAILED;
                 }
             };
-            let gens = supervisor::Generations::new(listeners, detach, inherited, notify);
-            keep.push(gens.notify.as_fd().as_raw_fd());
-            (gens.spawn(&cfg.command, 1, &gens.notify), Some(gens))
+            keep.push(notify.as_fd().as_raw_fd());
+            let held = supervisor::Held::new(listeners, detach, inherited, notify);
+            let started = match &held.notify[0] {
+                Some(n) => held.spawn(&cfg.command, 1, n),
+                None => Err(SpawnError::Start("notify", nix::errno::Errno::EBADF)),
+            };
+            (started, Some(held))
         }
     };
     let child = match started {
@@ -185,7 +191,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         child,
         pid1,
         detach == Detach::TerminalForeground,
-        gens,
+        held,
     )
     .run();
     let status = exit.status();

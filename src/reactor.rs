@@ -19,7 +19,7 @@ pub const SIGNAL_BATCH: usize = 32;
 pub const REAP_BATCH: usize = 256;
 
 /// What woke sigward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Event {
     /// A signal other than SIGCHLD (which becomes reaping).
     Signal(Received),
@@ -67,7 +67,7 @@ impl Reactor {
             };
             let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
             // At most three fds, and no allocation per wake-up: unused slots are never polled.
-            let mut fds = [sfd, sfd, sfd];
+            let mut fds = [sfd.clone(), sfd.clone(), sfd];
             let mut slots = [usize::MAX; 3];
             let mut polled = 1;
             for (slot, fd) in notify.iter().enumerate() {

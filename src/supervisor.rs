@@ -165,11 +165,13 @@ impl<'a> Supervisor<'a> {
                 self.on_gens(generations::Event::Timer(t), now);
                 continue;
             }
-            let deadline = [self.stop.timer(), self.gens.timer(&self.params)]
-                .into_iter()
-                .flatten()
-                .map(|(_, at)| at)
-                .min();
+            let deadline = [
+                self.stop.timer().map(|(_, at)| at),
+                self.gens.timer(&self.params).map(|(_, at)| at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let notify = match &self.held {
                 Some(h) => [
                     h.notify[0].as_ref().map(|n| n.as_fd()),
