@@ -1,19 +1,20 @@
-//! Reaping zombies and finding the processes sigward is responsible for.
+//! Reaping zombies.
 //!
 //! Standard signals coalesce, so one SIGCHLD may stand for thousands of exits: [`reap_all`] calls
-//! waitpid until nothing is left to collect. Processes are found by walking /proc (the kernel's
-//! per-task `children` file is not always built in): as PID 1 that is the whole namespace;
-//! otherwise only sigward's own descendants, so nothing outside its tree is ever named or
-//! signalled.
+//! waitpid until nothing is left to collect. Finding and signalling processes is `procs`' job.
 
 use nix::errno::Errno;
-use std::fs;
 
 /// How a child ended, as waitpid's raw status decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Code(i32),
-    Signal(i32),
+    /// Killed by `sig`; `core` when the kernel dumped core (SIGSEGV, SIGABRT, ... with a core
+    /// limit), worth saying in the log line that reports the crash.
+    Signal {
+        sig: i32,
+        core: bool,
+    },
 }
 
 impl Exit {
@@ -21,7 +22,21 @@ impl Exit {
     pub fn status(self) -> i32 {
         match self {
             Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
+            Exit::Signal { sig, .. } => sig.saturating_add(128),
+        }
+    }
+
+    /// Decodes a raw wait status; None for one that is not an end (stopped, continued).
+    fn from_raw(raw: i32) -> Option<Exit> {
+        if libc::WIFEXITED(raw) {
+            Some(Exit::Code(libc::WEXITSTATUS(raw)))
+        } else if libc::WIFSIGNALED(raw) {
+            Some(Exit::Signal {
+                sig: libc::WTERMSIG(raw),
+                core: libc::WCOREDUMP(raw),
+            })
+        } else {
+            None
         }
     }
 }
@@ -50,91 +65,12 @@ pub fn reap_all(mut each: impl FnMut(i32, Exit)) -> Children {
                 _ => return Children::Remain,
             },
             pid => {
-                if libc::WIFEXITED(raw) {
-                    each(pid, Exit::Code(libc::WEXITSTATUS(raw)));
-                } else if libc::WIFSIGNALED(raw) {
-                    each(pid, Exit::Signal(libc::WTERMSIG(raw)));
+                if let Some(exit) = Exit::from_raw(raw) {
+                    each(pid, exit);
                 }
             }
         }
     }
-}
-
-/// One process as /proc/PID/stat shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgid: i32,
-    pub state: u8,
-    pub comm: String,
-}
-
-/// Parses `PID (COMM) STATE PPID PGRP ...`; COMM may itself hold spaces and parentheses.
-fn parse_stat(text: &str) -> Option<Proc> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let pid = text[..open].trim().parse().ok()?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
-    let state = *rest.next()?.as_bytes().first()?;
-    let ppid = rest.next()?.parse().ok()?;
-    let pgid = rest.next()?.parse().ok()?;
-    Some(Proc {
-        pid,
-        ppid,
-        pgid,
-        state,
-        comm,
-    })
-}
-
-/// The process group of `pid`, from /proc (None when it is gone or /proc is not mounted).
-pub fn pgid_of(pid: i32) -> Option<i32> {
-    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|p| p.pgid)
-}
-
-/// Every process visible in /proc except sigward itself. Empty when /proc is not mounted.
-pub fn all_processes() -> Vec<Proc> {
-    let me = std::process::id() as i32;
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let name = entry.ok()?.file_name();
-        let pid: i32 = name.to_str()?.parse().ok()?;
-        if pid == me {
-            return None;
-        }
-        // A process may vanish between listing and reading: just skip it.
-        parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-    })
-    .collect()
-}
-
-/// The processes sigward answers for: as PID 1 everything in the namespace, otherwise its
-/// descendants. Zombies are left out: they are already dead and only wait to be reaped.
-pub fn responsible_for(pid1: bool) -> Vec<Proc> {
-    let all = all_processes();
-    let mut mine: Vec<Proc> = if pid1 {
-        all
-    } else {
-        descendants(std::process::id() as i32, all)
-    };
-    mine.retain(|p| p.state != b'Z' && p.state != b'X');
-    mine
-}
-
-fn descendants(root: i32, mut all: Vec<Proc>) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        let (kids, rest): (Vec<Proc>, Vec<Proc>) = all.into_iter().partition(|p| p.ppid == parent);
-        all = rest;
-        frontier.extend(kids.iter().map(|p| p.pid));
-        found.extend(kids);
-    }
-    found
 }
 
 #[cfg(test)]
@@ -142,33 +78,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_with_odd_command_names() {
-        let p = parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560").unwrap();
-        assert_eq!(
-            (p.pid, p.comm.as_str(), p.state, p.ppid, p.pgid),
-            (42, "a) b (c)", b'S', 7, 42)
-        );
-        assert!(parse_stat("garbage").is_none());
-    }
-
-    #[test]
-    fn descendants_follow_the_tree_only() {
-        let p = |pid, ppid| Proc {
-            pid,
-            ppid,
-            pgid: pid,
-            state: b'S',
-            comm: String::new(),
-        };
-        let all = vec![p(2, 1), p(3, 2), p(4, 3), p(5, 1), p(6, 5)];
-        let mut d: Vec<i32> = descendants(2, all).iter().map(|p| p.pid).collect();
-        d.sort();
-        assert_eq!(d, vec![3, 4]);
-    }
-
-    #[test]
     fn exit_status_convention() {
         assert_eq!(Exit::Code(3).status(), 3);
-        assert_eq!(Exit::Signal(15).status(), 143);
+        assert_eq!(
+            Exit::Signal {
+                sig: 15,
+                core: false
+            }
+            .status(),
+            143
+        );
+        assert_eq!(
+            Exit::Signal {
+                sig: 11,
+                core: true
+            }
+            .status(),
+            139
+        );
+        assert_eq!(
+            Exit::Signal {
+                sig: 64,
+                core: false
+            }
+            .status(),
+            192
+        );
+    }
+
+    #[test]
+    fn raw_wait_statuses_decode() {
+        // Linux's layout: code << 8 for an exit; the signal, with 0x80 for a core, for a kill.
+        assert_eq!(Exit::from_raw(3 << 8), Some(Exit::Code(3)));
+        assert_eq!(Exit::from_raw(0), Some(Exit::Code(0)));
+        assert_eq!(
+            Exit::from_raw(15),
+            Some(Exit::Signal {
+                sig: 15,
+                core: false
+            })
+        );
+        assert_eq!(
+            Exit::from_raw(11 | 0x80),
+            Some(Exit::Signal {
+                sig: 11,
+                core: true
+            })
+        );
+        assert_eq!(
+            Exit::from_raw(64),
+            Some(Exit::Signal {
+                sig: 64,
+                core: false
+            })
+        );
+        // Stopped by SIGSTOP, continued: not an end.
+        assert_eq!(Exit::from_raw((19 << 8) | 0x7f), None);
+        assert_eq!(Exit::from_raw(0xffff), None);
+    }
+
+    #[test]
+    fn a_real_crash_reports_its_core() {
+        use std::os::unix::process::ExitStatusExt;
+        // Decode what the kernel really wrote for a killed child, without waitpid(-1) (which
+        // would steal other tests' children).
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        child.kill().unwrap();
+        let raw = child.wait().unwrap().into_raw();
+        assert_eq!(
+            Exit::from_raw(raw),
+            Some(Exit::Signal {
+                sig: 9,
+                core: false
+            })
+        );
     }
 }

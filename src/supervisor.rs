@@ -21,6 +21,7 @@
 use crate::cli::{Config, Ready, fmt_duration};
 use crate::handover::{Listeners, Notify, Upstream};
 use crate::log::{self, Level, Val};
+use crate::procs;
 use crate::reap::{self, Children, Exit};
 use crate::signals::{Name, Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
@@ -533,7 +534,7 @@ impl<'a> Supervisor<'a> {
                 let (n, pid) = (*n, *pid);
                 g.restart = Restart::Idle;
                 let _ = crate::signals::send(-pid, libc::SIGKILL);
-                let left = reap::responsible_for(self.pid1)
+                let left = procs::responsible_for(self.pid1)
                     .into_iter()
                     .filter(|p| p.pgid == pid)
                     .count();
@@ -564,7 +565,7 @@ impl<'a> Supervisor<'a> {
         };
         let mut ready = false;
         notify.recv(|sender, text| {
-            if sender != gen_pid && reap::pgid_of(sender) != Some(gen_pid) {
+            if sender != gen_pid && procs::stat_of(sender).map(|p| p.pgid) != Some(gen_pid) {
                 return warn(
                     "notify_refused",
                     format_args!("ignored a notify message from pid {sender}: not generation {n}"),
@@ -882,7 +883,7 @@ impl<'a> Supervisor<'a> {
         if let Restart::Retiring {
             pid, exited: true, ..
         } = g.restart
-            && !reap::responsible_for(self.pid1)
+            && !procs::responsible_for(self.pid1)
                 .iter()
                 .any(|p| p.pgid == pid)
         {
@@ -929,7 +930,7 @@ impl<'a> Supervisor<'a> {
             Phase::Draining => self.stop_signal,
             _ => libc::SIGTERM,
         };
-        let remaining = reap::responsible_for(self.pid1);
+        let remaining = procs::responsible_for(self.pid1);
         let deadline = *self.deadline.get_or_insert(now + self.cfg.grace_period);
         self.phase = Phase::Draining;
         let Some(to) = self.cfg.rewritten(sig) else {
@@ -974,14 +975,14 @@ impl<'a> Supervisor<'a> {
 
     /// SIGKILLs everything sigward answers for. The first time, names the stragglers.
     fn kill_stragglers(&mut self, first: bool) {
-        let stragglers = reap::responsible_for(self.pid1);
+        let stragglers = procs::responsible_for(self.pid1);
         if first {
             let mut names = String::new();
             for p in stragglers.iter().take(NAMED_STRAGGLERS) {
                 if !names.is_empty() {
                     names.push_str(", ");
                 }
-                names.push_str(&format!("{} ({})", p.pid, p.comm));
+                names.push_str(&format!("{} ({})", p.pid, p.name()));
             }
             if stragglers.len() > NAMED_STRAGGLERS {
                 names.push_str(&format!(
@@ -1046,7 +1047,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Exit::Code(c) => write!(f, "status {c}"),
-            Exit::Signal(s) => write!(f, "signal {} (status {})", Name(s), 128 + s),
+            Exit::Signal { sig: s, .. } => write!(f, "signal {} (status {})", Name(s), 128 + s),
         }
     }
 }
