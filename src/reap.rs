@@ -48,15 +48,6 @@ pub enum Children {
     None,
 }
 
-/// Collects every zombie child, calling `each` for each one.
-pub fn reap_all(mut each: impl FnMut(i32, Exit)) -> Children {
-    loop {
-        if let Some(left) = reap_some(usize::MAX, &mut each) {
-            return left;
-        }
-    }
-}
-
 /// Collects at most `max` zombie children, calling `each` for each one. `Some` once none is
 /// waiting (with whether any child is left), `None` when `max` was reached and more may wait:
 /// the caller looks at its signals and deadlines, then calls again.
