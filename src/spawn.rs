@@ -193,10 +193,9 @@ pub fn spawn(
         Err(e) => Err(SpawnError::Start("fork", e)),
         Ok(ForkResult::Child) => {
             let fail = |step: u32, errno: Errno| -> ! {
-                let mut report = [0u8; 8];
-                let (s, e) = report.split_at_mut(4);
-                s.copy_from_slice(&step.to_ne_bytes());
-                e.copy_from_slice(&(errno as i32).to_ne_bytes());
+                let [a, b, c, d] = step.to_ne_bytes();
+                let [e, f, g, h] = (errno as i32).to_ne_bytes();
+                let report = [a, b, c, d, e, f, g, h];
                 // SAFETY: write(2) of a stack buffer to our pipe, then _exit(2): both
                 // async-signal-safe, and neither returns into Rust state shared with the parent.
                 unsafe {
@@ -256,14 +255,15 @@ pub fn spawn(
             }
             // Reap the failed child so it leaves no zombie; its status adds nothing.
             while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-            let (step, errno) = buf.split_at(4);
-            let word = |b: &[u8]| <[u8; 4]>::try_from(b).map_or(0, i32::from_ne_bytes);
-            let errno = match (got, Errno::from_raw(word(errno))) {
-                (8, e) => e,
-                _ => Errno::EIO, // a short report: a pipe write of 8 bytes is atomic, so never
-            };
-            Err(match u32::try_from(word(step)) {
-                Ok(STEP_SOCKETS) => SpawnError::Start("dup2", errno),
+            let [a, b, c, d, e, f, g, h] = buf;
+            let (step, errno) = (
+                u32::from_ne_bytes([a, b, c, d]),
+                Errno::from_raw(i32::from_ne_bytes([e, f, g, h])),
+            );
+            // A short report cannot happen (a pipe write of 8 bytes is atomic); never trust one.
+            let errno = if got == buf.len() { errno } else { Errno::EIO };
+            Err(match step {
+                STEP_SOCKETS => SpawnError::Start("dup2", errno),
                 _ => SpawnError::Exec(errno),
             })
         }
