@@ -77,6 +77,20 @@ fn bad_input_is_a_one_line_usage_error_naming_the_value_and_starts_nothing() {
         (&["--listen", "bogus"], "'bogus'"),
         (&["--listen", "tcp6://127.0.0.1:1"], "'tcp6://127.0.0.1:1'"),
         (&["--ready", "later"], "'later'"),
+        // Once a panic in PID 1 at the first stop signal (`Instant + Duration` overflowed).
+        (
+            &["-t", "18446744073709551615"],
+            "'18446744073709551615' for '--grace-period <DURATION>': more than the maximum of 100 years",
+        ),
+        (&["-d", "876001h"], "'876001h'"),
+        (
+            &["--ready", "after:60s"],
+            "--ready after:1m must be shorter than --ready-timeout 1m",
+        ),
+        (
+            &["--listen", "tcp://no-such-host.invalid:80"],
+            "host 'no-such-host.invalid' has no IPv4 address in /etc/hosts",
+        ),
         (
             &["--restart-signal", "HUP"],
             "--restart-signal needs --listen",
