@@ -97,7 +97,7 @@ fn bad_input_is_a_one_line_usage_error_naming_the_value_and_starts_nothing() {
         ),
     ];
     for (args, needle) in cases {
-        let out = Command::new(SIGWARD)
+        let out = Command::new(sigward_bin())
             .args(*args)
             .args(["--", "touch", &marker])
             .output()
@@ -114,7 +114,7 @@ fn bad_input_is_a_one_line_usage_error_naming_the_value_and_starts_nothing() {
             "{args:?} started the command"
         );
     }
-    let out = Command::new(SIGWARD).output().unwrap();
+    let out = Command::new(sigward_bin()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no COMMAND given"));
 }
@@ -137,7 +137,7 @@ fn environment_variables_configure_like_flags() {
         "{}",
         done.stderr
     );
-    let out = Command::new(SIGWARD)
+    let out = Command::new(sigward_bin())
         .env("SIGWARD_GRACE_PERIOD", "soon")
         .args(["true"])
         .output()
@@ -148,7 +148,7 @@ fn environment_variables_configure_like_flags() {
 
 #[test]
 fn help_explains_the_stop_budget_and_version_prints() {
-    let out = Command::new(SIGWARD).arg("--help").output().unwrap();
+    let out = Command::new(sigward_bin()).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
     for needle in [
@@ -160,7 +160,10 @@ fn help_explains_the_stop_budget_and_version_prints() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
-    let out = Command::new(SIGWARD).arg("--version").output().unwrap();
+    let out = Command::new(sigward_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sigward "));
 }

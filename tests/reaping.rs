@@ -29,7 +29,7 @@ fn not_pid1_reaps_orphans_and_touches_nothing_outside_its_tree() {
          kill -0 $sib && echo sibling-alive; kill -0 $other && echo other-session-alive; \
          echo '--- sibling'; cat {{dir}}sibling; echo '--- other'; cat {{dir}}other; echo '--- end'; \
          kill $sib $other; wait $sib",
-        sigward = SIGWARD
+        sigward = sigward_bin()
     );
     let ns = Ns::pid1(&["sh", "-c", &script], |_| {});
     let done = ns.wait(T);

@@ -338,20 +338,21 @@ fn hello_server_restarts_without_refusing_a_request() {
 #[test]
 fn readiness_reloading_and_stopping_are_passed_up_to_a_notify_aware_parent() {
     // Play systemd: a datagram socket for sigward's own NOTIFY_SOCKET.
-    let dir = Scratch::new();
-    let path = dir.path("parent.sock");
-    let parent = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-    parent.set_read_timeout(Some(T)).unwrap();
+    let parent = NotifyParent::new();
     let ns = Ns::start_with(
         &["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", GEN],
-        |cmd| {
-            cmd.env("NOTIFY_SOCKET", &path);
-        },
+        |cmd| parent.env(cmd),
     );
-    let next = || {
-        let mut buf = [0u8; 256];
-        let n = parent.recv(&mut buf).expect("a message from sigward");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+    // The state messages in order; what else is relayed (STATUS=, WATCHDOG=1) is left aside.
+    let next = || loop {
+        let m = parent.next(T).expect("a message from sigward");
+        let states: Vec<&str> = m
+            .lines()
+            .filter(|l| ["READY=1", "RELOADING=1", "STOPPING=1"].contains(l))
+            .collect();
+        if !states.is_empty() {
+            return states.join("\n");
+        }
     };
     assert_eq!(next(), "READY=1", "generation 1 ready");
     ns.signal(libc::SIGHUP);

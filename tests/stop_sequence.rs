@@ -192,7 +192,7 @@ fn grace_deadline_runs_on_the_monotonic_clock_alone() {
     // TERM-ignoring app is killed 1s after the stop signal, not earlier, not much later.
     let ten_years = "315360000";
     let argv = [
-        SIGWARD,
+        sigward_bin(),
         "-t",
         "1s",
         "--",

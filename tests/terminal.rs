@@ -15,7 +15,8 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
     // After sigward exits, the shell prints its status and the terminal's foreground group next
     // to its own process group (fields 5 and 8 of /proc/self/stat): they must be equal again.
     let inner = format!(
-        "{SIGWARD} -t 5s -- {} log={log}; echo rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)",
+        "{} -t 5s -- {} log={log}; echo rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)",
+        sigward_bin(),
         probe()
     );
     let mut script = Command::new("script")

@@ -4,16 +4,33 @@
 //! SIGKILLs its PID 1, and the kernel then kills everything in that namespace, so no test leaves a
 //! process behind, whatever it asserted. Each `Ns` has a scratch directory for the probe's records.
 //! In argv, `{probe}` stands for the probe's path, `{log}` for its record file, `{dir}` for the
-//! scratch directory (with a trailing slash).
+//! scratch directory (with a trailing slash), `{sigward}` for the binary under test.
+//!
+//! The binary under test is the one cargo built, or `SIGWARD_BIN=/path` (the static musl build
+//! from `scripts/build-static`, a foreign-architecture binary): see [`sigward_bin`].
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const SIGWARD: &str = env!("CARGO_BIN_EXE_sigward");
+/// The sigward binary under test: `SIGWARD_BIN` when set (made absolute, so scripts that `cd` still
+/// find it), otherwise the one cargo built next to these tests.
+pub fn sigward_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(
+        || match std::env::var_os("SIGWARD_BIN").filter(|v| !v.is_empty()) {
+            Some(path) => std::fs::canonicalize(&path)
+                .unwrap_or_else(|e| panic!("SIGWARD_BIN={}: {e}", Path::new(&path).display()))
+                .to_string_lossy()
+                .into_owned(),
+            None => env!("CARGO_BIN_EXE_sigward").to_string(),
+        },
+    )
+}
 
 /// The probe app (an example target, built by `cargo test` next to the test binaries).
 pub fn probe() -> String {
@@ -97,7 +114,7 @@ impl Ns {
 
     /// Like `start`, letting the caller adjust the unshare command (stdin, fds, pre_exec).
     pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
-        let argv: Vec<&str> = std::iter::once(SIGWARD)
+        let argv: Vec<&str> = std::iter::once(sigward_bin())
             .chain(args.iter().copied())
             .collect();
         Ns::pid1(&argv, adjust)
@@ -117,6 +134,7 @@ impl Ns {
             a.replace("{probe}", &probe)
                 .replace("{log}", &log)
                 .replace("{dir}", &dir.path(""))
+                .replace("{sigward}", sigward_bin())
         };
         let mut cmd = Command::new("unshare");
         cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
@@ -389,4 +407,80 @@ pub fn pass_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
             Ok(())
         })
     };
+}
+
+/// A notify-aware parent, in systemd's place: a unix datagram socket to give sigward as its
+/// NOTIFY_SOCKET, collecting what sigward tells upward.
+pub struct NotifyParent {
+    /// The socket's path, the NOTIFY_SOCKET value.
+    pub path: String,
+    sock: std::os::unix::net::UnixDatagram,
+    _dir: Scratch,
+}
+
+impl NotifyParent {
+    pub fn new() -> NotifyParent {
+        let dir = Scratch::new();
+        let path = dir.path("parent.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind the parent's socket");
+        NotifyParent {
+            path,
+            sock,
+            _dir: dir,
+        }
+    }
+
+    /// Gives the namespace (and so sigward) this socket as NOTIFY_SOCKET.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("NOTIFY_SOCKET", &self.path);
+    }
+
+    /// The next message, or None when none came within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<String> {
+        self.sock
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .expect("set_read_timeout");
+        let mut buf = [0u8; 4096];
+        let n = self.sock.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// Reads messages until one holds the line `line` (other messages may come first: a STATUS=
+    /// relayed beside it); returns every message read, that one last. Fails the test after
+    /// `timeout`.
+    pub fn expect(&self, line: &str, timeout: Duration) -> Vec<String> {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let Some(m) = self.next(timeout.saturating_sub(start.elapsed())) else {
+                panic!("no {line} from sigward within {timeout:?}; it said {seen:?}");
+            };
+            let hit = m.lines().any(|l| l == line);
+            seen.push(m);
+            if hit {
+                return seen;
+            }
+        }
+    }
+
+    /// Every message already queued, without waiting.
+    pub fn pending(&self) -> Vec<String> {
+        self.sock.set_nonblocking(true).expect("set_nonblocking");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.sock.set_nonblocking(false).expect("set_nonblocking");
+        out
+    }
+}
+
+/// The assignments (`KEY=VALUE`, one per line) in notify messages, in order.
+pub fn notify_lines(messages: &[String]) -> Vec<String> {
+    messages
+        .iter()
+        .flat_map(|m| m.lines().map(String::from).collect::<Vec<_>>())
+        .filter(|l| !l.is_empty())
+        .collect()
 }

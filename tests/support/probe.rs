@@ -8,12 +8,19 @@
 //!   `ready t=NS`                 (after any orphans: the probe now waits for signals)
 //!   `env LISTEN_FDS=.. LISTEN_PID=.. ... fd3=family:F,listening:1`   (when sockets were passed)
 //!   `notified ok=true t=NS`      (after `notify`: READY=1 sent to NOTIFY_SOCKET)
+//!   `said n=N ok=true t=NS`      (after `say=`: N datagrams sent to NOTIFY_SOCKET)
+//!   `flooding t=NS`              (after `flood`: the flood has begun)
 //!   `drained t=NS`, `exit CODE`
 //! Words (any order): `log=PATH`, `on-term=exit:N|ignore|stay|drain:MS:N` (default exit:143; stay: record only), `exit=N` (exit after start
 //! and orphans), `orphans=N` (make N orphans that exit at once, then wait until no zombie is left),
 //! `ignore-all` (SIG_IGN every catchable signal, then sleep), `sid` (call setsid first: a daemon),
 //! `reap=N` (make N orphans that wait on a pipe, release them all at once, and record
-//! `reaped n=N first_fork=NS release=NS done=NS` once nothing but PID 1 and the probe is left).
+//! `reaped n=N first_fork=NS release=NS done=NS` once nothing but PID 1 and the probe is left),
+//! `comm=HEX` (set the process name, prctl(PR_SET_NAME), to these bytes, at most 15: a name that
+//! is not UTF-8), `notify-on=N` (send READY=1 each time signal N arrives, recorded as `notified`),
+//! `say=TEXT` (after `notify`, send TEXT as one datagram to NOTIFY_SOCKET; repeatable, in order),
+//! `flood` (a thread sends datagrams to NOTIFY_SOCKET, as fast as they are taken, until a send
+//! fails; the probe meanwhile waits for signals as usual).
 //! It sleeps in sigwaitinfo, so it records the moment a signal is delivered.
 //!
 //! Shim mode, `probe ign=HEX mask=HEX -- CMD ARG...`: set exactly these ignored signals (every
@@ -86,9 +93,13 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         (String::from("exit:143"), None, 0u32, false, false);
     let mut reap = 0u32;
     let mut notify = false;
+    let (mut comm, mut notify_on, mut say, mut flood) = (None, None, Vec::new(), false);
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
             Some(("log", v)) => log_path = v.into(),
+            Some(("comm", v)) => comm = Some(unhex(v)),
+            Some(("notify-on", v)) => notify_on = v.parse::<i32>().ok(),
+            Some(("say", v)) => say.push(v.to_string()),
             Some(("on-term", v)) => on_term = v.into(),
             Some(("exit", v)) => exit_now = v.parse::<i32>().ok(),
             Some(("orphans", v)) => orphans = v.parse().unwrap_or(0),
@@ -96,12 +107,21 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             None if arg == "ignore-all" => ignore_all = true,
             None if arg == "sid" => daemon = true,
             None if arg == "notify" => notify = true,
+            None if arg == "flood" => flood = true,
             _ => panic!("probe: unknown word {arg}"),
         }
     }
     if daemon {
         // SAFETY: plain syscall.
         unsafe { libc::setsid() };
+    }
+    if let Some(bytes) = comm {
+        let mut name = [0u8; 16]; // the kernel keeps 15 bytes and a NUL
+        for (to, from) in name.iter_mut().zip(bytes.iter().take(15)) {
+            *to = *from;
+        }
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from `name`.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     }
     let mut log = OpenOptions::new()
         .append(true)
@@ -213,17 +233,23 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         record(line);
     }
     if notify {
-        // sd_notify(3): READY=1 on NOTIFY_SOCKET (`@name`: abstract namespace).
-        use std::os::linux::net::SocketAddrExt;
-        let addr = var("NOTIFY_SOCKET");
-        let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
         let sent_at = now_ns(); // before the send: whatever READY=1 causes comes after this
-        let sent = match addr.strip_prefix('@') {
-            Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                .and_then(|a| sock.send_to_addr(b"READY=1\nSTATUS=probe up", &a)),
-            None => sock.send_to(b"READY=1", &addr),
-        };
+        let sent = notify_send(ready_message());
         record(format!("notified ok={} t={sent_at}", sent.is_ok()));
+    }
+    if !say.is_empty() {
+        let sent_at = now_ns();
+        let ok = say.iter().all(|m| notify_send(m.as_bytes()).is_ok());
+        record(format!("said n={} ok={ok} t={sent_at}", say.len()));
+    }
+    if flood {
+        record(format!("flooding t={}", now_ns()));
+        std::thread::spawn(|| {
+            let Some((sock, addr)) = notify_target() else {
+                return;
+            };
+            while sock.send_to_addr(b"STATUS=flood", &addr).is_ok() {}
+        });
     }
     loop {
         // SAFETY: info is a valid siginfo_t buffer.
@@ -234,6 +260,11 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         }
         let t = now_ns();
         record(format!("sig {sig} from={} t={t}", unsafe { info.si_pid() }));
+        if notify_on == Some(sig) {
+            let sent_at = now_ns();
+            let sent = notify_send(ready_message());
+            record(format!("notified ok={} t={sent_at}", sent.is_ok()));
+        }
         if sig != libc::SIGTERM {
             continue;
         }
@@ -254,6 +285,44 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             _ => {}
         }
     }
+}
+
+/// READY=1 as sd_notify(3) sends it; on sigward's own (abstract) sockets with a STATUS= beside it.
+fn ready_message() -> &'static [u8] {
+    match std::env::var("NOTIFY_SOCKET") {
+        Ok(a) if a.starts_with('@') => b"READY=1\nSTATUS=probe up",
+        _ => b"READY=1",
+    }
+}
+
+/// An unbound datagram socket and NOTIFY_SOCKET's address (`@name`: the abstract namespace).
+fn notify_target() -> Option<(
+    std::os::unix::net::UnixDatagram,
+    std::os::unix::net::SocketAddr,
+)> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr;
+    let addr = std::env::var("NOTIFY_SOCKET").ok()?;
+    let addr = match addr.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()).ok()?,
+        None => SocketAddr::from_pathname(&addr).ok()?,
+    };
+    Some((std::os::unix::net::UnixDatagram::unbound().ok()?, addr))
+}
+
+/// Sends one datagram to NOTIFY_SOCKET.
+fn notify_send(msg: &[u8]) -> std::io::Result<usize> {
+    let (sock, addr) =
+        notify_target().ok_or_else(|| std::io::Error::other("no usable NOTIFY_SOCKET"))?;
+    sock.send_to_addr(msg, &addr)
+}
+
+/// `d09f` -> [0xd0, 0x9f]; a malformed pair is a test bug.
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("comm=HEX"))
+        .collect()
 }
 
 /// Sets exact dispositions and mask through raw syscalls (glibc refuses 32 and 33), then execs.
