@@ -1,6 +1,6 @@
 //! Reaping zombies.
 //!
-//! Standard signals coalesce, so one SIGCHLD may stand for thousands of exits: [`reap_all`] calls
+//! Standard signals coalesce, so one SIGCHLD may stand for thousands of exits: [`reap_some`] calls
 //! waitpid until nothing is left to collect. Finding and signalling processes is `procs`' job.
 
 use nix::errno::Errno;

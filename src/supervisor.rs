@@ -347,10 +347,16 @@ impl<'a> Supervisor<'a> {
                         if g.pid == self.gens.current.pid {
                             result = r;
                         }
-                        self.told.group(g.pid);
+                        if !self.cfg.single_child {
+                            // With -c only the child itself was told; its group hears later.
+                            self.told.group(g.pid);
+                        }
                     }
                     crate::signals::yield_cpu();
-                    self.continue_stopped(|p, told| told.has_group(p.pgid));
+                    let children: Vec<i32> = targets.iter().map(|(g, _)| g.pid).collect();
+                    self.continue_stopped(|p, told| {
+                        told.has_group(p.pgid) || children.contains(&p.pid)
+                    });
                 }
                 Done::Sent { to, result }
             }
