@@ -228,10 +228,12 @@ impl fmt::Display for Suppressed {
 // ---------------------------------------------------------------------------------------------
 // Receiving
 
-/// Datagrams read per [`Notify::recv`]. An app's normal burst (READY=1 with a STATUS=, a
-/// watchdog ping) fits many times over; a flood costs at most this many 4 KiB recvmsg calls
-/// (microseconds) before the poll loop looks at signals and deadlines again. What is left stays
-/// queued (the kernel bounds the queue) and keeps the socket readable for the next wake-up.
+/// Datagrams read per [`Notify::recv`]. The kernel queues at most `net.unix.max_dgram_qlen`
+/// (default 10) datagrams per socket, so this drains a full default queue in one wake-up; what it
+/// bounds is a flood whose senders refill the queue while it is read (each recvmsg wakes a
+/// blocked sender), which would otherwise keep PID 1 in this loop, away from signals and
+/// deadlines, for as long as they like. What is left stays queued and keeps the socket readable
+/// for the next wake-up.
 pub const BATCH: usize = 16;
 
 /// The longest datagram read whole: systemd's own NOTIFY_BUFFER_MAX (PIPE_BUF). Longer ones are
@@ -276,8 +278,9 @@ const SO_PASSPIDFD: Option<libc::c_int> = Some(76);
     target_arch = "loongarch64"
 )))]
 const SO_PASSPIDFD: Option<libc::c_int> = None;
-/// `SCM_PIDFD` is defined as `SO_PASSPIDFD`.
-const SCM_PIDFD: Option<libc::c_int> = SO_PASSPIDFD;
+/// The control message that carries it: include/linux/socket.h, after SCM_SECURITY, on every
+/// architecture.
+const SCM_PIDFD: libc::c_int = 0x04;
 
 const PROBE_UNKNOWN: u8 = 0;
 const PROBE_YES: u8 = 1;
@@ -521,6 +524,8 @@ fn recv_one(sock: BorrowedFd, buf: &mut [u8; MAX_DATAGRAM]) -> Result<Datagram, 
 
 /// Takes the sender and every fd out of a received message's control data, so that no fd the
 /// kernel installed is left unowned (even under MSG_CTRUNC, the fds it did install are listed).
+// msg_controllen and cmsg_len are size_t in glibc but socklen_t in musl: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
 fn take_control(hdr: &libc::msghdr) -> (Sender, Vec<OwnedFd>) {
     let mut sender = Sender {
         pid: None,
@@ -572,9 +577,7 @@ fn take_control(hdr: &libc::msghdr) -> (Sender, Vec<OwnedFd>) {
                 fds.extend((0..ints).filter_map(|i| own(int_at(i))))
             }
             // A negative value is the kernel's errno for "no pidfd" (sender already reaped).
-            (libc::SOL_SOCKET, k) if Some(k) == SCM_PIDFD && ints >= 1 => {
-                sender.pidfd = own(int_at(0))
-            }
+            (libc::SOL_SOCKET, SCM_PIDFD) if ints >= 1 => sender.pidfd = own(int_at(0)),
             _ => {}
         }
         // SAFETY: cmsg is a header inside hdr's control data; CMSG_NXTHDR returns null at its end.
@@ -641,7 +644,10 @@ impl Upstream {
     pub fn relay<'m>(&self, msgs: impl IntoIterator<Item = Msg<'m>>) -> Result<usize, Errno> {
         let mut text = Text::new();
         let mut count = 0usize;
-        let kept = msgs.into_iter().filter(relayed).inspect(|_| count += 1);
+        let kept = msgs
+            .into_iter()
+            .filter(relayed)
+            .inspect(|_| count = count.saturating_add(1));
         format(kept, &mut text).map_err(|_| Errno::EMSGSIZE)?;
         if count > 0 {
             self.send_text(text.as_bytes())?;
@@ -826,8 +832,8 @@ mod tests {
     fn the_first_warning_is_allowed_at_any_instant() {
         assert_eq!(RateLimit::new(Duration::from_secs(10)).allow(0), Some(0));
         let mut never_again = RateLimit::new(Duration::MAX);
-        assert_eq!(never_again.allow(u64::MAX), Some(0));
-        assert_eq!(never_again.allow(u64::MAX), None);
+        assert_eq!(never_again.allow(1), Some(0));
+        assert_eq!(never_again.allow(u64::MAX - 1), None);
     }
 
     #[test]
@@ -836,12 +842,31 @@ mod tests {
         assert_eq!(Suppressed(3).to_string(), " (and 3 more suppressed)");
     }
 
-    /// A client socket connected to `notify`'s abstract name.
+    /// A nonblocking client socket connected to `notify`'s abstract name (a full queue fails a
+    /// test instead of hanging it).
     fn client(notify: &Notify) -> UnixDatagram {
         let name = notify.addr.strip_prefix('@').unwrap();
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let sock = UnixDatagram::unbound().unwrap();
         sock.connect_addr(&addr).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        sock
+    }
+
+    /// A client whose datagrams `notify` can queue far beyond `max_dgram_qlen` (default 10):
+    /// the kernel skips that limit when the receiver is connected back to the sender, so a test
+    /// can queue more than a [`BATCH`] without raising a sysctl or racing a sender thread.
+    fn flooding_client(notify: &Notify) -> UnixDatagram {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("sigward-notify-flood-{}-{n}", std::process::id());
+        let own = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let sock = UnixDatagram::bind_addr(&own).unwrap();
+        let target = notify.addr.strip_prefix('@').unwrap();
+        sock.connect_addr(&SocketAddr::from_abstract_name(target.as_bytes()).unwrap())
+            .unwrap();
+        sock.set_nonblocking(true).unwrap();
+        notify.sock.connect_addr(&own).unwrap();
         sock
     }
 
@@ -849,20 +874,16 @@ mod tests {
     fn recv_reads_a_bounded_batch_per_call_and_everything_over_several() {
         let notify = Notify::new().unwrap();
         assert!(notify.addr.starts_with('@'));
-        let app = client(&notify);
-        // The default datagram queue (max_dgram_qlen) may hold fewer than 100: send what fits,
-        // drain, repeat, so the bound is seen on full queues.
+        let app = flooding_client(&notify);
+        for i in 0..100 {
+            app.send(format!("STATUS={i}").as_bytes()).unwrap();
+        }
         let mut got = Vec::new();
-        let mut sent = 0;
-        let mut calls = 0;
-        while got.len() < 100 {
-            while sent < 100 && app.send(format!("STATUS={sent}").as_bytes()).is_ok() {
-                sent += 1;
-            }
+        let mut sizes = Vec::new();
+        loop {
             let batch = notify.recv();
-            calls += 1;
-            assert!(batch.datagrams.len() <= BATCH);
             assert_eq!(batch.error, None);
+            sizes.push(batch.datagrams.len());
             for d in &batch.datagrams {
                 assert_eq!(d.sender.pid, Some(std::process::id() as i32));
                 if pidfds_supported() == Some(true) {
@@ -870,9 +891,12 @@ mod tests {
                 }
                 got.extend(d.msgs().map(|m| m.to_string()));
             }
-            assert!(calls < 1000);
+            assert_eq!(batch.more, batch.datagrams.len() == BATCH);
+            if !batch.more {
+                break;
+            }
         }
-        assert!(calls >= 100 / BATCH);
+        assert_eq!(sizes, [16, 16, 16, 16, 16, 16, 4]);
         let want: Vec<String> = (0..100).map(|i| format!("STATUS={i}")).collect();
         assert_eq!(got, want);
         let empty = notify.recv();
@@ -880,16 +904,55 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_says_more_may_be_queued() {
+    fn a_sender_from_a_plain_socket_is_known_by_pid() {
         let notify = Notify::new().unwrap();
         let app = client(&notify);
-        for _ in 0..=BATCH {
-            app.send(b"WATCHDOG=1").unwrap();
-        }
-        let first = notify.recv();
-        assert_eq!((first.datagrams.len(), first.more), (BATCH, true));
-        let second = notify.recv();
-        assert_eq!((second.datagrams.len(), second.more), (1, false));
+        app.send(b"READY=1").unwrap();
+        let batch = notify.recv();
+        let [datagram] = batch.datagrams.as_slice() else {
+            panic!("one datagram expected: {batch:?}");
+        };
+        assert_eq!(datagram.sender.pid, Some(std::process::id() as i32));
+        assert_eq!(datagram.msgs().collect::<Vec<_>>(), [Msg::Ready]);
+        assert_eq!(pidfds_supported(), Some(kernel_at_least(6, 5)));
+        assert_eq!(datagram.sender.pidfd.is_some(), kernel_at_least(6, 5));
+    }
+
+    #[test]
+    fn a_sender_that_is_gone_is_not_alive() {
+        let notify = Notify::new().unwrap();
+        let app = client(&notify);
+        // SAFETY: the child only calls send(2) and _exit(2), both async-signal-safe.
+        let child = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                libc::send(app.as_raw_fd(), b"WATCHDOG=1".as_ptr().cast(), 10, 0);
+                libc::_exit(0)
+            },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        nix::sys::wait::waitpid(child, None).unwrap();
+        let batch = notify.recv();
+        let [datagram] = batch.datagrams.as_slice() else {
+            panic!("one datagram expected: {batch:?}");
+        };
+        assert_eq!(datagram.msgs().collect::<Vec<_>>(), [Msg::Watchdog]);
+        assert!(datagram.sender.pid.is_none_or(|p| p == child.as_raw()));
+        assert_ne!(datagram.sender.alive(), Some(true), "{:?}", datagram.sender);
+        eprintln!(
+            "reaped sender: {:?}, alive {:?}",
+            datagram.sender,
+            datagram.sender.alive()
+        );
+    }
+
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let got: (u32, u32) = (
+            parts.next().unwrap().parse().unwrap(),
+            parts.next().unwrap().parse().unwrap(),
+        );
+        got >= (major, minor)
     }
 
     #[test]
