@@ -18,11 +18,11 @@
 //! others remain), on the monotonic clock. sigward sleeps in poll(2) on its signalfd with no
 //! timeout unless a deadline is pending, so an idle container costs zero wake-ups.
 
-use crate::cli::{Config, Ready, fmt_duration};
+use crate::cli::{Config, Ready};
 use crate::handover::{Listeners, Notify, Upstream};
-use crate::log::{self, Level, Val};
+use crate::log::{self, Abandon, Busy, Event, ReadyWait};
 use crate::reap::{self, Children, Exit};
-use crate::signals::{Name, Received, SignalFd};
+use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -31,8 +31,6 @@ use std::time::{Duration, Instant};
 
 /// While killing, look again this often for stragglers that forked just before SIGKILL landed.
 const RESWEEP: Duration = Duration::from_secs(1);
-/// At most this many stragglers are named in one log line.
-const NAMED_STRAGGLERS: usize = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -211,22 +209,16 @@ impl<'a> Supervisor<'a> {
                 }
                 Err(e) => {
                     // Cannot happen with a valid signalfd; never spin on it.
-                    warn("signalfd", format_args!("reading signals failed: {e}"));
+                    log::emit(&Event::SignalfdFailed { err: e });
                     std::thread::sleep(Duration::from_millis(100));
                     self.reap_pending = true;
                 }
             }
         }
         let exit = self.main_exit.unwrap_or(Exit::Code(125));
-        log::event(
-            Level::Debug,
-            "exit",
-            format_args!(
-                "no process left; exiting with the main child's status {}",
-                exit.status()
-            ),
-            &[("status", Val::Int(exit.status().into()))],
-        );
+        log::emit(&Event::Exiting {
+            status: exit.status(),
+        });
         exit
     }
 
@@ -294,7 +286,7 @@ impl<'a> Supervisor<'a> {
             Ok(signals) => signals,
             Err(Errno::EINTR) => false,
             Err(e) => {
-                warn("poll", format_args!("waiting for signals failed: {e}"));
+                log::emit(&Event::PollFailed { err: e });
                 std::thread::sleep(Duration::from_millis(100));
                 false
             }
@@ -308,18 +300,13 @@ impl<'a> Supervisor<'a> {
             self.reap_pending = true;
         } else if r.pid == self.me {
             // Raised by sigward's own actions (SIGPIPE from writing to a closed stderr): not for the app.
-            log::event(
-                Level::Debug,
-                "ignored",
-                format_args!("ignored {} raised by sigward itself", Name(sig)),
-                &[],
-            );
+            log::emit(&Event::IgnoredOwnSignal { sig });
         } else if self.cfg.stop_signals.contains(sig) {
             self.on_stop_signal(sig, r.pid);
         } else if restart {
             self.on_restart_signal(sig, r.pid);
         } else {
-            self.forward(sig, Level::Debug);
+            self.forward(sig);
         }
     }
 
@@ -336,67 +323,29 @@ impl<'a> Supervisor<'a> {
                 }
                 let delay = self.cfg.pre_stop_delay;
                 let sent = delay.is_zero().then(|| self.begin_drain(sig));
-                log::event(
-                    Level::Info,
-                    "stop_signal",
-                    format_args!(
-                        "received {} from {}: stopping, grace period {}",
-                        Name(sig),
-                        Sender(from),
-                        fmt_duration(grace)
-                    ),
-                    &[
-                        ("signal", Val::Sig(sig)),
-                        ("from_pid", Val::Int(from.into())),
-                        ("grace_ms", ms(grace)),
-                    ],
-                );
+                log::emit(&Event::StopSignal { sig, from, grace });
                 if let Some(sent) = sent {
-                    self.report(sent, Level::Info);
+                    self.report(sent, true);
                 } else {
                     self.phase = Phase::Delaying {
                         until: now + delay,
                         held: sig,
                     };
-                    log::event(
-                        Level::Info,
-                        "pre_stop_delay",
-                        format_args!(
-                            "holding {} for the pre-stop delay of {}; the app keeps serving",
-                            Name(sig),
-                            fmt_duration(delay)
-                        ),
-                        &[("signal", Val::Sig(sig)), ("delay_ms", ms(delay))],
-                    );
+                    log::emit(&Event::PreStopDelay { sig, delay });
                 }
             }
             Phase::Delaying { held, .. } => {
                 let sent = self.begin_drain(held);
-                received(
-                    "delay_cut",
-                    sig,
-                    from,
-                    "during the pre-stop delay: ending it now",
-                );
-                self.report(sent, Level::Info);
+                log::emit(&Event::DelayCut { sig, from });
+                self.report(sent, true);
             }
             Phase::Draining => {
                 let sent = self.deliver(sig);
-                received(
-                    "stop_signal_again",
-                    sig,
-                    from,
-                    "while draining: forwarding it",
-                );
-                self.report(sent, Level::Info);
+                log::emit(&Event::StopSignalAgain { sig, from });
+                self.report(sent, true);
             }
             Phase::Killing { .. } => {
-                log::event(
-                    Level::Debug,
-                    "ignored",
-                    format_args!("ignored {}: already killing", Name(sig)),
-                    &[],
-                );
+                log::emit(&Event::IgnoredWhileKilling { sig });
             }
         }
     }
@@ -419,13 +368,8 @@ impl<'a> Supervisor<'a> {
                 if now >= until && self.deadline.is_none_or(|d| now < d) =>
             {
                 let sent = self.begin_drain(held);
-                log::event(
-                    Level::Info,
-                    "delay_over",
-                    format_args!("pre-stop delay over"),
-                    &[],
-                );
-                self.report(sent, Level::Info);
+                log::emit(&Event::DelayOver);
+                self.report(sent, true);
             }
             Phase::Killing { .. } => self.kill_stragglers(false),
             _ => self.kill_stragglers(true),
@@ -439,32 +383,21 @@ impl<'a> Supervisor<'a> {
         let Some(g) = self.gens.as_mut() else { return };
         let busy = match (&g.restart, phase) {
             (_, Phase::Delaying { .. } | Phase::Draining | Phase::Killing { .. }) => {
-                Some("sigward is stopping".to_string())
+                Some(Busy::Stopping)
             }
-            (Restart::Starting { n, .. }, _) => Some(format!("generation {n} is still starting")),
-            (Restart::Retiring { n, .. }, _) => Some(format!("generation {n} is still draining")),
+            (Restart::Starting { n, .. }, _) => Some(Busy::Starting(*n)),
+            (Restart::Retiring { n, .. }, _) => Some(Busy::Draining(*n)),
             (Restart::Idle, _) => None,
         };
-        if let Some(why) = busy {
-            return log::event(
-                Level::Warn,
-                "restart_ignored",
-                format_args!(
-                    "received {} from {}: restart ignored, {why}",
-                    Name(sig),
-                    Sender(from)
-                ),
-                &[("signal", Val::Sig(sig))],
-            );
+        if let Some(busy) = busy {
+            return log::emit(&Event::RestartIgnored { sig, from, busy });
         }
         let n = g.current + 1;
         let notify = match Notify::new() {
             Ok(notify) => notify,
             Err(e) => {
-                return warn(
-                    "restart_failed",
-                    format_args!("cannot make generation {n}'s notify socket: {e}"),
-                );
+                let err = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                return log::emit(&Event::RestartNoNotifySocket { generation: n, err });
             }
         };
         match g.spawn(&self.cfg.command, n, &notify) {
@@ -478,42 +411,31 @@ impl<'a> Supervisor<'a> {
                     began: now,
                     give_up: now + self.cfg.ready_timeout,
                 };
-                let how = match self.cfg.ready {
-                    Ready::Notify => {
-                        format!("READY=1, up to {}", fmt_duration(self.cfg.ready_timeout))
-                    }
-                    Ready::After(d) => format!("{} (after:)", fmt_duration(d)),
+                let wait = match self.cfg.ready {
+                    Ready::Notify => ReadyWait::Notify(self.cfg.ready_timeout),
+                    Ready::After(d) => ReadyWait::After(d),
                 };
-                log::event(
-                    Level::Info,
-                    "restart",
-                    format_args!(
-                        "received {} from {}: starting generation {n} as pid {pid} beside generation {} (pid {child}); waiting for {how}",
-                        Name(sig),
-                        Sender(from),
-                        g.current
-                    ),
-                    &[
-                        ("generation", Val::Int(n.into())),
-                        ("pid", Val::Int(pid.into())),
-                    ],
-                );
+                log::emit(&Event::Restarting {
+                    sig,
+                    from,
+                    generation: n,
+                    pid,
+                    current: g.current,
+                    current_pid: child,
+                    wait,
+                });
             }
-            Err(SpawnError::Exec(e)) => warn(
-                "restart_failed",
-                format_args!(
-                    "generation {n} cannot run: {}; generation {} keeps serving",
-                    e.desc(),
-                    g.current
-                ),
-            ),
-            Err(SpawnError::Start(what, e)) => warn(
-                "restart_failed",
-                format_args!(
-                    "generation {n} cannot start: {what}: {e}; generation {} keeps serving",
-                    g.current
-                ),
-            ),
+            Err(SpawnError::Exec(err)) => log::emit(&Event::RestartCannotRun {
+                generation: n,
+                err,
+                current: g.current,
+            }),
+            Err(SpawnError::Start(what, err)) => log::emit(&Event::RestartCannotStart {
+                generation: n,
+                what,
+                err,
+                current: g.current,
+            }),
         }
     }
 
@@ -525,8 +447,7 @@ impl<'a> Supervisor<'a> {
                 {
                     self.promote();
                 } else {
-                    let timeout = fmt_duration(self.cfg.ready_timeout);
-                    self.abandon(&format!("it was not ready after {timeout}"));
+                    self.abandon(Abandon::NotReadyAfter(self.cfg.ready_timeout));
                 }
             }
             Restart::Retiring { n, pid, .. } => {
@@ -537,19 +458,12 @@ impl<'a> Supervisor<'a> {
                     .into_iter()
                     .filter(|p| p.pgid == pid)
                     .count();
-                log::event(
-                    Level::Warn,
-                    "retired_killed",
-                    format_args!(
-                        "generation {n} (pid {pid}) did not finish within the grace period of {}: killed {}",
-                        fmt_duration(self.cfg.grace_period),
-                        Count(left, "process", "processes")
-                    ),
-                    &[
-                        ("generation", Val::Int(n.into())),
-                        ("count", Val::Int(left as i64)),
-                    ],
-                );
+                log::emit(&Event::RetiredKilled {
+                    generation: n,
+                    pid,
+                    grace: self.cfg.grace_period,
+                    count: left,
+                });
             }
             Restart::Idle => {}
         }
@@ -565,32 +479,20 @@ impl<'a> Supervisor<'a> {
         let mut ready = false;
         notify.recv(|sender, text| {
             if sender != gen_pid && reap::pgid_of(sender) != Some(gen_pid) {
-                return warn(
-                    "notify_refused",
-                    format_args!("ignored a notify message from pid {sender}: not generation {n}"),
-                );
+                return log::emit(&Event::NotifyRefused {
+                    sender,
+                    generation: n,
+                });
             }
             for line in text.lines() {
                 match line.split_once('=') {
                     Some(("READY", "1")) => ready = true,
-                    Some(("STATUS", status)) => log::event(
-                        Level::Info,
-                        "status",
-                        format_args!("generation {n} status: {status}"),
-                        &[("generation", Val::Int(n.into()))],
-                    ),
-                    Some(("STOPPING", "1")) => log::event(
-                        Level::Info,
-                        "stopping",
-                        format_args!("generation {n} says it is stopping"),
-                        &[],
-                    ),
-                    Some(("RELOADING", "1")) => log::event(
-                        Level::Info,
-                        "reloading",
-                        format_args!("generation {n} says it is reloading"),
-                        &[],
-                    ),
+                    Some(("STATUS", status)) => log::emit(&Event::AppStatus {
+                        generation: n,
+                        status: status.as_bytes(),
+                    }),
+                    Some(("STOPPING", "1")) => log::emit(&Event::AppStopping { generation: n }),
+                    Some(("RELOADING", "1")) => log::emit(&Event::AppReloading { generation: n }),
                     _ => {}
                 }
             }
@@ -605,12 +507,10 @@ impl<'a> Supervisor<'a> {
         } else if !g.ready {
             g.ready = true;
             g.tell_upstream("READY=1");
-            log::event(
-                Level::Info,
-                "ready",
-                format_args!("generation {n} (pid {gen_pid}) is ready"),
-                &[("generation", Val::Int(n.into()))],
-            );
+            log::emit(&Event::Ready {
+                generation: n,
+                pid: gen_pid,
+            });
         }
     }
 
@@ -647,28 +547,19 @@ impl<'a> Supervisor<'a> {
             exited: false,
         };
         g.tell_upstream("READY=1");
-        log::event(
-            Level::Info,
-            "promoted",
-            format_args!(
-                "generation {n} (pid {pid}) ready after {} ms and now serving; stopping generation {old_n} (pid {old_pid}) with {}, grace period {}",
-                (now - began).as_millis(),
-                sig.map_or("nothing (SIGTERM is rewritten to 0)".to_string(), |s| Name(
-                    s
-                )
-                .to_string()),
-                fmt_duration(self.cfg.grace_period)
-            ),
-            &[
-                ("generation", Val::Int(n.into())),
-                ("pid", Val::Int(pid.into())),
-                ("retiring", Val::Int(old_pid.into())),
-            ],
-        );
+        log::emit(&Event::Promoted {
+            generation: n,
+            pid,
+            after: now.saturating_duration_since(began),
+            retiring: old_n,
+            retiring_pid: old_pid,
+            sig,
+            grace: self.cfg.grace_period,
+        });
     }
 
     /// The starting generation failed: kill its group; the current one keeps serving.
-    fn abandon(&mut self, why: &str) {
+    fn abandon(&mut self, why: Abandon) {
         let Some(g) = self.gens.as_mut() else { return };
         let Restart::Starting { n, pid, .. } = std::mem::replace(&mut g.restart, Restart::Idle)
         else {
@@ -676,13 +567,13 @@ impl<'a> Supervisor<'a> {
         };
         let _ = crate::signals::send(-pid, libc::SIGKILL);
         g.tell_upstream("READY=1");
-        warn(
-            "restart_abandoned",
-            format_args!(
-                "generation {n} (pid {pid}) abandoned: {why}; generation {} (pid {}) keeps serving",
-                g.current, self.child
-            ),
-        );
+        log::emit(&Event::Abandoned {
+            generation: n,
+            pid,
+            why,
+            current: g.current,
+            current_pid: self.child,
+        });
     }
 
     /// The generation alive beside the current one, starting or retiring (at most two live at
@@ -698,9 +589,9 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Forwards `sig` (rewritten if asked) to the main child's group, or the child alone with -c.
-    fn forward(&mut self, sig: i32, level: Level) {
+    fn forward(&mut self, sig: i32) {
         let sent = self.deliver(sig);
-        self.report(sent, level);
+        self.report(sent, false);
     }
 
     /// The forwarding syscall alone, so the stop path can signal the app before it writes a
@@ -709,17 +600,17 @@ impl<'a> Supervisor<'a> {
         let Some(to) = self.cfg.rewritten(sig) else {
             return Delivery::Dropped {
                 sig,
-                why: "rewritten to 0",
+                rewritten: true,
             };
         };
-        let (target, what) = if !self.cfg.single_child {
-            (-self.child, "process group")
+        let target = if !self.cfg.single_child {
+            -self.child
         } else if self.main_exit.is_none() {
-            (self.child, "child")
+            self.child
         } else {
             return Delivery::Dropped {
                 sig,
-                why: "the child has exited",
+                rewritten: false,
             };
         };
         let result = crate::signals::send(target, to);
@@ -730,69 +621,47 @@ impl<'a> Supervisor<'a> {
             sig,
             to,
             target,
-            what,
             result,
         }
     }
 
-    fn report(&self, delivery: Delivery, level: Level) {
-        let child = self.child;
-        match delivery {
-            Delivery::Dropped { sig, why } => log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {} ({why})", Name(sig)),
-                &[],
-            ),
+    /// Logs what became of a forwarded signal; `stopping`: at info level, as part of the stop
+    /// sequence (else debug).
+    fn report(&self, delivery: Delivery, stopping: bool) {
+        log::emit(&match delivery {
+            Delivery::Dropped {
+                sig,
+                rewritten: true,
+            } => Event::DroppedRewritten { sig },
+            Delivery::Dropped { sig, .. } => Event::DroppedChildGone { sig },
             Delivery::Sent {
                 sig,
                 to,
                 target,
-                what,
                 result: Ok(()),
-            } if to == sig => log::event(
-                level,
-                "forwarded",
-                format_args!("forwarded {} to {what} {child}", Name(to)),
-                &[("signal", Val::Sig(to)), ("pid", Val::Int(target.into()))],
-            ),
+            } => Event::Forwarded {
+                received: sig,
+                sent: to,
+                target,
+                stopping,
+            },
             Delivery::Sent {
-                sig,
                 to,
                 target,
-                what,
-                result: Ok(()),
-            } => log::event(
-                level,
-                "forwarded",
-                format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
-                &[
-                    ("signal", Val::Sig(to)),
-                    ("pid", Val::Int(target.into())),
-                    ("received", Val::Sig(sig)),
-                ],
-            ),
-            Delivery::Sent {
-                to,
-                what,
                 result: Err(Errno::ESRCH),
                 ..
-            } => log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {}: nobody left in {what} {child}", Name(to)),
-                &[],
-            ),
+            } => Event::DroppedNobodyLeft { sig: to, target },
             Delivery::Sent {
                 to,
-                what,
-                result: Err(e),
+                target,
+                result: Err(err),
                 ..
-            } => warn(
-                "forward",
-                format_args!("could not send {} to {what} {child}: {e}", Name(to)),
-            ),
-        }
+            } => Event::ForwardFailed {
+                sig: to,
+                target,
+                err,
+            },
+        });
     }
 
     /// Collects every zombie; handles the main child's exit. Returns whether any child remains.
@@ -813,24 +682,13 @@ impl<'a> Supervisor<'a> {
             } else if pid == retiring {
                 retiring_exit = Some(exit);
             } else if warn_on_reap {
-                warn(
-                    "reaped",
-                    format_args!("reaped orphan {pid} ({})", Status(exit)),
-                );
-            } else if log::enabled(Level::Debug) {
-                log::event(
-                    Level::Debug,
-                    "reaped",
-                    format_args!("reaped {pid} ({})", Status(exit)),
-                    &[("pid", Val::Int(pid.into()))],
-                );
+                log::emit(&Event::ReapedOrphan { pid, exit });
+            } else {
+                log::emit(&Event::Reaped { pid, exit });
             }
         });
         if let Some(exit) = starting_exit {
-            self.abandon(&format!(
-                "it exited with {} before it was ready",
-                Status(exit)
-            ));
+            self.abandon(Abandon::ExitedBeforeReady(exit));
         }
         if let Some(exit) = retiring_exit {
             self.on_retired_exit(exit);
@@ -860,19 +718,12 @@ impl<'a> Supervisor<'a> {
             return;
         };
         *exited = true;
-        log::event(
-            Level::Info,
-            "retired",
-            format_args!(
-                "generation {n} (pid {pid}) exited with {} after {} ms",
-                Status(exit),
-                began.elapsed().as_millis()
-            ),
-            &[
-                ("generation", Val::Int((*n).into())),
-                ("status", Val::Int(exit.status().into())),
-            ],
-        );
+        log::emit(&Event::Retired {
+            generation: *n,
+            pid: *pid,
+            exit,
+            after: began.elapsed(),
+        });
     }
 
     /// The restart is over once the replaced generation's main process and its whole process
@@ -897,26 +748,13 @@ impl<'a> Supervisor<'a> {
             // Take the terminal's foreground back for our group, as a shell does when a job ends.
             let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
         }
-        let since = now - self.stop_began.unwrap_or(self.spawned);
-        log::event(
-            Level::Info,
-            "child_exited",
-            format_args!(
-                "{} (pid {}) exited with {} after {} ms",
-                self.name,
-                self.child,
-                Status(exit),
-                since.as_millis()
-            ),
-            &[
-                ("pid", Val::Int(self.child.into())),
-                ("status", Val::Int(exit.status().into())),
-                (
-                    "after_ms",
-                    Val::Int(since.as_millis().min(i64::MAX as u128) as i64),
-                ),
-            ],
-        );
+        let since = now.saturating_duration_since(self.stop_began.unwrap_or(self.spawned));
+        log::emit(&Event::ChildExited {
+            command: self.name.as_bytes(),
+            pid: self.child,
+            exit,
+            after: since,
+        });
         if left == Children::None || matches!(self.phase, Phase::Killing { .. }) {
             return;
         }
@@ -933,16 +771,10 @@ impl<'a> Supervisor<'a> {
         let deadline = *self.deadline.get_or_insert(now + self.cfg.grace_period);
         self.phase = Phase::Draining;
         let Some(to) = self.cfg.rewritten(sig) else {
-            log::event(
-                Level::Info,
-                "leftovers",
-                format_args!(
-                    "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
-                    Count(remaining.len(), "process", "processes"),
-                    Name(sig)
-                ),
-                &[],
-            );
+            log::emit(&Event::LeftoversUnsignalled {
+                count: remaining.len(),
+                sig,
+            });
             return;
         };
         if !group_told {
@@ -955,54 +787,16 @@ impl<'a> Supervisor<'a> {
             let _ = crate::signals::send(p.pid, to);
         }
         let wait = deadline.saturating_duration_since(now);
-        log::event(
-            Level::Info,
-            "leftovers",
-            format_args!(
-                "{} left after the main child exited: sent {}, waiting up to {} for them",
-                Count(remaining.len(), "process", "processes"),
-                Name(to),
-                fmt_duration(wait)
-            ),
-            &[
-                ("count", Val::Int(remaining.len() as i64)),
-                ("signal", Val::Sig(to)),
-                ("wait_ms", ms(wait)),
-            ],
-        );
+        log::emit(&Event::Leftovers {
+            count: remaining.len(),
+            sig: to,
+            wait,
+        });
     }
 
     /// SIGKILLs everything sigward answers for. The first time, names the stragglers.
     fn kill_stragglers(&mut self, first: bool) {
         let stragglers = reap::responsible_for(self.pid1);
-        if first {
-            let mut names = String::new();
-            for p in stragglers.iter().take(NAMED_STRAGGLERS) {
-                if !names.is_empty() {
-                    names.push_str(", ");
-                }
-                names.push_str(&format!("{} ({})", p.pid, p.comm));
-            }
-            if stragglers.len() > NAMED_STRAGGLERS {
-                names.push_str(&format!(
-                    " and {} more",
-                    stragglers.len() - NAMED_STRAGGLERS
-                ));
-            }
-            let grace = fmt_duration(self.cfg.grace_period);
-            log::event(
-                Level::Warn,
-                "stragglers_killed",
-                format_args!(
-                    "grace period of {grace} is over: killing {}: {names}",
-                    Count(stragglers.len(), "straggler", "stragglers")
-                ),
-                &[
-                    ("count", Val::Int(stragglers.len() as i64)),
-                    ("stragglers", Val::Str(&names)),
-                ],
-            );
-        }
         let _ = crate::signals::send(-self.child, libc::SIGKILL);
         for p in &stragglers {
             let _ = crate::signals::send(p.pid, libc::SIGKILL);
@@ -1012,57 +806,16 @@ impl<'a> Supervisor<'a> {
             // own namespace, so -1 means exactly our namespace.
             let _ = crate::signals::send(-1, libc::SIGKILL);
         }
+        // Killed first, told after: a slow log never delays the deadline.
+        if first {
+            log::emit(&Event::StragglersKilled {
+                grace: self.cfg.grace_period,
+                stragglers: &stragglers,
+            });
+        }
         self.phase = Phase::Killing {
             resweep: Instant::now() + RESWEEP,
         };
-    }
-}
-
-fn ms(d: Duration) -> Val<'static> {
-    Val::Int(d.as_millis().min(i64::MAX as u128) as i64)
-}
-
-/// A later stop signal: `received SIGINT from pid 7 (sh) <what>`.
-fn received(event: &str, sig: i32, from: i32, what: &str) {
-    log::event(
-        Level::Info,
-        event,
-        format_args!("received {} from {} {what}", Name(sig), Sender(from)),
-        &[
-            ("signal", Val::Sig(sig)),
-            ("from_pid", Val::Int(from.into())),
-        ],
-    );
-}
-
-fn warn(event: &str, msg: std::fmt::Arguments) {
-    log::event(Level::Warn, event, msg, &[]);
-}
-
-/// `status 3` or `signal SIGKILL (status 137)`.
-struct Status(Exit);
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Exit::Code(c) => write!(f, "status {c}"),
-            Exit::Signal(s) => write!(f, "signal {} (status {})", Name(s), 128 + s),
-        }
-    }
-}
-
-/// Who sent a signal: `pid 37 (kill)`, or the world outside the namespace.
-struct Sender(i32);
-
-impl std::fmt::Display for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0 == 0 {
-            return f.write_str("outside the PID namespace (pid 0)");
-        }
-        match std::fs::read_to_string(format!("/proc/{}/comm", self.0)) {
-            Ok(comm) => write!(f, "pid {} ({})", self.0, comm.trim_end()),
-            Err(_) => write!(f, "pid {}", self.0),
-        }
     }
 }
 
@@ -1071,27 +824,14 @@ impl std::fmt::Display for Sender {
 enum Delivery {
     Dropped {
         sig: i32,
-        why: &'static str,
+        /// Rewritten to 0 (else: the only child has exited).
+        rewritten: bool,
     },
     Sent {
         sig: i32,
         to: i32,
+        /// As kill(2) takes it: -pgid for the group.
         target: i32,
-        what: &'static str,
         result: Result<(), Errno>,
     },
-}
-
-/// `1 process`, `3 processes`: a count with its noun.
-struct Count(usize, &'static str, &'static str);
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.0,
-            if self.0 == 1 { self.1 } else { self.2 }
-        )
-    }
 }
