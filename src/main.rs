@@ -26,7 +26,7 @@ use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
 use std::ffi::{CStr, OsString};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// sigward itself could not start the command (fork, signalfd); as `docker run` uses 125.
 const START_FAILED: i32 = 125;
@@ -58,23 +58,13 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     if !pid1 {
         // Orphans of the app's descendants come to us instead of escaping to the host's init.
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            log::event(
-                log::Level::Warn,
-                "subreaper",
-                format_args!("cannot become a child subreaper: {e}; orphans escape to PID 1"),
-                &[],
-            );
+            log::emit(&log::Event::NoSubreaper { err: e });
         }
     }
     if let Some(sig) = cfg.parent_death_signal {
         // SAFETY: prctl with PR_SET_PDEATHSIG takes a plain signal number.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
-            log::event(
-                log::Level::Warn,
-                "pdeathsig",
-                format_args!("cannot set the parent-death signal"),
-                &[],
-            );
+            log::emit(&log::Event::NoParentDeathSignal);
         }
     }
     // An ignored SIGCHLD makes the kernel discard exit statuses; sigward needs them, the child
@@ -86,7 +76,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let signals = match SignalFd::new(SigMask::FULL) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sigward: cannot create a signalfd: {e}");
+            log::emit(&log::Event::NoSignalfd { err: e });
             return START_FAILED;
         }
     };
@@ -100,16 +90,12 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let listeners = match listen::Listeners::new(&cfg.listen) {
         Ok(l) => l,
         Err(msg) => {
-            log::event(
-                log::Level::Error,
-                "listen_failed",
-                format_args!("{msg}"),
-                &[],
-            );
+            log::emit(&log::Event::ListenFailed { why: &msg });
             return START_FAILED;
         }
     };
     let mut keep = vec![signals.as_fd().as_raw_fd()];
+    keep.extend(log::held_fd());
     let (started, held) = match listeners {
         None => (
             spawn::spawn(&cfg.command, detach, &inherited, None).map(|p| p.as_raw()),
@@ -120,12 +106,8 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             let notify = match notify::Notify::new() {
                 Ok(n) => n,
                 Err(e) => {
-                    log::event(
-                        log::Level::Error,
-                        "start_failed",
-                        format_args!("cannot make a notify socket: {e}"),
-                        &[],
-                    );
+                    let err = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                    log::emit(&log::Event::NotifySocketFailed { err });
                     return START_FAILED;
                 }
             };
@@ -141,46 +123,23 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let child = match started {
         Ok(pid) => pid,
         Err(SpawnError::Exec(errno)) => {
-            let name = cfg
-                .command
-                .first()
-                .map(|c| c.to_string_lossy())
-                .unwrap_or_default();
-            log::event(
-                log::Level::Error,
-                "exec_failed",
-                format_args!("cannot run '{name}': {}", errno.desc()),
-                &[("errno", log::Val::Int(errno as i64))],
-            );
+            log::emit(&log::Event::ExecFailed {
+                command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
+                err: errno,
+            });
             return spawn::exec_failure_status(errno);
         }
         Err(SpawnError::Start(what, e)) => {
-            log::event(
-                log::Level::Error,
-                "start_failed",
-                format_args!("cannot start the command: {what}: {e}"),
-                &[],
-            );
+            log::emit(&log::Event::StartFailed { what, err: e });
             return START_FAILED;
         }
     };
-    log::event(
-        log::Level::Debug,
-        "started",
-        format_args!(
-            "started {} as pid {child} (own {}), pid1={pid1}",
-            cfg.command
-                .first()
-                .map(|c| c.to_string_lossy())
-                .unwrap_or_default(),
-            if detach == Detach::Session {
-                "session"
-            } else {
-                "process group, terminal foreground"
-            }
-        ),
-        &[("pid", log::Val::Int(child.into()))],
-    );
+    log::emit(&log::Event::Started {
+        command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
+        pid: child,
+        foreground: detach == Detach::TerminalForeground,
+        pid1,
+    });
     // Hold nothing the child was meant to own (pipes whose EOF a reader awaits) and pin no mount.
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");

@@ -7,6 +7,7 @@
 //! reader takes a bounded number of datagrams).
 
 use crate::clock::Mono;
+use crate::log;
 use crate::reap::{self, Children, Exit};
 use crate::signals::{Received, SignalFd};
 use nix::errno::Errno;
@@ -86,12 +87,7 @@ impl Reactor {
                 Ok(_) => {}
                 Err(e) => {
                     // Cannot happen with valid fds; never spin on it.
-                    crate::log::event(
-                        crate::log::Level::Warn,
-                        "poll",
-                        format_args!("waiting for signals failed: {e}"),
-                        &[],
-                    );
+                    log::emit(&log::Event::PollFailed { err: e });
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     out.push(Event::Timeout);
                     return;
@@ -120,12 +116,7 @@ impl Reactor {
                 }
             }
             Err(e) => {
-                crate::log::event(
-                    crate::log::Level::Warn,
-                    "signalfd",
-                    format_args!("reading signals failed: {e}"),
-                    &[],
-                );
+                log::emit(&log::Event::SignalfdFailed { err: e });
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 self.drained = true;
                 self.reap_pending = true;

@@ -13,11 +13,11 @@
 //! 4. the deadline: SIGKILL to everything sigward answers for, stragglers named;
 //! 5. nothing left: exit with the main child's status.
 
-use crate::cli::{Config, fmt_duration};
+use crate::cli::Config;
 use crate::clock::Mono;
 use crate::generations::{self, Action as GenAction, Busy, Gen, GaveUp, Generations, Up};
 use crate::listen::Listeners;
-use crate::log::{self, Level, Val};
+use crate::log::{self, Event};
 use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
 use crate::procs::{self, Pinned, Proc};
 use crate::reactor::{self, Reactor};
@@ -106,6 +106,8 @@ pub struct Supervisor<'a> {
     main_just_exited: bool,
     /// Who sent the restart signal being handled, for its log line.
     restart_from: i32,
+    /// What a stop signal's effects were, logged after the signal's own line.
+    pending_logs: Option<Vec<(StopAction, Done)>>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -147,6 +149,7 @@ impl<'a> Supervisor<'a> {
             main_exit: None,
             main_just_exited: false,
             restart_from: 0,
+            pending_logs: None,
         }
     }
 
@@ -186,15 +189,9 @@ impl<'a> Supervisor<'a> {
             }
         }
         let exit = self.main_exit.unwrap_or(Exit::Code(125));
-        log::event(
-            Level::Debug,
-            "exit",
-            format_args!(
-                "no process left; exiting with the main child's status {}",
-                exit.status()
-            ),
-            &[("status", Val::Int(exit.status().into()))],
-        );
+        log::emit(&Event::Exiting {
+            status: exit.status(),
+        });
         exit
     }
 
@@ -212,45 +209,39 @@ impl<'a> Supervisor<'a> {
         let sig = r.signo;
         if r.pid == self.me {
             // Raised by sigward's own actions (SIGPIPE from a closed stderr): not for the app.
-            return log::event(
-                Level::Debug,
-                "ignored",
-                format_args!("ignored {} raised by sigward itself", Name(sig)),
-                &[],
-            );
+            return log::emit(&Event::IgnoredOwnSignal { sig });
         }
         if self.cfg.stop_signals.contains(sig) {
-            if self.stop == stop::State::Running {
-                log_stop_received(sig, r.pid, self.cfg);
-            } else {
-                self.later_stop_signal(sig, r.pid);
-            }
-            return self.on_stop(stop::Event::StopSignal(sig), Mono::now());
+            let before = self.stop;
+            self.on_stop(stop::Event::StopSignal(sig), Mono::now());
+            return self.report_stop_signal(before, sig, r.pid);
         }
         if self.held.is_some() && self.cfg.restart_signal == Some(sig) {
             self.restart_from = r.pid;
             return self.on_gens(generations::Event::Restart, Mono::now());
         }
-        self.forward(sig, Level::Debug, "forwarded");
+        self.forward(sig);
     }
 
-    /// A stop signal after the first: say what becomes of it (the machine decides).
-    fn later_stop_signal(&self, sig: i32, from: i32) {
-        let what = match self.stop {
-            stop::State::Delaying { .. } => "during the pre-stop delay: ending it now",
-            stop::State::Draining { .. } => "while draining: forwarding it",
-            _ => return,
-        };
-        log::event(
-            Level::Info,
-            if matches!(self.stop, stop::State::Delaying { .. }) {
-                "delay_cut"
-            } else {
-                "stop_signal_again"
+    /// What a received stop signal did, said after its effects (signals before log lines).
+    fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: i32) {
+        let event = match before {
+            stop::State::Running => Event::StopSignal {
+                sig,
+                from,
+                grace: self.cfg.grace_period,
             },
-            format_args!("received {} from {} {what}", Name(sig), Sender(from)),
-            &[("signal", Val::Sig(sig)), ("from_pid", Val::Int(from.into()))],
-        );
+            stop::State::Delaying { .. } => Event::DelayCut { sig, from },
+            stop::State::Draining { .. } => Event::StopSignalAgain { sig, from },
+            stop::State::Killing { .. } => Event::IgnoredWhileKilling { sig },
+            stop::State::Done => return,
+        };
+        log::emit(&event);
+        if let Some(logs) = self.pending_logs.take() {
+            for (action, done) in logs {
+                self.report(action, done);
+            }
+        }
     }
 
     fn on_exited(&mut self, pid: i32, exit: Exit) {
@@ -262,37 +253,19 @@ impl<'a> Supervisor<'a> {
                 let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
             }
             let now = Mono::now();
-            let since = now.ms_since(self.stop.began().unwrap_or(self.gens.current.began));
-            log::event(
-                Level::Info,
-                "child_exited",
-                format_args!(
-                    "{} (pid {pid}) exited with {} after {since} ms",
-                    self.name,
-                    Status(exit)
-                ),
-                &[
-                    ("pid", Val::Int(pid.into())),
-                    ("status", Val::Int(exit.status().into())),
-                    ("after_ms", Val::Int(since.min(i64::MAX as u64) as i64)),
-                ],
-            );
+            let after = now.since(self.stop.began().unwrap_or(self.gens.current.began));
+            log::emit(&Event::ChildExited {
+                command: self.name.as_bytes(),
+                pid,
+                exit,
+                after,
+            });
         } else if self.gens.other().is_some_and(|g| g.pid == pid) {
             // A starting or retiring generation: the restart machine's business.
         } else if self.cfg.warn_on_reap {
-            log::event(
-                Level::Warn,
-                "reaped",
-                format_args!("reaped orphan {pid} ({})", Status(exit)),
-                &[],
-            );
-        } else if log::enabled(Level::Debug) {
-            log::event(
-                Level::Debug,
-                "reaped",
-                format_args!("reaped {pid} ({})", Status(exit)),
-                &[("pid", Val::Int(pid.into()))],
-            );
+            log::emit(&Event::ReapedOrphan { pid, exit });
+        } else {
+            log::emit(&Event::Reaped { pid, exit });
         }
         if self.gens.other().is_some_and(|g| g.pid == pid) || pid == self.gens.current.pid {
             self.on_gens(generations::Event::Exited { pid, exit }, Mono::now());
@@ -329,9 +302,15 @@ impl<'a> Supervisor<'a> {
         if was_running && next.stopping() && next != stop::State::Done {
             self.on_gens(generations::Event::Stopping, now);
         }
-        // ...then what they were, on a possibly slow stderr.
-        for (action, done) in actions.iter().zip(done) {
-            self.report(*action, done);
+        // ...then what they were, on a possibly slow stderr (after the stop signal's own line
+        // when a received signal caused them).
+        let logs: Vec<(StopAction, Done)> = actions.into_iter().zip(done).collect();
+        if matches!(event, stop::Event::StopSignal(_)) {
+            self.pending_logs = Some(logs);
+        } else {
+            for (action, done) in logs {
+                self.report(action, done);
+            }
         }
     }
 
@@ -396,105 +375,43 @@ impl<'a> Supervisor<'a> {
 
     fn report(&self, action: StopAction, done: Done) {
         match (action, done) {
-            (StopAction::Began { sig, hold: Some(delay), .. }, _) => log::event(
-                Level::Info,
-                "pre_stop_delay",
-                format_args!(
-                    "holding {} for the pre-stop delay of {}; the app keeps serving",
-                    Name(sig),
-                    fmt_duration(delay)
-                ),
-                &[("signal", Val::Sig(sig)), ("delay_ms", ms(delay))],
-            ),
-            (StopAction::Began { .. }, _) => {}
+            (StopAction::Began { sig, hold: Some(delay), .. }, _) => {
+                log::emit(&Event::PreStopDelay { sig, delay })
+            }
             (StopAction::StopApp { sig, because }, Done::Sent { to, result }) => {
                 if because == Because::DelayOver {
-                    log::event(Level::Info, "delay_over", format_args!("pre-stop delay over"), &[]);
+                    log::emit(&Event::DelayOver);
                 }
-                self.report_delivery(sig, to, result, Level::Info, "forwarded");
+                self.report_delivery(sig, to, result, true);
             }
             (StopAction::ForwardAgain { sig }, Done::Sent { to, result }) => {
-                self.report_delivery(sig, to, result, Level::Info, "forwarded")
+                self.report_delivery(sig, to, result, true)
             }
-            (StopAction::StopLeftovers { sig, wait }, Done::Counted(n)) => {
-                match self.cfg.rewritten(sig) {
-                    None => log::event(
-                        Level::Info,
-                        "leftovers",
-                        format_args!(
-                            "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
-                            Count(n, "process", "processes"),
-                            Name(sig)
-                        ),
-                        &[],
-                    ),
-                    Some(to) => log::event(
-                        Level::Info,
-                        "leftovers",
-                        format_args!(
-                            "{} left after the main child exited: sent {}, waiting up to {} for them",
-                            Count(n, "process", "processes"),
-                            Name(to),
-                            fmt_duration(wait)
-                        ),
-                        &[
-                            ("count", Val::Int(n as i64)),
-                            ("signal", Val::Sig(to)),
-                            ("wait_ms", ms(wait)),
-                        ],
-                    ),
-                }
+            (StopAction::StopLeftovers { sig, wait }, Done::Counted(count)) => {
+                log::emit(&match self.cfg.rewritten(sig) {
+                    None => Event::LeftoversUnsignalled { count, sig },
+                    Some(to) => Event::Leftovers {
+                        count,
+                        sig: to,
+                        wait,
+                    },
+                })
             }
             (StopAction::Kill { first: true }, Done::Killed(stragglers)) => {
-                let mut names = String::new();
-                for p in stragglers.iter().take(NAMED_STRAGGLERS) {
-                    if !names.is_empty() {
-                        names.push_str(", ");
-                    }
-                    names.push_str(&format!("{} ({})", p.pid, p.name()));
-                }
-                if stragglers.len() > NAMED_STRAGGLERS {
-                    names.push_str(&format!(" and {} more", stragglers.len() - NAMED_STRAGGLERS));
-                }
-                let grace = fmt_duration(self.cfg.grace_period);
-                log::event(
-                    Level::Warn,
-                    "stragglers_killed",
-                    format_args!(
-                        "grace period of {grace} is over: killing {}: {names}",
-                        Count(stragglers.len(), "straggler", "stragglers")
-                    ),
-                    &[
-                        ("count", Val::Int(stragglers.len() as i64)),
-                        ("stragglers", Val::Str(&names)),
-                    ],
-                );
+                log::emit(&Event::StragglersKilled {
+                    grace: self.cfg.grace_period,
+                    stragglers: &stragglers,
+                })
             }
-            (StopAction::Ignored { sig }, _) => log::event(
-                Level::Debug,
-                "ignored",
-                format_args!("ignored {}: already killing", Name(sig)),
-                &[],
-            ),
             _ => {}
         }
     }
 
     /// Forwards `sig` (rewritten if asked) to every live generation, as any signal.
-    fn forward(&mut self, sig: i32, level: Level, event: &str) {
-        match self.cfg.rewritten(sig) {
-            None => log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {} (rewritten to 0)", Name(sig)),
-                &[],
-            ),
-            Some(to) => {
-                let result = self.deliver(to);
-                let _ = event;
-                self.report_delivery(sig, Some(to), result, level, "forwarded");
-            }
-        }
+    fn forward(&mut self, sig: i32) {
+        let to = self.cfg.rewritten(sig);
+        let result = to.map_or(Ok(()), |to| self.deliver(to));
+        self.report_delivery(sig, to, result, false);
     }
 
     /// Sends `to` to every live generation; the result is the current generation's.
@@ -526,48 +443,29 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn report_delivery(&self, sig: i32, to: Option<i32>, result: Result<(), Errno>, level: Level, event: &str) {
-        let child = self.gens.current.pid;
-        let what = if self.cfg.single_child { "child" } else { "process group" };
+    fn report_delivery(&self, sig: i32, to: Option<i32>, result: Result<(), Errno>, stopping: bool) {
         let Some(to) = to else {
-            return log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {} (rewritten to 0)", Name(sig)),
-                &[],
-            );
+            return log::emit(&Event::DroppedRewritten { sig });
         };
+        let child = self.gens.current.pid;
         let target = if self.cfg.single_child { child } else { -child };
-        match result {
-            Ok(()) if to == sig => log::event(
-                level,
-                event,
-                format_args!("forwarded {} to {what} {child}", Name(to)),
-                &[("signal", Val::Sig(to)), ("pid", Val::Int(target.into()))],
-            ),
-            Ok(()) => log::event(
-                level,
-                event,
-                format_args!("forwarded {} as {} to {what} {child}", Name(sig), Name(to)),
-                &[
-                    ("signal", Val::Sig(to)),
-                    ("pid", Val::Int(target.into())),
-                    ("received", Val::Sig(sig)),
-                ],
-            ),
-            Err(Errno::ESRCH) => log::event(
-                Level::Debug,
-                "dropped",
-                format_args!("dropped {}: nobody left in {what} {child}", Name(to)),
-                &[],
-            ),
-            Err(e) => log::event(
-                Level::Warn,
-                "forward",
-                format_args!("could not send {} to {what} {child}: {e}", Name(to)),
-                &[],
-            ),
-        }
+        log::emit(&match result {
+            Ok(()) => Event::Forwarded {
+                received: sig,
+                sent: to,
+                target,
+                stopping,
+            },
+            Err(Errno::ESRCH) if self.cfg.single_child && self.main_exit.is_some() => {
+                Event::DroppedChildGone { sig: to }
+            }
+            Err(Errno::ESRCH) => Event::DroppedNobodyLeft { sig: to, target },
+            Err(err) => Event::ForwardFailed {
+                sig: to,
+                target,
+                err,
+            },
+        });
     }
 
     /// SIGCONT to stopped processes that were just told to stop, so a stopped process acts on
@@ -612,43 +510,40 @@ impl<'a> Supervisor<'a> {
     }
 
     fn carry_out_gens(&mut self, action: GenAction, now: Mono) {
+        let sig = self.cfg.restart_signal.unwrap_or(0);
         match action {
             GenAction::Spawn { n } => {
-                let from = std::mem::take(&mut self.restart_from);
-                let Some(held) = self.held.as_mut() else { return };
+                let Some(held) = self.held.as_mut() else {
+                    return self.on_gens(generations::Event::SpawnFailed { n }, now);
+                };
+                let current = self.gens.current.n;
                 let notify = match Notify::new() {
                     Ok(notify) => notify,
                     Err(e) => {
-                        warn(
-                            "restart_failed",
-                            format_args!("cannot make generation {n}'s notify socket: {e}"),
-                        );
+                        let err = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                        log::emit(&Event::RestartNoNotifySocket { generation: n, err });
                         return self.on_gens(generations::Event::SpawnFailed { n }, now);
                     }
                 };
                 match held.spawn(&self.cfg.command, n, &notify) {
                     Ok(pid) => {
                         held.notify[1] = Some(notify);
-                        self.restart_from = from;
                         self.on_gens(generations::Event::Spawned { n, pid }, Mono::now());
                     }
                     Err(e) => {
-                        let current = self.gens.current.n;
-                        match e {
-                            SpawnError::Exec(e) => warn(
-                                "restart_failed",
-                                format_args!(
-                                    "generation {n} cannot run: {}; generation {current} keeps serving",
-                                    e.desc()
-                                ),
-                            ),
-                            SpawnError::Start(what, e) => warn(
-                                "restart_failed",
-                                format_args!(
-                                    "generation {n} cannot start: {what}: {e}; generation {current} keeps serving"
-                                ),
-                            ),
-                        }
+                        log::emit(&match e {
+                            SpawnError::Exec(err) => Event::RestartCannotRun {
+                                generation: n,
+                                err,
+                                current,
+                            },
+                            SpawnError::Start(what, err) => Event::RestartCannotStart {
+                                generation: n,
+                                what,
+                                err,
+                                current,
+                            },
+                        });
                         self.on_gens(generations::Event::SpawnFailed { n }, now);
                     }
                 }
@@ -658,66 +553,42 @@ impl<'a> Supervisor<'a> {
                     h.tell(up);
                 }
             }
-            GenAction::Ignored(busy) => {
-                let why = match busy {
-                    Busy::Stopping => "sigward is stopping".to_string(),
-                    Busy::Starting(n) => format!("generation {n} is still starting"),
-                    Busy::Retiring(n) => format!("generation {n} is still draining"),
-                };
-                let sig = self.cfg.restart_signal.unwrap_or(0);
-                log::event(
-                    Level::Warn,
-                    "restart_ignored",
-                    format_args!(
-                        "received {} from {}: restart ignored, {why}",
-                        Name(sig),
-                        Sender(std::mem::take(&mut self.restart_from))
-                    ),
-                    &[("signal", Val::Sig(sig))],
-                );
-            }
-            GenAction::Started { next, current } => {
-                let how = match self.cfg.ready {
-                    generations::Ready::Notify => {
-                        format!("READY=1, up to {}", fmt_duration(self.cfg.ready_timeout))
-                    }
-                    generations::Ready::After(d) => format!("{} (after:)", fmt_duration(d)),
-                };
-                let sig = self.cfg.restart_signal.unwrap_or(0);
-                log::event(
-                    Level::Info,
-                    "restart",
-                    format_args!(
-                        "received {} from {}: starting generation {} as pid {} beside generation {} (pid {}); waiting for {how}",
-                        Name(sig),
-                        Sender(std::mem::take(&mut self.restart_from)),
-                        next.n,
-                        next.pid,
-                        current.n,
-                        current.pid
-                    ),
-                    &[
-                        ("generation", Val::Int(next.n.into())),
-                        ("pid", Val::Int(next.pid.into())),
-                    ],
-                );
-            }
-            GenAction::CurrentReady(g) => log::event(
-                Level::Info,
-                "ready",
-                format_args!("generation {} (pid {}) is ready", g.n, g.pid),
-                &[("generation", Val::Int(g.n.into()))],
-            ),
+            GenAction::Ignored(busy) => log::emit(&Event::RestartIgnored {
+                sig,
+                from: self.restart_from,
+                busy: match busy {
+                    Busy::Stopping => log::Busy::Stopping,
+                    Busy::Starting(n) => log::Busy::Starting(n),
+                    Busy::Retiring(n) => log::Busy::Draining(n),
+                },
+            }),
+            GenAction::Started { next, current } => log::emit(&Event::Restarting {
+                sig,
+                from: self.restart_from,
+                generation: next.n,
+                pid: next.pid,
+                current: current.n,
+                current_pid: current.pid,
+                wait: match self.cfg.ready {
+                    generations::Ready::Notify => log::ReadyWait::Notify(self.cfg.ready_timeout),
+                    generations::Ready::After(d) => log::ReadyWait::After(d),
+                },
+            }),
+            GenAction::CurrentReady(g) => log::emit(&Event::Ready {
+                generation: g.n,
+                pid: g.pid,
+            }),
             GenAction::Promoted { current, old } => {
                 // The old generation gets the stop signal, once, and SIGCONT if stopped.
                 let sig = self.cfg.rewritten(self.cfg.stop_signal);
                 if let Some(sig) = sig {
                     let _ = self.signal_generation(old, false, sig);
                     for p in procs::responsible_for(self.pid1) {
-                        if p.pgid == old.pid && p.state == b'T' {
-                            if let Some(pin) = Pinned::open(&p) {
-                                let _ = pin.signal(libc::SIGCONT);
-                            }
+                        if p.pgid == old.pid
+                            && p.state == b'T'
+                            && let Some(pin) = Pinned::open(&p)
+                        {
+                            let _ = pin.signal(libc::SIGCONT);
                         }
                     }
                 }
@@ -725,107 +596,70 @@ impl<'a> Supervisor<'a> {
                     h.notify.swap(0, 1);
                     h.notify[1] = None;
                 }
-                log::event(
-                    Level::Info,
-                    "promoted",
-                    format_args!(
-                        "generation {} (pid {}) ready after {} ms and now serving; stopping generation {} (pid {}) with {}, grace period {}",
-                        current.n,
-                        current.pid,
-                        now.ms_since(current.began),
-                        old.n,
-                        old.pid,
-                        sig.map_or(
-                            format!("nothing ({} is rewritten to 0)", Name(self.cfg.stop_signal)),
-                            |s| Name(s).to_string()
-                        ),
-                        fmt_duration(self.cfg.grace_period)
-                    ),
-                    &[
-                        ("generation", Val::Int(current.n.into())),
-                        ("pid", Val::Int(current.pid.into())),
-                        ("retiring", Val::Int(old.pid.into())),
-                    ],
-                );
+                log::emit(&Event::Promoted {
+                    generation: current.n,
+                    pid: current.pid,
+                    after: now.since(current.began),
+                    retiring: old.n,
+                    retiring_pid: old.pid,
+                    sig,
+                    grace: self.cfg.grace_period,
+                });
             }
-            GenAction::Abandoned { generation, why, kill } => {
+            GenAction::Abandoned {
+                generation,
+                why,
+                kill,
+            } => {
                 if kill {
                     let reaped = matches!(why, GaveUp::Exited(_));
-                    let _ = self.signal_generation_kill(generation, reaped);
+                    self.kill_generation(generation, reaped);
                 }
                 if let Some(h) = self.held.as_mut() {
                     h.notify[1] = None;
                 }
-                let why = match why {
-                    GaveUp::NotReady(t) => format!("it was not ready after {}", fmt_duration(t)),
-                    GaveUp::Exited(exit) => format!("it exited with {} before it was ready", Status(exit)),
-                };
                 let current = self.gens.current;
-                warn(
-                    "restart_abandoned",
-                    format_args!(
-                        "generation {} (pid {}) abandoned: {why}; generation {} (pid {}) keeps serving",
-                        generation.n, generation.pid, current.n, current.pid
-                    ),
-                );
+                log::emit(&Event::Abandoned {
+                    generation: generation.n,
+                    pid: generation.pid,
+                    why: match why {
+                        GaveUp::NotReady(t) => log::Abandon::NotReadyAfter(t),
+                        GaveUp::Exited(exit) => log::Abandon::ExitedBeforeReady(exit),
+                    },
+                    current: current.n,
+                    current_pid: current.pid,
+                });
             }
             GenAction::NextExited { generation, exit } => {
                 if let Some(h) = self.held.as_mut() {
                     h.notify[1] = None;
                 }
-                log::event(
-                    Level::Info,
-                    "retired",
-                    format_args!(
-                        "generation {} (pid {}) exited with {} while stopping",
-                        generation.n,
-                        generation.pid,
-                        Status(exit)
-                    ),
-                    &[
-                        ("generation", Val::Int(generation.n.into())),
-                        ("status", Val::Int(exit.status().into())),
-                    ],
-                );
+                log::emit(&Event::StartingExited {
+                    generation: generation.n,
+                    pid: generation.pid,
+                    exit,
+                });
             }
-            GenAction::RetiredExited { old, exit, since } => log::event(
-                Level::Info,
-                "retired",
-                format_args!(
-                    "generation {} (pid {}) exited with {} after {} ms",
-                    old.n,
-                    old.pid,
-                    Status(exit),
-                    now.ms_since(since)
-                ),
-                &[
-                    ("generation", Val::Int(old.n.into())),
-                    ("status", Val::Int(exit.status().into())),
-                ],
-            ),
+            GenAction::RetiredExited { old, exit, since } => log::emit(&Event::Retired {
+                generation: old.n,
+                pid: old.pid,
+                exit,
+                after: now.since(since),
+            }),
             GenAction::KillRetired { old, exited } => {
-                let left = self.signal_generation_kill(old, exited);
-                log::event(
-                    Level::Warn,
-                    "retired_killed",
-                    format_args!(
-                        "generation {} (pid {}) did not finish within the grace period of {}: killed {}",
-                        old.n,
-                        old.pid,
-                        fmt_duration(self.cfg.grace_period),
-                        Count(left, "process", "processes")
-                    ),
-                    &[
-                        ("generation", Val::Int(old.n.into())),
-                        ("count", Val::Int(left as i64)),
-                    ],
-                );
+                let count = self.kill_generation(old, exited);
+                log::emit(&Event::RetiredKilled {
+                    generation: old.n,
+                    pid: old.pid,
+                    grace: self.cfg.grace_period,
+                    count,
+                });
             }
         }
     }
 
     /// SIGKILLs a generation's process group; returns how many of its processes were alive.
-    fn signal_generation_kill(&self, g: Gen, leader_reaped: bool) -> usize {
+    fn kill_generation(&self, g: Gen, leader_reaped: bool) -> usize {
         let members = procs::responsible_for(self.pid1);
         let n = members.iter().filter(|p| p.pgid == g.pid).count();
         if leader_reaped {
@@ -849,77 +683,44 @@ impl<'a> Supervisor<'a> {
         };
         let batch = socket.recv();
         let Some(generation) = generation else { return };
+        let n = generation.n;
         let mut ready = false;
         for datagram in &batch.datagrams {
             if !from_generation(&datagram.sender, generation.pid) {
-                let now = Mono::now().0;
-                if let Some(suppressed) = held.refusals.allow(now) {
-                    let pid = datagram.sender.pid.unwrap_or(0);
-                    log::event(
-                        Level::Warn,
-                        "notify_refused",
-                        format_args!(
-                            "ignored a notify message from pid {pid}: not generation {}{}",
-                            generation.n,
-                            notify::Suppressed(suppressed)
-                        ),
-                        &[("from_pid", Val::Int(pid.into()))],
-                    );
+                if let Some(suppressed) = held.refusals.allow(Mono::now().0) {
+                    log::emit(&Event::NotifyRefused {
+                        sender: datagram.sender.pid.unwrap_or(0),
+                        generation: n,
+                        suppressed,
+                    });
                 }
                 continue;
             }
             if let Body::Truncated { len } = datagram.body {
-                log::event(
-                    Level::Warn,
-                    "notify_truncated",
-                    format_args!(
-                        "ignored a {len}-byte notify message from generation {}: longer than {} bytes",
-                        generation.n,
-                        notify::MAX_DATAGRAM
-                    ),
-                    &[],
-                );
+                log::emit(&Event::NotifyTruncated { generation: n, len });
                 continue;
             }
-            let mut relay: Vec<Msg> = Vec::new();
             for msg in datagram.msgs() {
                 match msg {
                     Msg::Ready => ready = true,
-                    Msg::Status(status) => log::event(
-                        Level::Info,
-                        "status",
-                        format_args!("generation {} status: {status}", generation.n),
-                        &[("generation", Val::Int(generation.n.into()))],
-                    ),
-                    Msg::Stopping => log::event(
-                        Level::Info,
-                        "stopping",
-                        format_args!("generation {} says it is stopping", generation.n),
-                        &[],
-                    ),
-                    Msg::Reloading => log::event(
-                        Level::Info,
-                        "reloading",
-                        format_args!("generation {} says it is reloading", generation.n),
-                        &[],
-                    ),
+                    Msg::Status(status) => log::emit(&Event::AppStatus {
+                        generation: n,
+                        status: status.as_bytes(),
+                    }),
+                    Msg::Stopping => log::emit(&Event::AppStopping { generation: n }),
+                    Msg::Reloading => log::emit(&Event::AppReloading { generation: n }),
                     _ => {}
                 }
-                if slot == 0 && notify::relayed(&msg) {
-                    relay.push(msg);
-                }
             }
-            if let (Some(up), false) = (&held.upstream, relay.is_empty()) {
-                let _ = up.send(&relay);
+            // What the parent must see (watchdog pings, status...) from the serving generation.
+            if slot == 0
+                && let Some(up) = &held.upstream
+            {
+                let _ = up.relay(datagram.msgs());
             }
         }
-        if let Some(e) = batch.error {
-            log::event(
-                Level::Warn,
-                "notify",
-                format_args!("reading generation {}'s notify socket failed: {e}", generation.n),
-                &[],
-            );
+        if let Some(err) = batch.error {
+            log::emit(&Event::NotifyFailed { generation: n, err });
         }
         drop(batch); // closes BARRIER=1 fds: the senders learn their messages were handled
         if ready {
@@ -952,33 +753,8 @@ enum Done {
     Killed(Vec<Proc>),
 }
 
-/// The first stop signal: `received SIGTERM from ...: stopping, grace period 25s`.
-fn log_stop_received(sig: i32, from: i32, cfg: &Config) {
-    let grace = cfg.grace_period;
-    log::event(
-        Level::Info,
-        "stop_signal",
-        format_args!(
-            "received {} from {}: stopping, grace period {}",
-            Name(sig),
-            Sender(from),
-            fmt_duration(grace)
-        ),
-        &[
-            ("signal", Val::Sig(sig)),
-            ("from_pid", Val::Int(from.into())),
-            ("grace_ms", ms(grace)),
-        ],
-    );
-}
 
-fn ms(d: std::time::Duration) -> Val<'static> {
-    Val::Int(d.as_millis().min(i64::MAX as u128) as i64)
-}
 
-fn warn(event: &str, msg: std::fmt::Arguments) {
-    log::event(Level::Warn, event, msg, &[]);
-}
 
 /// `status 3` or `signal SIGKILL (status 137)`.
 struct Status(Exit);

@@ -118,3 +118,36 @@ fn debug_level_logs_forwarded_signals_and_reaped_pids() {
     );
     assert!(done.stderr.contains("sigward: reaped "), "{}", done.stderr);
 }
+
+#[test]
+fn a_log_reader_that_never_reads_does_not_stall_the_stop_sequence() {
+    // stderr is a pipe the test reads only once sigward has exited: 5000 reaped orphans at debug
+    // level are ~160 KB of log, far more than the pipe holds. A blocking write would stop sigward
+    // there (no more reaping, no deadline); the lines that do not fit must be dropped instead.
+    let ns = Ns::start(&[
+        "-v",
+        "-t",
+        "1s",
+        "--",
+        "{probe}",
+        "log={log}",
+        "orphans=5000",
+        "on-term=ignore",
+    ]);
+    let made = ns.wait_record("orphans made=", T);
+    assert!(
+        made.contains("zombies=0"),
+        "sigward stopped reaping: {made}"
+    );
+    ns.wait_record("ready", T);
+    let stopped = std::time::Instant::now();
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "1s of grace took {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(done.code, 128 + libc::SIGKILL, "{}", done.stderr);
+    assert!(done.stderr.len() <= 1 << 20);
+}
