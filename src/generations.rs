@@ -47,7 +47,10 @@ pub struct Gen {
 pub enum Restart {
     Idle,
     /// `next` runs beside the current generation until it is ready or `give_up`.
-    Starting { next: Gen, give_up: Mono },
+    Starting {
+        next: Gen,
+        give_up: Mono,
+    },
     /// `old` was replaced; it has had the stop signal and drains until `deadline`.
     Retiring {
         old: Gen,
@@ -75,13 +78,23 @@ pub enum Event {
     /// The restart signal arrived.
     Restart,
     /// The next generation was started (after an [`Action::Spawn`]).
-    Spawned { n: u32, pid: i32 },
+    Spawned {
+        n: u32,
+        pid: i32,
+    },
     /// Starting it failed; it never ran.
-    SpawnFailed { n: u32 },
+    SpawnFailed {
+        n: u32,
+    },
     /// Generation `n` said READY=1 (its sender checked by the dispatcher).
-    Ready { n: u32 },
+    Ready {
+        n: u32,
+    },
     /// A process was reaped.
-    Exited { pid: i32, exit: Exit },
+    Exited {
+        pid: i32,
+        exit: Exit,
+    },
     /// Nothing is left of the retiring generation's process group.
     RetiredGroupGone,
     /// The stop sequence began.
@@ -129,7 +142,11 @@ pub enum Action {
     Promoted { current: Gen, old: Gen },
     /// The starting generation failed: its group is SIGKILLed (`kill`) and the current one keeps
     /// serving. During the stop sequence nothing is killed early: the deadline does that.
-    Abandoned { generation: Gen, why: GaveUp, kill: bool },
+    Abandoned {
+        generation: Gen,
+        why: GaveUp,
+        kill: bool,
+    },
     /// The retiring generation's main process exited.
     RetiredExited { old: Gen, exit: Exit, since: Mono },
     /// The retiring generation outlived its grace period: SIGKILL its group (`exited`: its main
@@ -258,7 +275,9 @@ impl Generations {
             }
 
             (Event::Restart, _) if self.stopping => vec![Ignored(Busy::Stopping)],
-            (Event::Restart, Restart::Starting { next, .. }) => vec![Ignored(Busy::Starting(next.n))],
+            (Event::Restart, Restart::Starting { next, .. }) => {
+                vec![Ignored(Busy::Starting(next.n))]
+            }
             (Event::Restart, Restart::Retiring { old, .. }) => vec![Ignored(Busy::Retiring(old.n))],
             (Event::Restart, Restart::Idle) => vec![Spawn {
                 n: self.current.n.saturating_add(1),
@@ -305,7 +324,10 @@ impl Generations {
             (Event::Exited { pid, exit }, Restart::Starting { next, .. }) if pid == next.pid => {
                 if self.stopping {
                     self.restart = Restart::Idle;
-                    vec![NextExited { generation: next, exit }]
+                    vec![NextExited {
+                        generation: next,
+                        exit,
+                    }]
                 } else {
                     self.abandon(next, GaveUp::Exited(exit))
                 }
@@ -351,7 +373,10 @@ impl Generations {
             // Ready, but sigward is stopping: READY=1 after STOPPING=1 would mislead the parent.
             vec![]
         } else {
-            vec![Action::CurrentReady(self.current), Action::Upstream(Up::Ready)]
+            vec![
+                Action::CurrentReady(self.current),
+                Action::Upstream(Up::Ready),
+            ]
         }
     }
 
@@ -406,7 +431,10 @@ mod tests {
 
     fn restarted(p: &Params) -> Generations {
         let mut g = Generations::new(100, Mono(0));
-        assert_eq!(g.step(Event::Restart, Mono(S), p), vec![Action::Spawn { n: 2 }]);
+        assert_eq!(
+            g.step(Event::Restart, Mono(S), p),
+            vec![Action::Spawn { n: 2 }]
+        );
         g.step(Event::Spawned { n: 2, pid: 200 }, Mono(S), p);
         g
     }
@@ -417,20 +445,39 @@ mod tests {
         let mut g = restarted(&p);
         assert_eq!(g.timer(&p), Some((Timer::GiveUp, Mono(11 * S))));
         let a = g.step(Event::Ready { n: 2 }, Mono(2 * S), &p);
-        assert!(matches!(a[0], Action::Promoted { current: Gen { pid: 200, .. }, old: Gen { pid: 100, .. } }));
+        assert!(matches!(
+            a[0],
+            Action::Promoted {
+                current: Gen { pid: 200, .. },
+                old: Gen { pid: 100, .. }
+            }
+        ));
         assert_eq!(g.current.pid, 200);
         assert_eq!(g.timer(&p), Some((Timer::RetireDeadline, Mono(7 * S))));
         // The retiring generation is not a stop target: it already had the stop signal.
         let targets: Vec<i32> = g.stop_targets().map(|(g, _)| g.pid).collect();
         assert_eq!(targets, vec![200]);
-        assert_eq!(g.step(Event::Timer(Timer::RetireDeadline), Mono(7 * S), &p), vec![Action::KillRetired { old: Gen { n: 1, pid: 100, began: Mono(0) }, exited: false }]);
+        assert_eq!(
+            g.step(Event::Timer(Timer::RetireDeadline), Mono(7 * S), &p),
+            vec![Action::KillRetired {
+                old: Gen {
+                    n: 1,
+                    pid: 100,
+                    began: Mono(0)
+                },
+                exited: false
+            }]
+        );
     }
 
     #[test]
     fn ready_during_the_stop_sequence_promotes_nothing() {
         let p = params(Ready::Notify);
         let mut g = restarted(&p);
-        assert_eq!(g.step(Event::Stopping, Mono(2 * S), &p), vec![Action::Upstream(Up::Stopping)]);
+        assert_eq!(
+            g.step(Event::Stopping, Mono(2 * S), &p),
+            vec![Action::Upstream(Up::Stopping)]
+        );
         assert_eq!(g.step(Event::Ready { n: 2 }, Mono(3 * S), &p), vec![]);
         assert_eq!(g.current.pid, 100);
         let targets: Vec<i32> = g.stop_targets().map(|(g, _)| g.pid).collect();
@@ -442,7 +489,14 @@ mod tests {
     fn an_abandoned_restart_says_ready_upstream_only_if_the_current_generation_was_ready() {
         let p = params(Ready::Notify);
         let mut g = restarted(&p);
-        let a = g.step(Event::Exited { pid: 200, exit: Exit::Code(1) }, Mono(2 * S), &p);
+        let a = g.step(
+            Event::Exited {
+                pid: 200,
+                exit: Exit::Code(1),
+            },
+            Mono(2 * S),
+            &p,
+        );
         assert!(!a.contains(&Action::Upstream(Up::Ready)), "{a:?}");
         let mut g = Generations::new(100, Mono(0));
         g.step(Event::Ready { n: 1 }, Mono(1), &p);

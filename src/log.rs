@@ -1757,7 +1757,10 @@ mod tests {
             },
             Event::ReapedOrphan {
                 pid: 5,
-                exit: Exit::Signal { sig: 9, core: false },
+                exit: Exit::Signal {
+                    sig: 9,
+                    core: false,
+                },
             },
             Event::RestartIgnored {
                 sig: libc::SIGHUP,

@@ -113,6 +113,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             };
             keep.push(notify.as_fd().as_raw_fd());
             let held = supervisor::Held::new(listeners, detach, inherited, notify);
+            keep.extend(held.upstream.as_ref().map(|u| u.as_fd().as_raw_fd()));
             let started = match &held.notify[0] {
                 Some(n) => held.spawn(&cfg.command, 1, n),
                 None => Err(SpawnError::Start("notify", nix::errno::Errno::EBADF)),

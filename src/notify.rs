@@ -391,6 +391,12 @@ impl Notify {
     }
 }
 
+impl AsFd for Upstream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
 impl AsFd for Notify {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()

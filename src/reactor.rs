@@ -53,7 +53,12 @@ impl Reactor {
     }
 
     /// Waits for the next batch of events (until `deadline` at most) and appends it to `out`.
-    pub fn wait(&mut self, notify: [Option<BorrowedFd>; 2], deadline: Option<Mono>, out: &mut Vec<Event>) {
+    pub fn wait(
+        &mut self,
+        notify: [Option<BorrowedFd>; 2],
+        deadline: Option<Mono>,
+        out: &mut Vec<Event>,
+    ) {
         if self.reap_pending {
             self.reap(out);
             return;
@@ -63,7 +68,8 @@ impl Reactor {
                 None => PollTimeout::NONE,
                 Some(at) => {
                     let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
                 }
             };
             let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);

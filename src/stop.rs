@@ -262,9 +262,7 @@ impl State {
                 (self, vec![StopLeftovers { sig: signal, wait }])
             }
             (State::Draining { .. }, MainExited { others: false }) => (self, vec![]),
-            (State::Draining { began, .. }, Timer(self::Timer::Deadline)) => {
-                kill_first(began, now)
-            }
+            (State::Draining { began, .. }, Timer(self::Timer::Deadline)) => kill_first(began, now),
             (State::Draining { .. }, Timer(_)) => (self, vec![]),
 
             (State::Killing { .. }, StopSignal(sig)) => (self, vec![Ignored { sig }]),
@@ -351,7 +349,13 @@ mod tests {
             }
         );
         assert_eq!(a.len(), 2);
-        assert!(matches!(a[1], StopApp { sig: TERM, because: Because::Received }));
+        assert!(matches!(
+            a[1],
+            StopApp {
+                sig: TERM,
+                because: Because::Received
+            }
+        ));
         assert_eq!(s.timer(), Some((Timer::Deadline, Mono(11 * S))));
     }
 
@@ -359,7 +363,13 @@ mod tests {
     fn pre_stop_delay_holds_then_delivers_the_first_signal() {
         let b = budget(3);
         let (s, a) = State::Running.step(Event::StopSignal(libc::SIGINT), Mono(S), &b);
-        assert!(matches!(s, State::Delaying { held: libc::SIGINT, .. }));
+        assert!(matches!(
+            s,
+            State::Delaying {
+                held: libc::SIGINT,
+                ..
+            }
+        ));
         assert!(matches!(a[..], [Began { hold: Some(_), .. }]));
         assert_eq!(s.timer(), Some((Timer::DelayOver, Mono(4 * S))));
         let (s, a) = s.step(Event::Timer(Timer::DelayOver), Mono(4 * S), &b);
@@ -443,13 +453,20 @@ mod tests {
         }
         let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(S), &b);
         // A deadline timer that fires early (a clock read before the deadline) kills nobody.
-        assert_eq!(s.step(Event::Timer(Timer::Deadline), Mono(2 * S), &b).1, vec![]);
-        assert_eq!(s.step(Event::Timer(Timer::DelayOver), Mono(2 * S), &b).1, vec![]);
+        assert_eq!(
+            s.step(Event::Timer(Timer::Deadline), Mono(2 * S), &b).1,
+            vec![]
+        );
+        assert_eq!(
+            s.step(Event::Timer(Timer::DelayOver), Mono(2 * S), &b).1,
+            vec![]
+        );
     }
 
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
-            prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT]).prop_map(Event::StopSignal),
+            prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT])
+                .prop_map(Event::StopSignal),
             any::<bool>().prop_map(|others| Event::MainExited { others }),
             Just(Event::AllGone),
             prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
@@ -550,6 +567,9 @@ mod tests {
         assert!(!told.first_time(11, 10, 5), "its group was told");
         assert!(told.first_time(20, 20, 7));
         assert!(!told.first_time(20, 20, 7), "told twice");
-        assert!(told.first_time(20, 20, 8), "a reused pid is another process");
+        assert!(
+            told.first_time(20, 20, 8),
+            "a reused pid is another process"
+        );
     }
 }

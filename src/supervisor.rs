@@ -15,7 +15,7 @@
 
 use crate::cli::Config;
 use crate::clock::Mono;
-use crate::generations::{self, Action as GenAction, Busy, Gen, GaveUp, Generations, Up};
+use crate::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
 use crate::listen::Listeners;
 use crate::log::{self, Event};
 use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
@@ -62,7 +62,12 @@ impl Held {
     }
 
     /// Starts generation `n` on the held sockets with its own notify socket.
-    pub fn spawn(&self, command: &[std::ffi::OsString], n: u32, notify: &Notify) -> Result<i32, SpawnError> {
+    pub fn spawn(
+        &self,
+        command: &[std::ffi::OsString],
+        n: u32,
+        notify: &Notify,
+    ) -> Result<i32, SpawnError> {
         let fdnames = self.listeners.fdnames();
         let handover = Handover {
             fds: &self.listeners.fds,
@@ -283,7 +288,9 @@ impl<'a> Supervisor<'a> {
             // before SIGKILL landed; the resweep timer looks again.
         }
         if let Some(old) = self.gens.retiring_exited()
-            && !procs::responsible_for(self.pid1).iter().any(|p| p.pgid == old.pid)
+            && !procs::responsible_for(self.pid1)
+                .iter()
+                .any(|p| p.pgid == old.pid)
         {
             self.on_gens(generations::Event::RetiredGroupGone, now);
         }
@@ -369,15 +376,22 @@ impl<'a> Supervisor<'a> {
                 Done::Counted(remaining.len().max(count))
             }
             StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
-            StopAction::Began { .. } | StopAction::Ignored { .. } | StopAction::Exit => Done::Nothing,
+            StopAction::Began { .. } | StopAction::Ignored { .. } | StopAction::Exit => {
+                Done::Nothing
+            }
         }
     }
 
     fn report(&self, action: StopAction, done: Done) {
         match (action, done) {
-            (StopAction::Began { sig, hold: Some(delay), .. }, _) => {
-                log::emit(&Event::PreStopDelay { sig, delay })
-            }
+            (
+                StopAction::Began {
+                    sig,
+                    hold: Some(delay),
+                    ..
+                },
+                _,
+            ) => log::emit(&Event::PreStopDelay { sig, delay }),
             (StopAction::StopApp { sig, because }, Done::Sent { to, result }) => {
                 if because == Because::DelayOver {
                     log::emit(&Event::DelayOver);
@@ -443,7 +457,13 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn report_delivery(&self, sig: i32, to: Option<i32>, result: Result<(), Errno>, stopping: bool) {
+    fn report_delivery(
+        &self,
+        sig: i32,
+        to: Option<i32>,
+        result: Result<(), Errno>,
+        stopping: bool,
+    ) {
         let Some(to) = to else {
             return log::emit(&Event::DroppedRewritten { sig });
         };
@@ -677,7 +697,9 @@ impl<'a> Supervisor<'a> {
             0 => Some(self.gens.current),
             _ => self.gens.starting(),
         };
-        let Some(held) = self.held.as_mut() else { return };
+        let Some(held) = self.held.as_mut() else {
+            return;
+        };
         let Some(socket) = held.notify.get(slot).and_then(|n| n.as_ref()) else {
             return;
         };
@@ -748,13 +770,13 @@ fn from_generation(sender: &notify::Sender, pgid: i32) -> bool {
 /// What carrying out a stop action did, for its log line.
 enum Done {
     Nothing,
-    Sent { to: Option<i32>, result: Result<(), Errno> },
+    Sent {
+        to: Option<i32>,
+        result: Result<(), Errno>,
+    },
     Counted(usize),
     Killed(Vec<Proc>),
 }
-
-
-
 
 /// `status 3` or `signal SIGKILL (status 137)`.
 struct Status(Exit);
@@ -794,6 +816,11 @@ struct Count(usize, &'static str, &'static str);
 
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.0, if self.0 == 1 { self.1 } else { self.2 })
+        write!(
+            f,
+            "{} {}",
+            self.0,
+            if self.0 == 1 { self.1 } else { self.2 }
+        )
     }
 }
