@@ -569,21 +569,9 @@ fn parse_ready(text: &str) -> Result<Ready, String> {
     }
 }
 
-/// Compact human form: `25s`, `1.5s`, `500ms`, `2m30s`.
+/// Compact human form: `25s`, `1.5s`, `500ms`, `2m30s` (as the log writes durations).
 pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if !ms.is_multiple_of(1000) {
-        let frac = format!("{:03}", ms % 1000);
-        format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
-    } else if ms >= 60_000 && ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms > 60_000 {
-        format!("{}m{}s", ms / 60_000, ms / 1000 % 60)
-    } else {
-        format!("{}s", ms / 1000)
-    }
+    crate::log::Dur(d).to_string()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct Mono(pub u64);
 
 impl Mono {
+    #[cfg(test)]
     pub const NEVER: Mono = Mono(u64::MAX);
 
     /// The current instant. CLOCK_MONOTONIC does not jump with the wall clock.
@@ -39,11 +40,6 @@ impl Mono {
     pub fn since(self, earlier: Mono) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
-
-    /// Whole milliseconds from `earlier` to `self`, for log fields.
-    pub fn ms_since(self, earlier: Mono) -> u64 {
-        self.0.saturating_sub(earlier.0) / 1_000_000
-    }
 }
 
 #[cfg(test)]
@@ -59,7 +55,6 @@ mod tests {
         );
         assert_eq!(Mono(1).after(Duration::from_nanos(2)), Mono(3));
         assert_eq!(Mono(1).since(Mono(5)), Duration::ZERO);
-        assert_eq!(Mono(3_000_000).ms_since(Mono(1_000_000)), 2);
     }
 
     #[test]

@@ -207,7 +207,8 @@ impl RateLimit {
         }
     }
 
-    /// Warnings suppressed since the last one allowed (to report at exit, say).
+    /// Warnings suppressed since the last one allowed.
+    #[cfg(test)]
     pub fn suppressed(&self) -> u64 {
         self.suppressed
     }
@@ -317,6 +318,7 @@ fn pass_pidfd(sock: BorrowedFd) {
 
 /// `Some(true)` once a notify socket got SO_PASSPIDFD, `Some(false)` once the kernel refused it,
 /// `None` before any socket tried.
+#[cfg(test)]
 pub fn pidfds_supported() -> Option<bool> {
     match PIDFD_PROBE.load(Ordering::Relaxed) {
         PROBE_YES => Some(true),
@@ -474,7 +476,8 @@ pub enum Body {
 pub struct Datagram {
     pub sender: Sender,
     pub body: Body,
-    fds: Vec<OwnedFd>,
+    /// Held only to be closed when the datagram is dropped.
+    _fds: Vec<OwnedFd>,
 }
 
 impl Datagram {
@@ -488,8 +491,9 @@ impl Datagram {
     }
 
     /// How many fds came with it (all closed when it is dropped).
+    #[cfg(test)]
     pub fn fd_count(&self) -> usize {
-        self.fds.len()
+        self._fds.len()
     }
 }
 
@@ -525,7 +529,11 @@ fn recv_one(sock: BorrowedFd, buf: &mut [u8; MAX_DATAGRAM]) -> Result<Datagram, 
     } else {
         Body::Text(String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned())
     };
-    Ok(Datagram { sender, body, fds })
+    Ok(Datagram {
+        sender,
+        body,
+        _fds: fds,
+    })
 }
 
 /// Takes the sender and every fd out of a received message's control data, so that no fd the
@@ -1019,7 +1027,7 @@ mod tests {
         .unwrap();
         let batch = notify.recv();
         let datagram = batch.datagrams.first().unwrap();
-        let fd = datagram.fds.first().unwrap();
+        let fd = datagram._fds.first().unwrap();
         let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
     }

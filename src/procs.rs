@@ -56,14 +56,27 @@ impl Comm {
     }
 }
 
-/// Invalid UTF-8 becomes U+FFFD; control characters (a comm may hold `\n` or ESC) and the Unicode
-/// line separators are escaped, so a name never breaks or recolours a log line.
+/// Displays as [`Lossy`] does: one line, whatever the bytes.
 impl fmt::Display for Comm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.as_bytes().utf8_chunks() {
+        Lossy(self.as_bytes()).fmt(f)
+    }
+}
+
+/// Bytes from /proc or argv: UTF-8 where valid, U+FFFD where not, control characters as `\xNN`
+/// (a name must not break a log line or a terminal).
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
             for c in chunk.valid().chars() {
-                if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-                    write!(f, "{}", c.escape_debug())?;
+                if c.is_control() {
+                    // Cc is C0, DEL and C1: all below 0x100.
+                    write!(f, "\\x{:02x}", u32::from(c))?;
+                } else if c == '\u{2028}' || c == '\u{2029}' {
+                    // Unicode's line and paragraph separators break lines in some viewers.
+                    write!(f, "\\u{{{:04x}}}", u32::from(c))?;
                 } else {
                     f.write_char(c)?;
                 }
@@ -96,6 +109,7 @@ pub struct Proc {
 
 impl Proc {
     /// The name for a log line: lossy UTF-8, control characters escaped.
+    #[cfg(test)]
     pub fn name(&self) -> &Comm {
         &self.comm
     }
@@ -359,6 +373,7 @@ pub struct Pinned {
 impl Pinned {
     /// sigward's own child, not yet reaped: its pid cannot be reused before sigward reaps it, so
     /// this cannot fail; the pidfd is taken anyway, for a caller that waits on it.
+    #[cfg(test)]
     pub fn child(pid: i32) -> Pinned {
         let pidfd = match pidfd_open(pid) {
             Opened::Fd(fd) => Some(fd),
@@ -380,11 +395,13 @@ impl Pinned {
         (now.start_time == p.start_time).then_some(Pinned { pid: p.pid, pidfd })
     }
 
+    #[cfg(test)]
     pub fn pid(&self) -> i32 {
         self.pid
     }
 
     /// The pidfd, readable once the process has exited; None where pidfds are missing.
+    #[cfg(test)]
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.pidfd.as_ref().map(|fd| fd.as_fd())
     }
@@ -404,6 +421,7 @@ impl Pinned {
     }
 
     /// Whether the process still exists (zombies included) and may be signalled.
+    #[cfg(test)]
     pub fn alive(&self) -> bool {
         self.signal(0).is_ok()
     }
@@ -481,7 +499,7 @@ mod tests {
     #[test]
     fn names_are_lossy_and_on_one_line() {
         let name = Comm::new(b"a\nb\x1b[31m\r\xd0\xff\t").to_string();
-        assert_eq!(name, "a\\nb\\u{1b}[31m\\r\u{FFFD}\u{FFFD}\\t");
+        assert_eq!(name, "a\\x0ab\\x1b[31m\\x0d\u{FFFD}\u{FFFD}\\x09");
         assert!(!name.contains(['\n', '\r', '\x1b']));
         assert_eq!(Comm::new("\u{2028}".as_bytes()).to_string(), "\\u{2028}");
         assert_eq!(

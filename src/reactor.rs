@@ -132,12 +132,12 @@ impl Reactor {
 
     /// One bounded reaping pass: up to REAP_BATCH children, then `Reaped` once none is waiting.
     fn reap(&mut self, out: &mut Vec<Event>) {
-        match reap::reap_some(REAP_BATCH, |pid, exit| out.push(Event::Exited(pid, exit))) {
-            Some(left) => {
-                self.reap_pending = false;
-                out.push(Event::Reaped(left));
-            }
-            None => {} // more may be waiting: the next call goes on
+        // None: the batch is full and more may be waiting; the next call goes on.
+        if let Some(left) =
+            reap::reap_some(REAP_BATCH, |pid, exit| out.push(Event::Exited(pid, exit)))
+        {
+            self.reap_pending = false;
+            out.push(Event::Reaped(left));
         }
     }
 }

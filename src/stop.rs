@@ -129,6 +129,7 @@ impl State {
     }
 
     /// When the grace period ends, once it has begun.
+    #[cfg(test)]
     pub fn deadline(&self) -> Option<Mono> {
         match *self {
             State::Delaying { deadline, .. } | State::Draining { deadline, .. } => Some(deadline),

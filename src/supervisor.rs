@@ -22,14 +22,11 @@ use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
 use crate::procs::{self, Pinned, Proc};
 use crate::reactor::{self, Reactor};
 use crate::reap::{Children, Exit};
-use crate::signals::{Name, Received, SignalFd};
+use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::stop::{self, Action as StopAction, Because, Told};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
-
-/// At most this many stragglers are named in one log line.
-const NAMED_STRAGGLERS: usize = 20;
 
 /// What sigward holds for generations: the sockets, each generation's notify socket, and the way
 /// up to its own notify-aware parent.
@@ -492,10 +489,11 @@ impl<'a> Supervisor<'a> {
     /// its stop signal now instead of sitting until SIGKILL (as systemd does).
     fn continue_stopped(&mut self, told: impl Fn(&Proc, &Told) -> bool) {
         for p in procs::responsible_for(self.pid1) {
-            if p.state == b'T' && told(&p, &self.told) {
-                if let Some(pin) = Pinned::open(&p) {
-                    let _ = pin.signal(libc::SIGCONT);
-                }
+            if p.state == b'T'
+                && told(&p, &self.told)
+                && let Some(pin) = Pinned::open(&p)
+            {
+                let _ = pin.signal(libc::SIGCONT);
             }
         }
     }
@@ -776,51 +774,4 @@ enum Done {
     },
     Counted(usize),
     Killed(Vec<Proc>),
-}
-
-/// `status 3` or `signal SIGKILL (status 137)`.
-struct Status(Exit);
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Exit::Code(c) => write!(f, "status {c}"),
-            Exit::Signal { sig, core } => write!(
-                f,
-                "signal {} (status {}){}",
-                Name(sig),
-                self.0.status(),
-                if core { ", core dumped" } else { "" }
-            ),
-        }
-    }
-}
-
-/// Who sent a signal: `pid 37 (kill)`, or the world outside the namespace.
-struct Sender(i32);
-
-impl std::fmt::Display for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0 == 0 {
-            return f.write_str("outside the PID namespace (pid 0)");
-        }
-        match procs::comm_of(self.0) {
-            Some(comm) => write!(f, "pid {} ({comm})", self.0),
-            None => write!(f, "pid {}", self.0),
-        }
-    }
-}
-
-/// `1 process`, `3 processes`: a count with its noun.
-struct Count(usize, &'static str, &'static str);
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.0,
-            if self.0 == 1 { self.1 } else { self.2 }
-        )
-    }
 }
