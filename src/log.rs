@@ -1381,7 +1381,9 @@ impl Logger {
     /// EAGAIN and the like: dropped, try the next line. EPIPE, EBADF: the reader is gone for
     /// good; stop writing (a write to a broken pipe also raises a SIGPIPE each time).
     fn failed(&mut self, e: Errno) -> bool {
-        if matches!(e, Errno::EPIPE | Errno::EBADF) {
+        // EFBIG: a file at RLIMIT_FSIZE; every further write raises SIGXFSZ at sigward, whose
+        // "ignored own signal" line would write again: a busy loop at debug level.
+        if matches!(e, Errno::EPIPE | Errno::EBADF | Errno::EFBIG) {
             self.sink.mode = Writing::Closed;
             self.pending.clear();
         }

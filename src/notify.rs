@@ -91,7 +91,7 @@ fn number<T: std::str::FromStr>(s: &str) -> Option<T> {
 }
 
 /// The messages of one datagram's text, in order. Empty lines are skipped, as systemd does.
-pub fn parse(text: &str) -> impl Iterator<Item = Msg<'_>> {
+pub fn parse(text: &str) -> impl Iterator<Item = Msg<'_>> + Clone {
     text.split('\n')
         .filter(|line| !line.is_empty())
         .map(Msg::parse_line)
@@ -482,7 +482,7 @@ pub struct Datagram {
 
 impl Datagram {
     /// Its messages in order; none when it was truncated.
-    pub fn msgs(&self) -> impl Iterator<Item = Msg<'_>> {
+    pub fn msgs(&self) -> impl Iterator<Item = Msg<'_>> + Clone {
         let text = match &self.body {
             Body::Text(text) => text.as_str(),
             Body::Truncated { .. } => "",
@@ -587,9 +587,11 @@ fn take_control(hdr: &libc::msghdr) -> (Sender, Vec<OwnedFd>) {
                 let cred = unsafe { data.cast::<libc::ucred>().read_unaligned() };
                 sender.pid = (cred.pid > 0).then_some(cred.pid);
             }
-            (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
-                fds.extend((0..ints).filter_map(|i| own(int_at(i))))
-            }
+            (libc::SOL_SOCKET, libc::SCM_RIGHTS) => fds.extend(
+                (0..ints)
+                    .filter_map(|i| own(int_at(i)))
+                    .inspect(disarm_linger),
+            ),
             // A negative value is the kernel's errno for "no pidfd" (sender already reaped).
             (libc::SOL_SOCKET, SCM_PIDFD) if ints >= 1 => sender.pidfd = own(int_at(0)),
             _ => {}
@@ -598,6 +600,26 @@ fn take_control(hdr: &libc::msghdr) -> (Sender, Vec<OwnedFd>) {
         cmsg = unsafe { libc::CMSG_NXTHDR(hdr, cmsg) };
     }
     (sender, fds)
+}
+
+/// A received socket with SO_LINGER set would make its last close() wait (up to forever) for
+/// its unsent data: switch lingering off so dropping the datagram returns at once. Not a
+/// socket (ENOTSOCK): nothing to do.
+fn disarm_linger(fd: &OwnedFd) {
+    let off = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) on an fd we own, with a valid linger struct and its size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const off).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,14 +677,27 @@ impl Upstream {
 
     /// Sends those of `msgs` the parent must hear ([`relayed`]) as one datagram; nothing when
     /// none is. Returns how many were sent.
-    pub fn relay<'m>(&self, msgs: impl IntoIterator<Item = Msg<'m>>) -> Result<usize, Errno> {
+    pub fn relay<'m>(
+        &self,
+        msgs: impl IntoIterator<Item = Msg<'m>> + Clone,
+    ) -> Result<usize, Errno> {
         let mut text = Text::new();
         let mut count = 0usize;
         let kept = msgs
+            .clone()
             .into_iter()
             .filter(relayed)
             .inspect(|_| count = count.saturating_add(1));
-        format(kept, &mut text).map_err(|_| Errno::EMSGSIZE)?;
+        if format(kept, &mut text).is_err() {
+            // Too long once made lossy (a long STATUS=): the free text gives way, the watchdog
+            // and timeout messages a parent acts on still go.
+            (text, count) = (Text::new(), 0);
+            let vital = msgs
+                .into_iter()
+                .filter(|m| relayed(m) && !matches!(m, Msg::Status(_)))
+                .inspect(|_| count = count.saturating_add(1));
+            format(vital, &mut text).map_err(|_| Errno::EMSGSIZE)?;
+        }
         if count > 0 {
             self.send_text(text.as_bytes())?;
         }
@@ -1250,5 +1285,100 @@ mod tests {
                 prop_assert_eq!(reported + limit.suppressed(), calls, "every call is warned or counted");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::SocketAddr;
+    use std::time::Instant;
+
+    /// A sender passes a TCP socket with SO_LINGER and unsent data; PID 1 closes it when the
+    /// datagram drops, and that close() blocks for the linger time.
+    #[test]
+    fn dropping_a_datagram_that_carries_a_lingering_tcp_socket_does_not_block() {
+        let notify = Notify::new().unwrap();
+        let name = notify.addr.strip_prefix('@').unwrap();
+        let app = UnixDatagram::unbound().unwrap();
+        app.connect_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+            .unwrap();
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap(); // never accepts
+        let mut stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let chunk = [0u8; 65536];
+        while stream.write(&chunk).is_ok() {} // peer window and our send buffer full
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 3,
+        };
+        // SAFETY: setsockopt on an open socket with a valid linger struct.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        let fds = [stream.as_raw_fd()];
+        socket::sendmsg::<()>(
+            app.as_raw_fd(),
+            &[std::io::IoSlice::new(b"WATCHDOG=1")],
+            &[socket::ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        drop(stream); // the sender keeps no copy: sigward's is the last
+
+        let batch = notify.recv();
+        assert_eq!(batch.datagrams.len(), 1);
+        let t = Instant::now();
+        drop(batch);
+        let took = t.elapsed();
+        eprintln!("dropping the datagram took {took:?}");
+        assert!(
+            took < Duration::from_millis(500),
+            "PID 1 blocked {took:?} closing an fd a stranger sent"
+        );
+    }
+
+    /// The app's datagram fits (3,018 bytes), but its non-UTF-8 STATUS grows threefold when
+    /// made lossy; the relay then fails as a whole and the WATCHDOG=1 beside it is lost.
+    #[test]
+    fn a_watchdog_ping_beside_a_non_utf8_status_still_reaches_the_parent() {
+        let notify = Notify::new().unwrap();
+        let name = notify.addr.strip_prefix('@').unwrap();
+        let app = UnixDatagram::unbound().unwrap();
+        app.connect_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+            .unwrap();
+        let mut dgram = b"STATUS=".to_vec();
+        dgram.extend(std::iter::repeat_n(0xe9u8, 3000)); // Latin-1 text, say
+        dgram.extend(b"\nWATCHDOG=1");
+        app.send(&dgram).unwrap();
+        let batch = notify.recv();
+        let [d] = batch.datagrams.as_slice() else {
+            panic!()
+        };
+
+        let path = std::env::temp_dir().join(format!("sigward-review-up-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let parent = UnixDatagram::bind(&path).unwrap();
+        parent.set_nonblocking(true).unwrap();
+        let up = Upstream::to(path.as_os_str()).unwrap();
+        let relayed = up.relay(d.msgs());
+        let mut buf = [0u8; 65536];
+        let got = parent.recv(&mut buf).map(|n| buf[..n].to_vec());
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            got.as_ref().is_ok_and(|g| g.ends_with(b"WATCHDOG=1")),
+            "relay returned {relayed:?}; the parent got {:?}",
+            got.map(|g| g.len())
+        );
     }
 }
