@@ -289,6 +289,11 @@ pub fn escaped(s: &str) -> String {
 }
 
 fn validate(a: Args) -> Result<Config, String> {
+    if a.grace_period.is_zero() {
+        return Err(
+            "the grace period must be more than 0 (it is the time the app gets to stop)".into(),
+        );
+    }
     if a.pre_stop_delay >= a.grace_period {
         return Err(format!(
             "pre-stop delay {} must be shorter than the grace period {} (the delay is spent inside it)",
@@ -368,21 +373,41 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration (try 25s, 500ms, 1m30s)".into());
     }
-    let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    // Any number too large for u64 is far above the maximum.
-    let number = |s: &str| s.parse::<u64>().map_err(|_| too_long());
-    let total = if is_number(t) {
-        Duration::from_secs(number(t)?)
+    let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    // A part in nanoseconds: `1.5` of a unit of `unit_ns`, as the log writes `1.5s`. Any number
+    // too large for u64 is far above the maximum.
+    let part = |num: &str, unit_ns: u128| -> Result<u128, String> {
+        let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+        let bad = || "expected a number like 25, 1.5 or 0.25 before each unit".to_string();
+        if (whole.is_empty() && frac.is_empty()) || frac.contains('.') || frac.len() > 9 {
+            return Err(bad());
+        }
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse::<u64>().map_err(|_| too_long())?.into()
+        };
+        let scale = 10u128.pow(frac.len() as u32);
+        let frac: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| bad())?
+        };
+        Ok(whole * unit_ns + frac * unit_ns / scale)
+    };
+    const SEC: u128 = 1_000_000_000;
+    let nanos = if is_number(t) {
+        part(t, SEC)?
     } else {
-        let mut total = Duration::ZERO;
+        let mut total: u128 = 0;
         let mut rest = t;
         while !rest.is_empty() {
             let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
+                .find(|c: char| !c.is_ascii_digit() && c != '.')
                 .unwrap_or(rest.len());
             let (num, after) = rest.split_at(digits);
             let unit_len = after
-                .find(|c: char| c.is_ascii_digit())
+                .find(|c: char| c.is_ascii_digit() || c == '.')
                 .unwrap_or(after.len());
             let (unit, next) = after.split_at(unit_len);
             if !is_number(num) {
@@ -390,23 +415,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                     "expected a number before each unit (try 25s, 500ms, 1m30s)".to_string()
                 );
             }
-            let n = number(num)?;
-            let part = match unit {
-                "ms" => Duration::from_millis(n),
-                "s" => Duration::from_secs(n),
-                "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_long)?),
-                "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_long)?),
+            let unit_ns = match unit {
+                "ms" => SEC / 1000,
+                "s" => SEC,
+                "m" => 60 * SEC,
+                "h" => 3600 * SEC,
                 _ => return Err(format!("unknown unit '{unit}' (use ms, s, m or h)")),
             };
-            total = total.checked_add(part).ok_or_else(too_long)?;
+            total = total.saturating_add(part(num, unit_ns)?);
             rest = next;
         }
         total
     };
-    if total > MAX_DURATION {
+    if nanos > MAX_DURATION.as_nanos() {
         return Err(too_long());
     }
-    Ok(total)
+    let secs = u64::try_from(nanos / SEC).map_err(|_| too_long())?;
+    Ok(Duration::new(secs, (nanos % SEC) as u32))
 }
 
 fn parse_signal(text: &str) -> Result<i32, String> {
@@ -603,12 +628,29 @@ mod tests {
             parse_duration("1h1ms"),
             Ok(Duration::from_millis(3_600_001))
         );
+        // What the log writes reads back: `1.5s`, `1.25s`, `0.5`.
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1.25s"), Ok(Duration::from_millis(1250)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(".5ms"), Ok(Duration::from_micros(500)));
+        for d in [1500, 1250, 1005, 90_000, 999, 3_601_000] {
+            let d = Duration::from_millis(d);
+            assert_eq!(
+                parse_duration(&fmt_duration(d)),
+                Ok(d),
+                "{}",
+                fmt_duration(d)
+            );
+        }
         for bad in [
             "",
             "s",
             "5x",
             "-1s",
-            "1.5s",
+            "1..5s",
+            ".s",
+            "1.0000000001s",
             "ms5",
             "99999999999999999999h",
             "5 s",

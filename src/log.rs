@@ -59,6 +59,13 @@ pub fn held_fd() -> Option<RawFd> {
     LOG.lock().unwrap_or_else(|e| e.into_inner()).sink.held_fd()
 }
 
+/// At exit: one short, bounded try (at most `within`) to write what is still owed — the rest of
+/// a line a terminal took only partly, and the "N log lines dropped" notice — since the last
+/// lines (stragglers, the exit status) matter most.
+pub fn finish(within: Duration) {
+    LOG.lock().unwrap_or_else(|e| e.into_inner()).finish(within);
+}
+
 pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
@@ -274,6 +281,11 @@ pub enum Event<'a> {
         sender: i32,
         generation: u32,
         suppressed: u64,
+    },
+    /// sigward's own NOTIFY_SOCKET cannot be used (vsock:, a path too long): its parent will
+    /// hear nothing from it.
+    UpstreamUnusable {
+        err: Errno,
     },
     /// A notify datagram longer than sigward reads: not parsed, since its end is cut.
     NotifyTruncated {
@@ -719,6 +731,12 @@ impl Event<'_> {
                 ));
                 v.int("from_pid", sender.into());
                 v.int("suppressed", suppressed.min(i64::MAX as u64) as i64);
+            }
+            Event::UpstreamUnusable { err } => {
+                v.head(Warn, "notify")?;
+                v.msg(format_args!(
+                    "cannot use NOTIFY_SOCKET: {err}; the parent will get no READY=1 from sigward"
+                ));
             }
             Event::NotifyTruncated { generation, len } => {
                 v.head(Warn, "notify_truncated")?;
@@ -1330,6 +1348,36 @@ impl Logger {
         }
         if self.render(e, self.max) && !self.put() {
             self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    fn finish(&mut self, within: Duration) {
+        let give_up = std::time::Instant::now().checked_add(within);
+        while !self.sink.closed() && (!self.pending.is_empty() || self.dropped > 0) {
+            let left = give_up.map_or(Duration::ZERO, |g| {
+                g.saturating_duration_since(std::time::Instant::now())
+            });
+            if left.is_zero() {
+                return;
+            }
+            let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.sink.fd(), PollFlags::POLLOUT)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) => return,
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+            if self.dropped > 0 {
+                let notice = Event::LogLinesDropped {
+                    count: self.dropped,
+                };
+                if self.render(&notice, Level::Debug) && self.put() {
+                    self.dropped = 0;
+                }
+            } else {
+                self.line.clear();
+                self.put();
+            }
         }
     }
 

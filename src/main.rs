@@ -154,6 +154,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         held,
     )
     .run();
+    log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
     if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {
         0

@@ -74,8 +74,10 @@ impl fmt::Display for Lossy<'_> {
                 if c.is_control() {
                     // Cc is C0, DEL and C1: all below 0x100.
                     write!(f, "\\x{:02x}", u32::from(c))?;
-                } else if c == '\u{2028}' || c == '\u{2029}' {
-                    // Unicode's line and paragraph separators break lines in some viewers.
+                } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+                {
+                    // Unicode's line separators break lines in some viewers, and its
+                    // bidirectional controls can reorder what a terminal shows.
                     write!(f, "\\u{{{:04x}}}", u32::from(c))?;
                 } else {
                     f.write_char(c)?;
@@ -391,8 +393,18 @@ impl Pinned {
             Opened::Gone => return None,
             Opened::Unavailable => None,
         };
-        let now = stat_of(p.pid)?;
-        (now.start_time == p.start_time).then_some(Pinned { pid: p.pid, pidfd })
+        let mut path = [0u8; 32];
+        let path = stat_path(&mut path, "/proc/", p.pid)?;
+        match nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                let now = read_stat(fd, &mut [0u8; STAT_BUF])?;
+                (now.start_time == p.start_time).then_some(Pinned { pid: p.pid, pidfd })
+            }
+            Err(Errno::ENOENT | Errno::ESRCH) => None,
+            // /proc cannot be read just now (EMFILE, ENOMEM): the snapshot saw this process a
+            // moment ago, and skipping it would leave a straggler alive; signal it unchecked.
+            Err(_) => Some(Pinned { pid: p.pid, pidfd }),
+        }
     }
 
     #[cfg(test)]
@@ -502,6 +514,11 @@ mod tests {
         assert_eq!(name, "a\\x0ab\\x1b[31m\\x0d\u{FFFD}\u{FFFD}\\x09");
         assert!(!name.contains(['\n', '\r', '\x1b']));
         assert_eq!(Comm::new("\u{2028}".as_bytes()).to_string(), "\\u{2028}");
+        // A right-to-left override would make a terminal show the rest of the line reversed.
+        assert_eq!(
+            Comm::new("a\u{202e}b".as_bytes()).to_string(),
+            "a\\u{202e}b"
+        );
         assert_eq!(
             Comm::new("nginx: 工作进程".as_bytes()).to_string(),
             "nginx: 工作\u{FFFD}"

@@ -19,6 +19,7 @@
 use crate::signals::{self, SigMask};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::unistd::{ForkResult, Pid};
 use std::ffi::{CStr, CString, OsString};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -85,6 +86,9 @@ const HANDOVER_VARS: [&str; 5] = [
     "NOTIFY_SOCKET",
     "SIGWARD_GENERATION",
 ];
+
+/// How long sigward waits for a child to report its exec before counting it as started.
+const EXEC_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub enum SpawnError {
     /// The command could not be executed (errno as execvp(3) reports it).
@@ -242,7 +246,21 @@ pub fn spawn(
             drop(high);
             let mut buf = [0u8; 8];
             let mut got = 0;
+            let give_up = std::time::Instant::now().checked_add(EXEC_REPORT_WAIT);
             while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+                // A child stuck before exec (SIGSTOPped, a hung working directory) must not stall
+                // PID 1: past the bound it counts as started, and a later exec failure shows as
+                // its exit status (127/126) instead.
+                let left = give_up.map_or(std::time::Duration::ZERO, |g| {
+                    g.saturating_duration_since(std::time::Instant::now())
+                });
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
+                match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(0) => return Ok(child),
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(_) => break,
+                }
                 match nix::unistd::read(&report_r, rest) {
                     Ok(0) => break,
                     Ok(n) => got += n,

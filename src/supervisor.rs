@@ -53,7 +53,11 @@ impl Held {
             inherited,
             cwd,
             notify: [Some(notify), None],
-            upstream: Upstream::from_env().ok().flatten(),
+            upstream: Upstream::from_env().unwrap_or_else(|e| {
+                let err = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL));
+                log::emit(&Event::UpstreamUnusable { err });
+                None
+            }),
             refusals: RateLimit::new(notify::REFUSAL_WARNING_INTERVAL),
         }
     }
@@ -705,7 +709,9 @@ impl<'a> Supervisor<'a> {
         let Some(generation) = generation else { return };
         let n = generation.n;
         let mut ready = false;
-        for datagram in &batch.datagrams {
+        // Each datagram is dropped once handled: the fds it carried (a BARRIER=1 pipe) close then,
+        // not 16 datagrams' worth at once.
+        for datagram in batch.datagrams {
             if !from_generation(&datagram.sender, generation.pid) {
                 if let Some(suppressed) = held.refusals.allow(Mono::now().0) {
                     log::emit(&Event::NotifyRefused {
@@ -742,7 +748,6 @@ impl<'a> Supervisor<'a> {
         if let Some(err) = batch.error {
             log::emit(&Event::NotifyFailed { generation: n, err });
         }
-        drop(batch); // closes BARRIER=1 fds: the senders learn their messages were handled
         if ready {
             self.on_gens(generations::Event::Ready { n: generation.n }, Mono::now());
         }
