@@ -516,6 +516,30 @@ mod tests {
         assert_eq!(g.timer(&p), None);
     }
 
+    /// The current generation's main process was reaped (the stop machine hears of it only at
+    /// the end of the reaping pass, which may span several batches with timers run in between):
+    /// the new generation must not be promoted over it, and above all the dispatcher must not
+    /// be told to kill(-pgid) a group whose leader was reaped.
+    #[test]
+    fn no_promotion_over_a_current_generation_whose_main_process_was_reaped() {
+        let p = params(Ready::After(Duration::from_secs(2)));
+        let mut g = restarted(&p);
+        g.step(Event::Timer(Timer::CurrentReady), Mono(2 * S), &p);
+        g.step(
+            Event::Exited {
+                pid: 100,
+                exit: Exit::Code(0),
+            },
+            Mono(2 * S),
+            &p,
+        );
+        let a = g.step(Event::Timer(Timer::NextReady), Mono(3 * S), &p);
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::Promoted { .. })),
+            "promoted over a reaped generation, whose group the dispatcher then signals by pgid: {a:?}"
+        );
+    }
+
     #[derive(Clone, Copy, Debug)]
     enum Step {
         Restart,

@@ -561,6 +561,22 @@ mod tests {
         }
     }
 
+    /// StopLeftovers calls first_time once per leftover process: 50,000 leftovers (a fork storm
+    /// in another session) must not cost PID 1 seconds of CPU inside the stop path.
+    #[test]
+    fn told_is_not_quadratic_in_the_number_of_leftovers() {
+        let mut told = Told::default();
+        let start = std::time::Instant::now();
+        for pid in 2..50_002 {
+            assert!(told.first_time(pid, pid, 7));
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(500),
+            "50,000 leftovers took {:?}",
+            start.elapsed()
+        );
+    }
+
     #[test]
     fn told_counts_each_process_once_and_respects_told_groups() {
         let mut told = Told::default();

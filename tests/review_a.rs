@@ -1,0 +1,127 @@
+//! Review A (issue 9 engine): scenarios where a process gets the stop signal twice in one stop
+//! sequence, or the stop signal is not seen while reaping.
+mod common;
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn count_sig(log: &str, sig: i32) -> usize {
+    let prefix = format!("sig {sig} ");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .count()
+}
+
+/// Generation 1 is retired (SIGTERM at promotion) and keeps draining; the new generation's main
+/// process then exits by itself while generation 1 is still there. The leftover signal of the
+/// stop sequence must not reach generation 1 a second time.
+#[test]
+fn retiring_generation_gets_the_stop_signal_once_when_the_new_generation_exits() {
+    let logs = Scratch::new();
+    let script = format!(
+        "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {{probe}} log={dir}gen1 notify on-term=stay; \
+         {{probe}} log={dir}gen2 notify on-term=stay & sleep 1; exit 5",
+        dir = logs.path("")
+    );
+    let ns = Ns::start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "-t",
+        "4s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let gen1 = logs.path("gen1");
+    wait_line(&gen1, "notified ok=true", T);
+    ns.signal(libc::SIGHUP);
+    // Promotion: generation 1 gets its one SIGTERM.
+    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    let done = ns.wait(T);
+    assert_eq!(
+        count_sig(&gen1, libc::SIGTERM),
+        1,
+        "the retiring generation got SIGTERM twice:\n{}\nstderr:\n{}",
+        std::fs::read_to_string(&gen1).unwrap_or_default(),
+        done.stderr
+    );
+}
+
+/// Same, with an external stop during the retirement: the stop signal goes to the current
+/// generation only, then the current one exits while the retiring one drains.
+#[test]
+fn retiring_generation_gets_the_stop_signal_once_when_stopped_and_the_current_one_exits_first() {
+    let logs = Scratch::new();
+    let script = format!(
+        "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {{probe}} log={dir}gen1 notify on-term=stay; \
+         exec {{probe}} log={dir}gen2 notify",
+        dir = logs.path("")
+    );
+    let ns = Ns::start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "-t",
+        "3s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let (gen1, gen2) = (logs.path("gen1"), logs.path("gen2"));
+    wait_line(&gen1, "notified ok=true", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen2, "notified ok=true", T);
+    ns.signal(libc::SIGTERM); // generation 2 exits on it; generation 1 still drains
+    let done = ns.wait(T);
+    assert_eq!(
+        count_sig(&gen1, libc::SIGTERM),
+        1,
+        "the retiring generation got SIGTERM twice:\n{}\nstderr:\n{}",
+        std::fs::read_to_string(&gen1).unwrap_or_default(),
+        done.stderr
+    );
+}
+
+/// With -c (signal the main process only) and --listen: a stop while generation 2 starts tells
+/// both main processes; generation 1 exits; generation 2's main process must not get the
+/// leftover signal on top.
+#[test]
+fn single_child_stop_during_a_restart_signals_the_starting_generation_once() {
+    let logs = Scratch::new();
+    let script = format!(
+        "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {{probe}} log={dir}gen1 notify; \
+         exec {{probe}} log={dir}gen2 on-term=stay",
+        dir = logs.path("")
+    );
+    let ns = Ns::start(&[
+        "-c",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--ready-timeout",
+        "60s",
+        "-t",
+        "3s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let (gen1, gen2) = (logs.path("gen1"), logs.path("gen2"));
+    wait_line(&gen1, "notified ok=true", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen2, "ready", T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(
+        count_sig(&gen2, libc::SIGTERM),
+        1,
+        "generation 2 got SIGTERM twice:\n{}\nstderr:\n{}",
+        std::fs::read_to_string(&gen2).unwrap_or_default(),
+        done.stderr
+    );
+}
