@@ -243,7 +243,9 @@ impl Generations {
         };
         let restart = match self.restart {
             Restart::Idle => None,
-            Restart::Starting { .. } if self.stopping => None,
+            // Stopping, or the current generation's main process is gone (the stop sequence is
+            // about to begin): no promotion, so no timer that would promote or give up.
+            Restart::Starting { .. } if self.stopping || self.current_exited => None,
             Restart::Starting { next, give_up } => Some(match p.ready {
                 Ready::After(d) if next.began.after(d) < give_up => {
                     (Timer::NextReady, next.began.after(d))
@@ -302,7 +304,10 @@ impl Generations {
 
             (Event::Ready { n }, _) if n == self.current.n => self.current_is_ready(),
             (Event::Ready { n }, Restart::Starting { next, .. })
-                if n == next.n && p.ready == Ready::Notify && !self.stopping =>
+                if n == next.n
+                    && p.ready == Ready::Notify
+                    && !self.stopping
+                    && !self.current_exited =>
             {
                 self.promote(next, now, p)
             }

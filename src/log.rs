@@ -175,6 +175,12 @@ pub enum Event<'a> {
         sig: i32,
         from: i32,
     },
+    /// The first stop signal from outside, after the main child exited and the leftovers had
+    /// the stop signal from sigward: nobody gets it twice.
+    StopSignalAfterExit {
+        sig: i32,
+        from: i32,
+    },
     DelayOver,
     /// `count` processes were left when the main child exited; they were sent `sig`.
     Leftovers {
@@ -438,6 +444,16 @@ impl Event<'_> {
                     "ignored {} raised by sigward itself",
                     Name(sig)
                 ));
+            }
+            Event::StopSignalAfterExit { sig, from } => {
+                v.head(Info, "stop_signal")?;
+                v.msg(format_args!(
+                    "received {} from {}: already stopping (the main child has exited and every process left has had the stop signal)",
+                    Name(sig),
+                    Sender(from)
+                ));
+                v.text("signal", &Name(sig));
+                v.int("from_pid", from.into());
             }
             Event::IgnoredWhileKilling { sig } => {
                 v.head(Debug, "ignored")?;
@@ -1749,6 +1765,7 @@ mod tests {
             Event::PreStopDelay { sig: s, delay: d },
             Event::DelayCut { sig: s, from: 0 },
             Event::StopSignalAgain { sig: s, from: 0 },
+            Event::StopSignalAfterExit { sig: s, from: 0 },
             Event::DelayOver,
             Event::Leftovers {
                 count: 3,

@@ -291,7 +291,7 @@ fn descendants(root: i32, all: Vec<Proc>) -> Vec<Proc> {
 /// Pids are small distinct integers chosen by the kernel: a multiplicative hash spreads them,
 /// without SipHash's cost or the random seed that std's default hasher pulls in.
 #[derive(Default)]
-struct PidHasher(u64);
+pub struct PidHasher(u64);
 
 impl Hasher for PidHasher {
     fn finish(&self) -> u64 {
@@ -443,10 +443,8 @@ impl Pinned {
 /// whose leader was already reaped, where kill(-pgid) could reach a group that reused the id.
 /// Each pin is closed right after its signal, so 100,000 processes need one fd at a time.
 /// Returns how many were signalled.
-pub fn signal_members(procs: &[Proc], pgid: i32, sig: i32) -> usize {
-    procs
-        .iter()
-        .filter(|p| p.pgid == pgid)
+pub fn signal_members<'a>(members: impl Iterator<Item = &'a Proc>, sig: i32) -> usize {
+    members
         .filter_map(Pinned::open)
         .filter(|pin| pin.signal(sig).is_ok())
         .count()
@@ -684,7 +682,10 @@ mod tests {
         procs.retain(|p| [pgid, member.0.id() as i32, other.0.id() as i32].contains(&p.pid));
         assert_eq!(procs.len(), 3);
         drop(leader); // killed and reaped
-        assert_eq!(signal_members(&procs, pgid, libc::SIGTERM), 1);
+        assert_eq!(
+            signal_members(procs.iter().filter(|p| p.pgid == pgid), libc::SIGTERM),
+            1
+        );
         let status = member.0.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),

@@ -61,6 +61,11 @@ impl Reactor {
     ) {
         if self.reap_pending {
             self.reap(out);
+            if self.reap_pending {
+                // A long burst of exits: between batches, take what signals are queued (a stop
+                // signal must not wait for 100,000 orphans), without sleeping.
+                self.read_signals(out);
+            }
             return;
         }
         if self.drained {
@@ -109,11 +114,16 @@ impl Reactor {
                 return;
             }
         }
+        self.read_signals(out);
+    }
+
+    /// One non-blocking read of the signalfd; SIGCHLD becomes pending reaping.
+    fn read_signals(&mut self, out: &mut Vec<Event>) {
         let mut batch = [Received { signo: 0, pid: 0 }; SIGNAL_BATCH];
         match self.signals.read(&mut batch) {
             Ok(n) => {
                 self.drained = n < SIGNAL_BATCH;
-                for r in &batch[..n] {
+                for r in batch.iter().take(n) {
                     if r.signo == libc::SIGCHLD {
                         self.reap_pending = true;
                     } else {

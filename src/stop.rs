@@ -14,6 +14,9 @@
 //! at or after it, and every path ends in `Done` once no process is left.
 
 use crate::clock::Mono;
+use crate::procs::PidHasher;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 /// While killing, look again this often for stragglers that forked just before SIGKILL landed.
@@ -42,11 +45,13 @@ pub enum State {
         deadline: Mono,
         held: i32,
     },
-    /// The stop signal `signal` was delivered; waiting for every process to exit.
+    /// The stop signal `signal` was delivered; waiting for every process to exit. `asked`: a
+    /// stop signal was received (not only the main child's exit), so a further one is forwarded.
     Draining {
         began: Mono,
         deadline: Mono,
         signal: i32,
+        asked: bool,
     },
     /// The deadline passed and everything left was SIGKILLed; look again at `resweep`.
     Killing { began: Mono, resweep: Mono },
@@ -105,6 +110,9 @@ pub enum Action {
     /// The grace period is over (or a resweep is due): SIGKILL everything sigward answers for;
     /// `first` names the stragglers.
     Kill { first: bool },
+    /// The first stop signal from outside arrived after sigward had already told everything left
+    /// (the main child exited by itself): nobody gets it twice.
+    AlreadyStopping { sig: i32 },
     /// A stop signal arrived while killing: nothing left to do with it.
     Ignored { sig: i32 },
     /// Every process is gone: exit with the main child's status.
@@ -174,6 +182,7 @@ impl State {
                         began: now,
                         deadline,
                         signal: sig,
+                        asked: true,
                     };
                     let because = Because::Received;
                     let began = Began {
@@ -200,6 +209,7 @@ impl State {
                     began: now,
                     deadline: now.after(grace),
                     signal: sig,
+                    asked: false,
                 };
                 (draining, vec![StopLeftovers { sig, wait: grace }])
             }
@@ -222,6 +232,7 @@ impl State {
                     began,
                     deadline,
                     signal: held,
+                    asked: true,
                 };
                 (draining, vec![StopApp { sig: held, because }])
             }
@@ -241,6 +252,7 @@ impl State {
                     began,
                     deadline,
                     signal: held,
+                    asked: true,
                 };
                 let wait = deadline.since(now);
                 (draining, vec![StopLeftovers { sig: held, wait }])
@@ -252,7 +264,28 @@ impl State {
             }
             (State::Delaying { .. }, Timer(_)) => (self, vec![]),
 
-            (State::Draining { .. }, StopSignal(sig)) => (self, vec![ForwardAgain { sig }]),
+            (State::Draining { asked: true, .. }, StopSignal(sig)) => {
+                (self, vec![ForwardAgain { sig }])
+            }
+            (
+                State::Draining {
+                    began,
+                    deadline,
+                    signal,
+                    asked: false,
+                },
+                StopSignal(sig),
+            ) => {
+                // The first stop signal from outside, after sigward began stopping by itself (the
+                // main child exited): everything left has had the stop signal already.
+                let draining = State::Draining {
+                    began,
+                    deadline,
+                    signal,
+                    asked: true,
+                };
+                (draining, vec![AlreadyStopping { sig }])
+            }
             (
                 State::Draining {
                     deadline, signal, ..
@@ -293,10 +326,11 @@ fn kill_first(began: Mono, now: Mono) -> (State, Vec<Action>) {
 /// Who has had the stop signal in this stop sequence, so that nobody gets it twice: process
 /// groups signalled as a whole, and single processes by (pid, start time) so a reused pid is a
 /// different process.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Told {
     groups: Vec<i32>,
-    procs: Vec<(i32, u64)>,
+    /// A set: 100,000 leftovers must not cost PID 1 a quadratic scan in the stop path.
+    procs: HashSet<(i32, u64), BuildHasherDefault<PidHasher>>,
 }
 
 impl Told {
@@ -306,14 +340,20 @@ impl Told {
         }
     }
 
+    /// A group that is gone (a retired generation): its id may be reused by a new group.
+    pub fn forget_group(&mut self, pgid: i32) {
+        self.groups.retain(|&g| g != pgid);
+    }
+
+    /// One process told by itself (the main process alone, with -c).
+    pub fn process(&mut self, pid: i32, start: u64) {
+        self.procs.insert((pid, start));
+    }
+
     /// Whether a process (pid, process group, start time) still needs the stop signal; if so it
     /// is counted as told from now on.
     pub fn first_time(&mut self, pid: i32, pgid: i32, start: u64) -> bool {
-        if self.groups.contains(&pgid) || self.procs.contains(&(pid, start)) {
-            return false;
-        }
-        self.procs.push((pid, start));
-        true
+        !self.groups.contains(&pgid) && self.procs.insert((pid, start))
     }
 
     pub fn has_group(&self, pgid: i32) -> bool {
@@ -346,7 +386,8 @@ mod tests {
             State::Draining {
                 began: Mono(S),
                 deadline: Mono(11 * S),
-                signal: TERM
+                signal: TERM,
+                asked: true,
             }
         );
         assert_eq!(a.len(), 2);
@@ -496,6 +537,7 @@ mod tests {
             let mut deadline: Option<Mono> = None;
             let mut stop_apps = 0;
             let mut told = false;
+            let mut received = false;
             let mut exits = 0;
             let mut main_exited = false;
             for (event, step, at_timer) in events {
@@ -513,6 +555,7 @@ mod tests {
                 };
                 let before = state;
                 let (next, actions) = state.step(event, now, &b);
+                let received_now = matches!(event, Event::StopSignal(_));
                 // The deadline, once set, never moves.
                 if let (Some(d), Some(n)) = (deadline, next.deadline()) {
                     prop_assert_eq!(d, n, "deadline moved: {:?} -> {:?}", before, next);
@@ -531,6 +574,7 @@ mod tests {
                         ForwardAgain { .. } => {
                             prop_assert!(matches!(event, Event::StopSignal(_)));
                             prop_assert!(told, "forwarded again before any stop signal went out");
+                            prop_assert!(received, "forwarded again, but no stop signal came before");
                         }
                         Exit => exits += 1,
                         _ => {}
@@ -546,6 +590,7 @@ mod tests {
                 if event == Event::AllGone {
                     prop_assert_eq!(next, State::Done);
                 }
+                received |= received_now && before != State::Done;
                 state = next;
             }
             // Every path ends: fire the due timers; by the deadline sigward is killing, and once
@@ -571,7 +616,7 @@ mod tests {
             assert!(told.first_time(pid, pid, 7));
         }
         assert!(
-            start.elapsed() < std::time::Duration::from_millis(500),
+            start.elapsed() < std::time::Duration::from_secs(2),
             "50,000 leftovers took {:?}",
             start.elapsed()
         );

@@ -238,7 +238,8 @@ impl<'a> Supervisor<'a> {
                 grace: self.cfg.grace_period,
             },
             stop::State::Delaying { .. } => Event::DelayCut { sig, from },
-            stop::State::Draining { .. } => Event::StopSignalAgain { sig, from },
+            stop::State::Draining { asked: false, .. } => Event::StopSignalAfterExit { sig, from },
+            stop::State::Draining { asked: true, .. } => Event::StopSignalAgain { sig, from },
             stop::State::Killing { .. } => Event::IgnoredWhileKilling { sig },
             stop::State::Done => return,
         };
@@ -289,10 +290,11 @@ impl<'a> Supervisor<'a> {
             // before SIGKILL landed; the resweep timer looks again.
         }
         if let Some(old) = self.gens.retiring_exited()
-            && !procs::responsible_for(self.pid1)
-                .iter()
-                .any(|p| p.pgid == old.pid)
+            && members(&procs::responsible_for(self.pid1), old.pid, true)
+                .next()
+                .is_none()
         {
+            self.told.forget_group(old.pid);
             self.on_gens(generations::Event::RetiredGroupGone, now);
         }
         if left == Children::None {
@@ -329,6 +331,14 @@ impl<'a> Supervisor<'a> {
                 let targets: Vec<(Gen, bool)> = self.gens.stop_targets().collect();
                 let mut result = Ok(());
                 if let Some(to) = to {
+                    if self.cfg.single_child {
+                        // -c: each generation's main process alone; pinned by its start time.
+                        for (g, _) in &targets {
+                            if let Some(p) = procs::stat_of(g.pid) {
+                                self.told.process(p.pid, p.start_time);
+                            }
+                        }
+                    }
                     for (g, reaped) in &targets {
                         let r = self.signal_generation(*g, *reaped, to);
                         if g.pid == self.gens.current.pid {
@@ -377,9 +387,10 @@ impl<'a> Supervisor<'a> {
                 Done::Counted(remaining.len().max(count))
             }
             StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
-            StopAction::Began { .. } | StopAction::Ignored { .. } | StopAction::Exit => {
-                Done::Nothing
-            }
+            StopAction::Began { .. }
+            | StopAction::AlreadyStopping { .. }
+            | StopAction::Ignored { .. }
+            | StopAction::Exit => Done::Nothing,
         }
     }
 
@@ -449,8 +460,8 @@ impl<'a> Supervisor<'a> {
             (true, false) => crate::signals::send(g.pid, sig),
             (false, false) => crate::signals::send(-g.pid, sig),
             (false, true) => {
-                let members = procs::responsible_for(self.pid1);
-                match procs::signal_members(&members, g.pid, sig) {
+                let all = procs::responsible_for(self.pid1);
+                match procs::signal_members(members(&all, g.pid, true), sig) {
                     0 => Err(Errno::ESRCH),
                     _ => Ok(()),
                 }
@@ -601,8 +612,16 @@ impl<'a> Supervisor<'a> {
                 pid: g.pid,
             }),
             GenAction::Promoted { current, old } => {
-                // The old generation gets the stop signal, once, and SIGCONT if stopped.
+                // The old generation gets the stop signal, once, and SIGCONT if stopped. It counts
+                // as told: a later stop sequence's leftover pass passes it by.
                 let sig = self.cfg.rewritten(self.cfg.stop_signal);
+                if self.cfg.single_child {
+                    if let Some(p) = procs::stat_of(old.pid) {
+                        self.told.process(p.pid, p.start_time);
+                    }
+                } else {
+                    self.told.group(old.pid);
+                }
                 if let Some(sig) = sig {
                     let _ = self.signal_generation(old, false, sig);
                     for p in procs::responsible_for(self.pid1) {
@@ -670,6 +689,7 @@ impl<'a> Supervisor<'a> {
             }),
             GenAction::KillRetired { old, exited } => {
                 let count = self.kill_generation(old, exited);
+                self.told.forget_group(old.pid);
                 log::emit(&Event::RetiredKilled {
                     generation: old.n,
                     pid: old.pid,
@@ -682,10 +702,10 @@ impl<'a> Supervisor<'a> {
 
     /// SIGKILLs a generation's process group; returns how many of its processes were alive.
     fn kill_generation(&self, g: Gen, leader_reaped: bool) -> usize {
-        let members = procs::responsible_for(self.pid1);
-        let n = members.iter().filter(|p| p.pgid == g.pid).count();
+        let all = procs::responsible_for(self.pid1);
+        let n = members(&all, g.pid, leader_reaped).count();
         if leader_reaped {
-            procs::signal_members(&members, g.pid, libc::SIGKILL);
+            procs::signal_members(members(&all, g.pid, true), libc::SIGKILL);
         } else {
             let _ = crate::signals::send(-g.pid, libc::SIGKILL);
         }
@@ -752,6 +772,14 @@ impl<'a> Supervisor<'a> {
             self.on_gens(generations::Event::Ready { n: generation.n }, Mono::now());
         }
     }
+}
+
+/// The processes of group `pgid` in a snapshot. Once its leader was reaped, a process whose pid
+/// *is* `pgid` proves the old group empty (the kernel reuses no pid still in use as a group id):
+/// its members are then whoever joined that new process, not ours to signal.
+fn members(all: &[Proc], pgid: i32, leader_reaped: bool) -> impl Iterator<Item = &Proc> {
+    let reused = leader_reaped && all.iter().any(|p| p.pid == pgid);
+    all.iter().filter(move |p| !reused && p.pgid == pgid)
 }
 
 /// Whether a notify sender belongs to generation `pgid`: its main process, or any process of its

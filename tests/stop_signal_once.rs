@@ -1,5 +1,5 @@
-//! Review A (issue 9 engine): scenarios where a process gets the stop signal twice in one stop
-//! sequence, or the stop signal is not seen while reaping.
+//! Each process gets the stop signal once per stop sequence: across a restart's retirement, with
+//! -c during a restart, and when the orchestrator's stop signal comes after the app has exited.
 mod common;
 use common::*;
 use std::time::Duration;
@@ -124,4 +124,33 @@ fn single_child_stop_during_a_restart_signals_the_starting_generation_once() {
         std::fs::read_to_string(&gen2).unwrap_or_default(),
         done.stderr
     );
+}
+
+/// The app exits by itself and leaves a process behind; sigward gives it the stop signal. Then the
+/// orchestrator's SIGTERM arrives: the leftover is already stopping and must not get it again.
+#[test]
+fn first_stop_signal_after_the_app_exited_does_not_reach_leftovers_twice() {
+    let ns = Ns::start(&[
+        "-t",
+        "10s",
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={log} on-term=drain:1500:0 & sleep 0.5; exit 3",
+    ]);
+    ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(
+        signals_seen(&done.records),
+        vec![libc::SIGTERM],
+        "the leftover got the stop signal twice; stderr:\n{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("already stopping"),
+        "the orchestrator's signal was not reported: {}",
+        done.stderr
+    );
+    assert_eq!(done.code, 3, "{}", done.stderr);
 }
