@@ -198,11 +198,14 @@ pub enum Event<'a> {
         grace: Duration,
         stragglers: &'a [Proc],
     },
+    /// The main child exited. `quiet`: a clean exit (status 0, no stop sequence) with a terminal
+    /// on stderr, where the line would only be noise: written at debug level.
     ChildExited {
         command: &'a [u8],
         pid: i32,
         exit: Exit,
         after: Duration,
+        quiet: bool,
     },
 
     // Reaping.
@@ -592,8 +595,9 @@ impl Event<'_> {
                 pid,
                 exit,
                 after,
+                quiet,
             } => {
-                v.head(Info, "child_exited")?;
+                v.head(if quiet { Debug } else { Info }, "child_exited")?;
                 v.msg(format_args!(
                     "{} (pid {pid}) exited with {} after {} ms",
                     Lossy(command),
@@ -1569,7 +1573,8 @@ mod tests {
                     sig: libc::SIGKILL,
                     core: false,
                 },
-                after: Duration::from_millis(1203)
+                after: Duration::from_millis(1203),
+                quiet: false,
             }),
             "sigward: probe (pid 2) exited with signal SIGKILL (status 137) after 1203 ms\n"
         );
@@ -1706,6 +1711,7 @@ mod tests {
             pid: 2,
             exit: Exit::Code(3),
             after: Duration::from_millis(12),
+            quiet: false,
         });
         assert_eq!(
             (&v["pid"], &v["status"], &v["after_ms"]),
@@ -1782,6 +1788,7 @@ mod tests {
                 pid: 2,
                 exit: Exit::Code(0),
                 after: d,
+                quiet: false,
             },
             Event::Reaped {
                 pid: 5,
@@ -1968,6 +1975,7 @@ mod tests {
             pid: 2,
             exit: Exit::Code(0),
             after: Duration::ZERO,
+            quiet: false,
         });
         assert_eq!(
             line,

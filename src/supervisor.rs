@@ -112,6 +112,8 @@ pub struct Supervisor<'a> {
     main_just_exited: bool,
     /// Who sent the restart signal being handled, for its log line.
     restart_from: i32,
+    /// stderr is a terminal: a clean exit is not worth a line there.
+    interactive: bool,
     /// What a stop signal's effects were, logged after the signal's own line.
     pending_logs: Option<Vec<(StopAction, Done)>>,
 }
@@ -156,6 +158,7 @@ impl<'a> Supervisor<'a> {
             main_just_exited: false,
             restart_from: 0,
             pending_logs: None,
+            interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
         }
     }
 
@@ -266,6 +269,8 @@ impl<'a> Supervisor<'a> {
                 pid,
                 exit,
                 after,
+                // In a terminal (`docker run -it`, a shell), a clean run ends without a word.
+                quiet: self.interactive && exit == Exit::Code(0) && !self.stop.stopping(),
             });
         } else if self.gens.other().is_some_and(|g| g.pid == pid) {
             // A starting or retiring generation: the restart machine's business.

@@ -151,3 +151,31 @@ fn a_log_reader_that_never_reads_does_not_stall_the_stop_sequence() {
     assert_eq!(done.code, 128 + libc::SIGKILL, "{}", done.stderr);
     assert!(done.stderr.len() <= 1 << 20);
 }
+
+/// With a terminal on stderr (`docker run -it`, a shell), a clean run says nothing; a failing one
+/// still reports its status. Outside a terminal the clean exit is logged as always.
+#[test]
+fn a_clean_exit_is_quiet_on_a_terminal_and_a_failure_is_not() {
+    let run_on_tty = |cmd: &str| {
+        let inner = format!("{} -- sh -c '{cmd}'", sigward_bin());
+        let out = std::process::Command::new("script")
+            .args(["-qfec", &inner, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script (util-linux)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let clean = run_on_tty("exit 0");
+    assert!(!clean.contains("sigward:"), "a clean run spoke: {clean:?}");
+    let failed = run_on_tty("exit 3");
+    assert!(
+        failed.contains("exited with status 3"),
+        "a failing run must still say so: {failed:?}"
+    );
+    let piped = run(&["--", "sh", "-c", "exit 0"]);
+    assert!(
+        piped.stderr.contains("exited with status 0"),
+        "{}",
+        piped.stderr
+    );
+}
