@@ -269,9 +269,9 @@ fn dumb_init_debug_is_verbose() {
 
 /// Runs the app `sh -c 'probe log=worker & exec probe log=main'` under sigward as PID 1 with
 /// `env`: both in the app's process group, the worker a child of the main process. Sends SIGTERM
-/// and reports whether the worker got it too, while the main process (which records and stays)
-/// was still running.
-fn worker_gets_term(args: &[&str], env: &[(&str, &str)]) -> bool {
+/// and asserts whether the worker got it too (`expected`), while the main process (which records
+/// and stays) was still running.
+fn worker_gets_term(args: &[&str], env: &[(&str, &str)], expected: bool) {
     let script = "{probe} log={dir}worker on-term=stay & exec {probe} log={log} on-term=stay";
     let argv: Vec<&str> = args.iter().copied().chain(["sh", "-c", script]).collect();
     let ns = Ns::start_with(&argv, |cmd| {
@@ -282,44 +282,43 @@ fn worker_gets_term(args: &[&str], env: &[(&str, &str)]) -> bool {
     wait_line(&worker, "ready", T);
     ns.signal(libc::SIGTERM);
     ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
-    // The group is signalled in one kill(2): if the worker was in it, it has the signal by now;
-    // give it a moment to record it.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    loop {
-        let got = std::fs::read_to_string(&worker)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with(&format!("sig {} ", libc::SIGTERM)));
-        if got || Instant::now() >= deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The group is signalled in one kill(2), so the worker has the signal by the time the main
+    // process recorded it; it may take a moment to record it too. Absence is judged after 500 ms.
+    let wait = if expected {
+        T
+    } else {
+        Duration::from_millis(500)
+    };
+    let got = eventually(
+        wait,
+        || {
+            std::fs::read_to_string(&worker)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.starts_with(&format!("sig {} ", libc::SIGTERM)))
+        },
+        |&got| got,
+    );
+    assert_eq!(got, expected, "{args:?} {env:?}: worker got SIGTERM");
 }
 
 #[test]
 fn dumb_init_setsid_0_signals_only_the_child() {
-    assert!(
-        worker_gets_term(&[], &[]),
-        "by default the whole process group"
+    // By default the whole process group; DUMB_INIT_SETSID=0 is -c; SIGWARD_SINGLE_CHILD wins.
+    worker_gets_term(&[], &[], true);
+    worker_gets_term(&[], &[("DUMB_INIT_SETSID", "0")], false);
+    worker_gets_term(&[], &[("DUMB_INIT_SETSID", "1")], true);
+    worker_gets_term(
+        &[],
+        &[("DUMB_INIT_SETSID", "0"), ("SIGWARD_SINGLE_CHILD", "false")],
+        true,
     );
-    assert!(
-        !worker_gets_term(&[], &[("DUMB_INIT_SETSID", "0")]),
-        "DUMB_INIT_SETSID=0 is -c"
-    );
-    assert!(worker_gets_term(&[], &[("DUMB_INIT_SETSID", "1")]));
-    assert!(
-        worker_gets_term(
-            &[],
-            &[("DUMB_INIT_SETSID", "0"), ("SIGWARD_SINGLE_CHILD", "false")]
-        ),
-        "SIGWARD_SINGLE_CHILD wins"
-    );
+    worker_gets_term(&["-c"], &[("DUMB_INIT_SETSID", "1")], false);
 }
 
 #[test]
 fn tini_kill_process_group_is_accepted_and_the_group_is_signalled() {
-    assert!(worker_gets_term(&[], &[("TINI_KILL_PROCESS_GROUP", "1")]));
+    worker_gets_term(&[], &[("TINI_KILL_PROCESS_GROUP", "1")], true);
     // tini only checks that it is set; any value is accepted.
     let (code, _, stderr) = sigward_env(&["true"], &[("TINI_KILL_PROCESS_GROUP", "whatever")]);
     assert_eq!((code, stderr.contains("warning")), (0, false), "{stderr}");
@@ -331,7 +330,12 @@ fn tini_subreaper_is_accepted_and_orphans_come_to_sigward() {
     // set, as always, it is re-parented to sigward, not to the host's init.
     let scratch = Scratch::new();
     let orphan_log = scratch.path("orphan");
-    let script = format!("{} log={orphan_log} on-term=ignore &", probe());
+    // The shell waits for the orphan to be ready: sigward sends leftovers SIGTERM as soon as the
+    // shell exits, which would kill a probe that has not yet set SIGTERM to ignored.
+    let script = format!(
+        "{} log={orphan_log} on-term=ignore & until grep -q ^ready {orphan_log} 2>/dev/null; do sleep 0.02; done",
+        probe()
+    );
     let mut sigward = Command::new(sigward_bin())
         .args(["-t", "2s", "--", "sh", "-c", &script])
         .env("TINI_SUBREAPER", "1")
