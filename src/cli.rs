@@ -1,17 +1,74 @@
 //! Command line and environment, validated into a [`Config`] before anything is started.
 //!
 //! Short flags mirror tini (`-s -g -e N -p SIG -w -v`) and dumb-init (`-c -r 15:3 -v`) so that
-//! switching inits means changing only the binary name. Every bad value is a one-line usage error
-//! (exit 2) that names it; no child is ever started from a command line that did not validate.
+//! switching inits means changing only the binary name, and their environment variables
+//! (`TINI_*`, `DUMB_INIT_*`) are honoured below sigward's own: flags first, then `SIGWARD_*`, then
+//! the peers' variables. Run as `docker-init` or `podman-init` sigward is a container engine's
+//! init: it answers `--version` in tini's format, which `docker info` parses, and its defaults
+//! fit the engine's 10 s stop timeout. Every bad value is a one-line usage error (exit 2) that
+//! names it; no child is ever started from a command line that did not validate.
 
 use crate::log::{Format, Level};
 use crate::signals::{self, SigMask};
-use clap::Parser;
-use std::ffi::OsString;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 pub const USAGE_EXIT: i32 = 2;
+
+/// `sigward --version`: the package version and the commit it was built from (see build.rs),
+/// e.g. `0.1.0 (git 1a2b3c4)`, `0.1.0 (git 1a2b3c4, dirty)`, `0.1.0 (git unknown)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("SIGWARD_BUILD_GIT"),
+    ")"
+);
+
+/// `--version` as a container engine's init, in tini's format, because that is what `docker info`
+/// and `docker version` parse: trimmed, split on " - ", the first part must start with
+/// `tini version ` and the second be `git.<commit>`; anything else shows `N/A`. The `_sigward`
+/// suffix says whose init it is (catatonit does the same). The commit is always 7 characters and
+/// never marked dirty: older daemons slice their own expected commit id to its length, and a
+/// longer one makes `docker info` fail.
+pub const ENGINE_INIT_VERSION: &str = concat!(
+    "tini version ",
+    env!("CARGO_PKG_VERSION"),
+    "_sigward - git.",
+    env!("SIGWARD_BUILD_COMMIT")
+);
+
+/// The grace period's default as an engine's init. Docker's and Podman's stop timeout defaults
+/// to 10 s, after which the engine SIGKILLs the whole container without a word: with sigward's
+/// usual 25 s the grace period could never fire. 8 s leaves the app most of the 10 s and sigward
+/// 2 s to kill the stragglers itself, name them and exit with a meaningful status.
+pub const ENGINE_INIT_GRACE_PERIOD: &str = "8s";
+
+/// How sigward was started, from the name it was run under (argv[0]'s last component).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Under its own (or any other) name: sigward's defaults and version.
+    Sigward,
+    /// As a container engine's init: `docker-init` (Docker bind-mounts its init at
+    /// /sbin/docker-init and runs `/sbin/docker-init -- CMD ARGS...`, and `docker info` runs the
+    /// host's copy with `--version`) or `podman-init` (Podman's `/run/podman-init -- CMD`). The
+    /// engine passes no flags, so configuration comes from the environment
+    /// (`docker run -e SIGWARD_GRACE_PERIOD=...`); flags still parse if given.
+    EngineInit,
+}
+
+impl Invocation {
+    pub fn of(argv0: Option<&OsStr>) -> Invocation {
+        let name = argv0.and_then(|a| std::path::Path::new(a).file_name());
+        match name.and_then(OsStr::to_str) {
+            Some("docker-init" | "podman-init") => Invocation::EngineInit,
+            _ => Invocation::Sigward,
+        }
+    }
+}
 
 /// The longest duration sigward accepts, for every duration flag: 100 years (36500 days). Far
 /// beyond any real grace period or timeout, and far below where deadline arithmetic on the
@@ -41,6 +98,22 @@ Exit status:
   2 usage error; 125 sigward could not start the command; 126 command not executable;
   127 command not found.
 
+Environment:
+  Each SIGWARD_* variable shown above configures like its flag; the flag wins. tini's and
+  dumb-init's variables are honoured where neither says anything:
+    TINI_VERBOSITY=N       base log level: 0 error, 1 warn (tini's default), 2 info, 3 debug
+    DUMB_INIT_DEBUG=1      base log level debug (as -v); 0 changes nothing
+    DUMB_INIT_SETSID=0     signal only the child (as -c); 1 is the default, the process group
+    TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP
+                           accepted, any value: sigward always subreaps when not PID 1 and
+                           signals the process group unless told -c
+  Empty values count as unset; values other than these are a usage error.
+
+As a container engine's init (run as docker-init or podman-init, e.g. /sbin/docker-init):
+  --version prints tini's format, which docker info parses, and --grace-period defaults to 8s
+  (Docker's and Podman's stop timeout is 10s). The engine passes no flags: configure with
+  SIGWARD_* variables (docker run -e SIGWARD_GRACE_PERIOD=20s --stop-timeout 25 ...).
+
 Examples:
   sigward -- nginx -g 'daemon off;'
   sigward -d 5s -t 25s -- ./start-server.sh
@@ -49,7 +122,7 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(
     name = "sigward",
-    version,
+    version = VERSION,
     about = "Init for containers: forwards signals, reaps zombies, and owns the stop sequence.",
     override_usage = "sigward [OPTIONS] [--] COMMAND [ARG]...",
     after_help = AFTER_HELP
@@ -212,6 +285,9 @@ pub enum Parsed {
     Exit(i32),
 }
 
+/// Parses argv (argv[0] included: the name decides the [`Invocation`]) and the environment.
+/// Writes help, the version or the usage error itself; a failed write changes nothing (stdio may
+/// be closed, and SIGPIPE is blocked here), so this never panics.
 pub fn parse(args: Vec<OsString>) -> Parsed {
     match try_parse(args) {
         Ok(cfg) => Parsed::Run(Box::new(cfg)),
@@ -219,27 +295,163 @@ pub fn parse(args: Vec<OsString>) -> Parsed {
             let _ = e.print();
             Parsed::Exit(0)
         }
+        Err(Rejected::Version(line)) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            Parsed::Exit(0)
+        }
         Err(Rejected::Usage(msg)) => {
-            eprintln!("sigward: {msg}");
+            let _ = writeln!(std::io::stderr(), "sigward: {msg}");
             Parsed::Exit(USAGE_EXIT)
         }
     }
 }
 
-/// Why no config came out: help or version to print, or a usage error (one line, no prefix).
+/// Why no config came out: help or the version line to print, or a usage error (one line, no
+/// prefix).
 pub enum Rejected {
     Print(clap::Error),
+    Version(String),
     Usage(String),
 }
 
 pub fn try_parse(args: Vec<OsString>) -> Result<Config, Rejected> {
-    let args = Args::try_parse_from(args).map_err(|e| match e.kind() {
-        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-            Rejected::Print(e)
-        }
-        _ => Rejected::Usage(usage_error(&e)),
-    })?;
-    validate(args).map_err(Rejected::Usage)
+    try_parse_with(args, &|name| std::env::var_os(name))
+}
+
+/// [`try_parse`] with the peers' variables (`TINI_*`, `DUMB_INIT_*`) read through `env`; clap
+/// reads the `SIGWARD_*` ones from the process's environment itself.
+fn try_parse_with(
+    args: Vec<OsString>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Config, Rejected> {
+    let invocation = Invocation::of(args.first().map(OsString::as_os_str));
+    let mut command = Args::command();
+    if invocation == Invocation::EngineInit {
+        command = command.mut_arg("grace_period", |a| {
+            a.default_value(ENGINE_INIT_GRACE_PERIOD)
+        });
+    }
+    let matches = command
+        .try_get_matches_from(args)
+        .map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayVersion => Rejected::Version(match invocation {
+                Invocation::EngineInit => ENGINE_INIT_VERSION.to_string(),
+                Invocation::Sigward => format!("sigward {VERSION}"),
+            }),
+            clap::error::ErrorKind::DisplayHelp => Rejected::Print(e),
+            _ => Rejected::Usage(usage_error(&e)),
+        })?;
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let own = Given {
+        log_level: given("log_level"),
+        single_child: given("single_child"),
+    };
+    let args = Args::from_arg_matches(&matches).map_err(|e| Rejected::Usage(usage_error(&e)))?;
+    let peers = Peers::read(env).map_err(Rejected::Usage)?;
+    validate(args, own, &peers).map_err(Rejected::Usage)
+}
+
+/// Which settings sigward's own flags or `SIGWARD_*` variables gave (a default is not given):
+/// those win over the peers' variables.
+#[derive(Clone, Copy, Debug, Default)]
+struct Given {
+    log_level: bool,
+    single_child: bool,
+}
+
+/// What tini's and dumb-init's environment variables ask for, so that images and pod specs
+/// written for them keep their meaning. Every value is checked, even one that a flag or a
+/// `SIGWARD_*` variable overrides: a setting sigward cannot read is an error, never a silent
+/// default. Empty values count as unset (`docker run -e VAR=`).
+///
+/// `TINI_SUBREAPER` and `TINI_KILL_PROCESS_GROUP` are accepted with any value, as tini checks only
+/// that they are set: sigward always subreaps when it is not PID 1 and signals the process group
+/// unless told `-c`, so they are never read.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Peers {
+    /// The base log level: from `TINI_VERBOSITY` and `DUMB_INIT_DEBUG`, the more verbose.
+    log_level: Option<Level>,
+    /// From `DUMB_INIT_SETSID`: `0` is dumb-init's "no new session, signal only the child".
+    single_child: Option<bool>,
+}
+
+impl Peers {
+    fn read(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Peers, String> {
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        let bad = |name: &str, value: &OsStr, expected: &str| {
+            escaped(&format!(
+                "invalid value '{}' for '{name}': expected {expected} (see --help)",
+                value.to_string_lossy()
+            ))
+        };
+        let tini = match var("TINI_VERBOSITY") {
+            None => None,
+            Some(v) => Some(tini_verbosity(&v).ok_or_else(|| {
+                bad(
+                    "TINI_VERBOSITY",
+                    &v,
+                    "a number: 0 (errors), 1 (warnings, tini's default), 2 (info) or 3 (debug)",
+                )
+            })?),
+        };
+        let dumb = match var("DUMB_INIT_DEBUG") {
+            None => None,
+            Some(v) => match v.as_encoded_bytes() {
+                b"0" => None,
+                b"1" => Some(Level::Debug),
+                _ => return Err(bad("DUMB_INIT_DEBUG", &v, "1 (debug logging, as -v) or 0")),
+            },
+        };
+        let single_child = match var("DUMB_INIT_SETSID") {
+            None => None,
+            Some(v) => match v.as_encoded_bytes() {
+                b"0" => Some(true),
+                b"1" => Some(false),
+                _ => {
+                    return Err(bad(
+                        "DUMB_INIT_SETSID",
+                        &v,
+                        "0 (signal only the child, as -c) or 1 (its process group, the default)",
+                    ));
+                }
+            },
+        };
+        Ok(Peers {
+            log_level: tini.max(dumb),
+            single_child,
+        })
+    }
+}
+
+/// tini's verbosity onto sigward's levels. tini logs fatal errors always, warnings from 1 (its
+/// default), info from 2, debug from 3 and a trace from 4, so 3 and above are sigward's debug.
+fn tini_verbosity(value: &OsStr) -> Option<Level> {
+    let digits = value.to_str()?.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Digits only, so a parse failure is a number too large for u64: the most verbose.
+    Some(match digits.parse::<u64>().unwrap_or(u64::MAX) {
+        0 => Level::Error,
+        1 => Level::Warn,
+        2 => Level::Info,
+        _ => Level::Debug,
+    })
+}
+
+/// Precedence for one setting: sigward's own flag or `SIGWARD_*` variable, then the peers'
+/// variable, then sigward's default (which `own` holds when it was not given).
+fn settle<T>(own: T, given: bool, peer: Option<T>) -> T {
+    match (given, peer) {
+        (false, Some(peer)) => peer,
+        _ => own,
+    }
 }
 
 /// One line naming the bad value, whatever it holds (a newline in a value is shown as `\n`).
@@ -288,7 +500,7 @@ pub fn escaped(s: &str) -> String {
         .collect()
 }
 
-fn validate(a: Args) -> Result<Config, String> {
+fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
     if a.grace_period.is_zero() {
         return Err(
             "the grace period must be more than 0 (it is the time the app gets to stop)".into(),
@@ -334,12 +546,14 @@ fn validate(a: Args) -> Result<Config, String> {
     for (from, to) in a.rewrite {
         rewrite[from as usize] = to as u8;
     }
+    // -v and -q move from the base level, wherever it came from.
+    let base = settle(a.log_level, own.log_level, peers.log_level);
     let level = match (a.verbose, a.quiet) {
-        (0, 0) => a.log_level,
+        (0, 0) => base,
         (v, 0) => [Level::Error, Level::Warn, Level::Info, Level::Debug]
-            [(a.log_level as usize + v as usize).min(3)],
+            [(base as usize + v as usize).min(3)],
         (_, q) => [Level::Error, Level::Warn, Level::Info, Level::Debug]
-            [(a.log_level as usize).saturating_sub(q as usize)],
+            [(base as usize).saturating_sub(q as usize)],
     };
     Ok(Config {
         grace_period: a.grace_period,
@@ -347,7 +561,7 @@ fn validate(a: Args) -> Result<Config, String> {
         stop_signals: SigMask::of(&a.stop_signal),
         stop_signal: a.stop_signal.first().copied().unwrap_or(libc::SIGTERM),
         rewrite,
-        single_child: a.single_child,
+        single_child: settle(a.single_child, own.single_child, peers.single_child),
         success_exits: a.success_exit,
         parent_death_signal: a.parent_death_signal,
         warn_on_reap: a.warn_on_reap,
@@ -928,6 +1142,331 @@ fe80::1%eth0 scoped
         match try_parse(argv(args)) {
             Err(Rejected::Usage(msg)) => Some(msg),
             _ => None,
+        }
+    }
+
+    /// Parses `argv0 ARGS...` with the peers' variables taken from `vars` only.
+    fn parse_as(argv0: &str, args: &[&str], vars: &[(&str, &str)]) -> Result<Config, String> {
+        let argv = std::iter::once(argv0)
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        };
+        match try_parse_with(argv, &env) {
+            Ok(c) => Ok(c),
+            Err(Rejected::Usage(msg)) => Err(msg),
+            Err(Rejected::Version(line)) => Err(format!("version: {line}")),
+            Err(Rejected::Print(e)) => Err(format!("printed: {e}")),
+        }
+    }
+
+    fn with_env(args: &[&str], vars: &[(&str, &str)]) -> Config {
+        parse_as("sigward", args, vars).unwrap_or_else(|e| panic!("{args:?} {vars:?}: {e}"))
+    }
+
+    /// Docker's parse of `<init> --version` (moby's parseInitVersion): the version and the commit,
+    /// either of which may be missing; both missing is `N/A`.
+    fn docker_parse(out: &str) -> (Option<&str>, Option<&str>) {
+        let parts: Vec<&str> = out.trim().split(" - ").collect();
+        let commit = parts
+            .get(1)
+            .map(|p| p.split('.').collect::<Vec<_>>())
+            .filter(|g| g.len() == 2 && g[0] == "git")
+            .map(|g| g[1]);
+        let version = parts[0].strip_prefix("tini version ");
+        (version, commit)
+    }
+
+    #[test]
+    fn the_name_decides_whether_sigward_is_an_engines_init() {
+        for name in [
+            "docker-init",
+            "/sbin/docker-init",
+            "/usr/libexec/docker/docker-init",
+            "./docker-init",
+            "podman-init",
+            "/run/podman-init",
+            "/usr/libexec/podman/podman-init",
+        ] {
+            let argv0 = OsString::from(name);
+            assert_eq!(
+                Invocation::of(Some(&argv0)),
+                Invocation::EngineInit,
+                "{name}"
+            );
+        }
+        for name in [
+            "sigward",
+            "/usr/local/bin/sigward",
+            "tini",
+            "docker-init.bak",
+            "/sbin/docker-init-real",
+            "docker",
+            "/docker-init/sigward",
+            "",
+        ] {
+            let argv0 = OsString::from(name);
+            assert_eq!(Invocation::of(Some(&argv0)), Invocation::Sigward, "{name}");
+        }
+        assert_eq!(Invocation::of(None), Invocation::Sigward);
+    }
+
+    #[test]
+    fn version_lines() {
+        let commit = env!("SIGWARD_BUILD_COMMIT");
+        assert_eq!(commit.len(), 7, "{commit}");
+        assert!(
+            commit == "unknown" || commit.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{commit}"
+        );
+        for engine in ["/sbin/docker-init", "/run/podman-init"] {
+            for flag in ["--version", "-V"] {
+                let line = parse_as(engine, &[flag], &[]).unwrap_err();
+                assert_eq!(line, format!("version: {ENGINE_INIT_VERSION}"));
+            }
+        }
+        assert_eq!(
+            ENGINE_INIT_VERSION,
+            format!(
+                "tini version {}_sigward - git.{commit}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        let version = format!("{}_sigward", env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            docker_parse(&format!("{ENGINE_INIT_VERSION}\n")),
+            (Some(version.as_str()), Some(commit))
+        );
+        let own = parse_as("sigward", &["--version"], &[]).unwrap_err();
+        assert_eq!(own, format!("version: sigward {VERSION}"));
+        assert!(
+            own.starts_with(&format!(
+                "version: sigward {} (git {commit}",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{own}"
+        );
+        assert_eq!(
+            docker_parse(&own).1,
+            None,
+            "sigward's own line is not tini's"
+        );
+    }
+
+    #[test]
+    fn docker_parse_is_moby_s() {
+        assert_eq!(
+            docker_parse("tini version 0.19.0 - git.de40ad0\n"),
+            (Some("0.19.0"), Some("de40ad0"))
+        );
+        assert_eq!(
+            docker_parse("tini version 0.1.7_catatonit\n"),
+            (Some("0.1.7_catatonit"), None)
+        );
+        assert_eq!(docker_parse("sigward 0.1.0 (git 1a2b3c4)"), (None, None));
+    }
+
+    #[test]
+    fn as_an_engines_init_the_grace_period_defaults_to_8s_and_flags_still_apply() {
+        for engine in ["/sbin/docker-init", "/run/podman-init", "podman-init"] {
+            let c = parse_as(engine, &["--", "app"], &[]).unwrap();
+            assert_eq!(c.grace_period, Duration::from_secs(8), "{engine}");
+            assert_eq!(c.pre_stop_delay, Duration::ZERO);
+            assert_eq!(c.stop_signals, SigMask::of(&[libc::SIGTERM, libc::SIGINT]));
+            assert!(!c.single_child);
+            assert_eq!(c.log_level, Level::Info);
+            assert_eq!(c.command, [OsString::from("app")]);
+            let c = parse_as(engine, &["-t", "3s", "app"], &[]).unwrap();
+            assert_eq!(c.grace_period, Duration::from_secs(3));
+        }
+        assert_eq!(
+            with_env(&["app"], &[]).grace_period,
+            Duration::from_secs(25),
+            "sigward's own default is unchanged"
+        );
+        // The delay is checked against the mode's default.
+        let msg = parse_as("/sbin/docker-init", &["-d", "9s", "app"], &[]).unwrap_err();
+        assert_eq!(
+            msg,
+            "pre-stop delay 9s must be shorter than the grace period 8s (the delay is spent inside it)"
+        );
+    }
+
+    #[test]
+    fn tini_verbosity_maps_onto_sigward_levels() {
+        for (value, level) in [
+            ("0", Level::Error),
+            ("1", Level::Warn),
+            ("2", Level::Info),
+            ("3", Level::Debug),
+            ("4", Level::Debug),
+            (" 2 ", Level::Info),
+            ("007", Level::Debug),
+            ("99999999999999999999999", Level::Debug),
+        ] {
+            assert_eq!(tini_verbosity(OsStr::new(value)), Some(level), "{value}");
+            assert_eq!(
+                with_env(&["app"], &[("TINI_VERBOSITY", value)]).log_level,
+                level,
+                "{value}"
+            );
+        }
+        for bad in ["x", "-1", "+1", "1.5", "one", " ", "3x"] {
+            assert_eq!(tini_verbosity(OsStr::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dumb_init_variables() {
+        let c = with_env(&["app"], &[("DUMB_INIT_SETSID", "0")]);
+        assert!(c.single_child, "DUMB_INIT_SETSID=0 is -c");
+        let c = with_env(&["app"], &[("DUMB_INIT_SETSID", "1")]);
+        assert!(!c.single_child);
+        let c = with_env(&["app"], &[("DUMB_INIT_DEBUG", "1")]);
+        assert_eq!(c.log_level, Level::Debug, "DUMB_INIT_DEBUG=1 is -v");
+        let c = with_env(&["app"], &[("DUMB_INIT_DEBUG", "0")]);
+        assert_eq!(c.log_level, Level::Info);
+    }
+
+    #[test]
+    fn tini_subreaper_and_kill_process_group_are_accepted_with_any_value() {
+        for value in ["1", "0", "", "yes", "anything at all"] {
+            let c = with_env(
+                &["app"],
+                &[
+                    ("TINI_SUBREAPER", value),
+                    ("TINI_KILL_PROCESS_GROUP", value),
+                ],
+            );
+            assert!(!c.single_child, "{value:?}");
+            assert_eq!(c.log_level, Level::Info);
+        }
+    }
+
+    #[test]
+    fn empty_peer_variables_count_as_unset() {
+        let c = with_env(
+            &["app"],
+            &[
+                ("TINI_VERBOSITY", ""),
+                ("DUMB_INIT_DEBUG", ""),
+                ("DUMB_INIT_SETSID", ""),
+            ],
+        );
+        assert_eq!(c.log_level, Level::Info);
+        assert!(!c.single_child);
+    }
+
+    #[test]
+    fn a_bad_peer_value_is_a_one_line_usage_error_naming_variable_and_value() {
+        for (name, value, expected) in [
+            ("TINI_VERBOSITY", "loud", "expected a number: 0 (errors)"),
+            ("TINI_VERBOSITY", "-1", "expected a number"),
+            (
+                "DUMB_INIT_DEBUG",
+                "true",
+                "expected 1 (debug logging, as -v) or 0",
+            ),
+            (
+                "DUMB_INIT_SETSID",
+                "2",
+                "expected 0 (signal only the child, as -c)",
+            ),
+            ("DUMB_INIT_SETSID", "0\n", "expected 0"),
+        ] {
+            let msg = parse_as("sigward", &["app"], &[(name, value)]).unwrap_err();
+            assert!(
+                msg.starts_with(&format!(
+                    "invalid value '{}' for '{name}': {expected}",
+                    escaped(value)
+                )),
+                "{msg}"
+            );
+            assert!(
+                !msg.contains('\n') && msg.ends_with("(see --help)"),
+                "{msg}"
+            );
+            // Checked even where a flag overrides the variable: never a silent default.
+            let msg = parse_as(
+                "sigward",
+                &["-c", "--log-level", "warn", "app"],
+                &[(name, value)],
+            );
+            assert!(msg.is_err(), "{name}={value}");
+            assert!(matches!(
+                try_parse_with(argv(&["app"]), &|n| (n == name).then(|| value.into())),
+                Err(Rejected::Usage(_))
+            ));
+        }
+        let odd = parse_as("sigward", &["app"], &[("TINI_VERBOSITY", "\u{1b}[31m")]).unwrap_err();
+        assert!(odd.starts_with("invalid value '\\u{1b}[31m'"), "{odd}");
+    }
+
+    #[test]
+    fn flags_win_over_the_peers_variables() {
+        let c = with_env(
+            &["--log-level", "warn", "app"],
+            &[("TINI_VERBOSITY", "3"), ("DUMB_INIT_DEBUG", "1")],
+        );
+        assert_eq!(c.log_level, Level::Warn);
+        let c = with_env(&["-c", "app"], &[("DUMB_INIT_SETSID", "1")]);
+        assert!(c.single_child);
+        // -v and -q move from the base level, which the peers' variable set.
+        let c = with_env(&["-v", "app"], &[("TINI_VERBOSITY", "1")]);
+        assert_eq!(c.log_level, Level::Info);
+        let c = with_env(&["-q", "app"], &[("TINI_VERBOSITY", "3")]);
+        assert_eq!(c.log_level, Level::Info);
+        let c = with_env(&["-qq", "app"], &[("DUMB_INIT_DEBUG", "1")]);
+        assert_eq!(c.log_level, Level::Warn);
+    }
+
+    #[test]
+    fn sigward_variables_win_over_the_peers_variables() {
+        // As when SIGWARD_LOG or SIGWARD_SINGLE_CHILD is set: clap reports the value's source as
+        // the environment, which counts as given.
+        let peers = Peers {
+            log_level: Some(Level::Debug),
+            single_child: Some(true),
+        };
+        let args = |a: &[&str]| Args::try_parse_from(argv(a)).unwrap();
+        let given = Given {
+            log_level: true,
+            single_child: true,
+        };
+        let c = validate(args(&["--log-level", "error", "app"]), given, &peers).unwrap();
+        assert_eq!(c.log_level, Level::Error);
+        assert!(
+            !c.single_child,
+            "SIGWARD_SINGLE_CHILD=false beats DUMB_INIT_SETSID=0"
+        );
+        let c = validate(args(&["app"]), Given::default(), &peers).unwrap();
+        assert_eq!(c.log_level, Level::Debug);
+        assert!(c.single_child);
+        assert_eq!(settle(1, true, Some(2)), 1);
+        assert_eq!(settle(1, false, Some(2)), 2);
+        assert_eq!(settle(1, false, None), 1);
+    }
+
+    #[test]
+    fn the_peers_are_combined_by_the_more_verbose() {
+        for (tini, dumb, level) in [
+            ("0", "1", Level::Debug),
+            ("2", "0", Level::Info),
+            ("3", "0", Level::Debug),
+            ("1", "", Level::Warn),
+        ] {
+            let c = with_env(
+                &["app"],
+                &[("TINI_VERBOSITY", tini), ("DUMB_INIT_DEBUG", dumb)],
+            );
+            assert_eq!(
+                c.log_level, level,
+                "TINI_VERBOSITY={tini} DUMB_INIT_DEBUG={dumb}"
+            );
         }
     }
 
