@@ -208,6 +208,27 @@ pub enum Event<'a> {
         quiet: bool,
     },
 
+    // Job control, not as PID 1 (see `supervisor`): Ctrl-Z stops the whole job, `fg` resumes it.
+    /// The job stopped on `sig`: the app (main process `pid`) stopped on it (`app_stopped`), or
+    /// sigward received it and stopped the app with SIGSTOP. sigward now stops itself, so that
+    /// the shell running it sees its job stopped.
+    Suspending {
+        sig: i32,
+        app_stopped: bool,
+        pid: i32,
+    },
+    /// SIGCONT from `from` (a shell's `fg` or `bg`); `foreground`: the terminal's foreground, which
+    /// the shell gave sigward's group, was handed on to the app's group.
+    Continued {
+        from: i32,
+        foreground: Option<i32>,
+    },
+    /// The terminal's foreground could not be handed to the app's group `pgid`.
+    ForegroundFailed {
+        pgid: i32,
+        err: Errno,
+    },
+
     // Reaping.
     Reaped {
         pid: i32,
@@ -432,6 +453,47 @@ impl Event<'_> {
                     "no process left; exiting with the main child's status {status}"
                 ));
                 v.int("status", status.into());
+            }
+            Event::Suspending {
+                sig,
+                app_stopped,
+                pid,
+            } => {
+                v.head(Debug, "suspending")?;
+                if app_stopped {
+                    v.msg(format_args!(
+                        "the app (pid {pid}) stopped on {}: sigward and its own process group stop too until SIGCONT, so the shell sees the job stopped",
+                        Name(sig)
+                    ));
+                } else {
+                    v.msg(format_args!(
+                        "received {}: the app (pid {pid}) was stopped with SIGSTOP, and sigward stops too until SIGCONT",
+                        Name(sig)
+                    ));
+                }
+                v.text("signal", &Name(sig));
+                v.int("pid", pid.into());
+            }
+            Event::Continued { from, foreground } => {
+                v.head(Debug, "continued")?;
+                match foreground {
+                    Some(pgid) => v.msg(format_args!(
+                        "continued by SIGCONT from {}; the terminal's foreground goes on to the app (process group {pgid})",
+                        Sender(from)
+                    )),
+                    None => v.msg(format_args!("continued by SIGCONT from {}", Sender(from))),
+                }
+                v.int("from_pid", from.into());
+                if let Some(pgid) = foreground {
+                    v.int("pgid", pgid.into());
+                }
+            }
+            Event::ForegroundFailed { pgid, err } => {
+                v.head(Warn, "foreground")?;
+                v.msg(format_args!(
+                    "cannot give the terminal's foreground to the app (process group {pgid}): {err}; Ctrl-C now reaches sigward, which passes it on"
+                ));
+                v.int("pgid", pgid.into());
             }
             Event::SignalfdFailed { err } => {
                 v.head(Warn, "signalfd")?;
@@ -1521,6 +1583,78 @@ mod tests {
     }
 
     #[test]
+    fn job_control_events_read_plainly() {
+        assert_eq!(
+            text(&Event::Suspending {
+                sig: libc::SIGTSTP,
+                app_stopped: true,
+                pid: 7
+            }),
+            "sigward: the app (pid 7) stopped on SIGTSTP: sigward and its own process group stop too until SIGCONT, so the shell sees the job stopped\n"
+        );
+        assert_eq!(
+            text(&Event::Suspending {
+                sig: libc::SIGTTIN,
+                app_stopped: false,
+                pid: 7
+            }),
+            "sigward: received SIGTTIN: the app (pid 7) was stopped with SIGSTOP, and sigward stops too until SIGCONT\n"
+        );
+        assert_eq!(
+            text(&Event::Continued {
+                from: 0,
+                foreground: Some(7)
+            }),
+            "sigward: continued by SIGCONT from outside the PID namespace (pid 0); the terminal's foreground goes on to the app (process group 7)\n"
+        );
+        assert_eq!(
+            text(&Event::Continued {
+                from: 0,
+                foreground: None
+            }),
+            "sigward: continued by SIGCONT from outside the PID namespace (pid 0)\n"
+        );
+        assert_eq!(
+            text(&Event::ForegroundFailed {
+                pgid: 7,
+                err: Errno::EPERM
+            }),
+            "sigward: warning: cannot give the terminal's foreground to the app (process group 7): EPERM: Operation not permitted; Ctrl-C now reaches sigward, which passes it on\n"
+        );
+        let v = json(&Event::Suspending {
+            sig: libc::SIGTSTP,
+            app_stopped: true,
+            pid: 7,
+        });
+        assert_eq!(
+            (&v["event"], &v["signal"], &v["pid"]),
+            (&"suspending".into(), &"SIGTSTP".into(), &7.into())
+        );
+        let v = json(&Event::Continued {
+            from: 3,
+            foreground: Some(7),
+        });
+        assert_eq!(
+            (&v["event"], &v["from_pid"], &v["pgid"]),
+            (&"continued".into(), &3.into(), &7.into())
+        );
+        // Debug level: a shell already says "Stopped"; nothing at the default level.
+        for e in [
+            Event::Suspending {
+                sig: libc::SIGTSTP,
+                app_stopped: true,
+                pid: 7,
+            },
+            Event::Continued {
+                from: 3,
+                foreground: None,
+            },
+        ] {
+            assert_eq!(e.level(), Level::Debug);
+        }
+    }
+
+    #[test]
     fn stop_sequence_events_read_as_before() {
         let t = |e| text(&e);
         assert_eq!(
@@ -1745,6 +1879,28 @@ mod tests {
                 pid1: true,
             },
             Event::Exiting { status: 143 },
+            Event::Suspending {
+                sig: libc::SIGTSTP,
+                app_stopped: true,
+                pid: 2,
+            },
+            Event::Suspending {
+                sig: libc::SIGTTIN,
+                app_stopped: false,
+                pid: 2,
+            },
+            Event::Continued {
+                from: 2,
+                foreground: Some(3),
+            },
+            Event::Continued {
+                from: 0,
+                foreground: None,
+            },
+            Event::ForegroundFailed {
+                pgid: 2,
+                err: Errno::EPERM,
+            },
             Event::SignalfdFailed { err: Errno::EIO },
             Event::PollFailed { err: Errno::EIO },
             Event::IgnoredOwnSignal { sig: libc::SIGPIPE },

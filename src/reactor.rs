@@ -8,7 +8,7 @@
 
 use crate::clock::Mono;
 use crate::log;
-use crate::reap::{self, Children, Exit};
+use crate::reap::{self, Children, Exit, Waited};
 use crate::signals::{Received, SignalFd};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -26,6 +26,8 @@ pub enum Event {
     Signal(Received),
     /// A child was reaped.
     Exited(i32, Exit),
+    /// A child stopped on this signal (only when stops are reported: not as PID 1).
+    Stopped(i32, i32),
     /// A reaping pass is complete: whether any child is left.
     Reaped(Children),
     /// Notify socket `slot` (0: the current generation's, 1: the starting one's) has datagrams.
@@ -36,6 +38,8 @@ pub enum Event {
 
 pub struct Reactor {
     signals: SignalFd,
+    /// Report children that stop (WUNTRACED), for job control on a terminal.
+    stops: bool,
     /// Zombies may be waiting: reap before sleeping.
     reap_pending: bool,
     /// The last signalfd read came back short, so the queue is empty: sleep before reading again.
@@ -43,9 +47,11 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(signals: SignalFd) -> Reactor {
+    /// `stops`: also report children that stop (for job control; never as PID 1).
+    pub fn new(signals: SignalFd, stops: bool) -> Reactor {
         Reactor {
             signals,
+            stops,
             // A child may have exited before the signalfd existed.
             reap_pending: true,
             drained: false,
@@ -143,9 +149,12 @@ impl Reactor {
     /// One bounded reaping pass: up to REAP_BATCH children, then `Reaped` once none is waiting.
     fn reap(&mut self, out: &mut Vec<Event>) {
         // None: the batch is full and more may be waiting; the next call goes on.
-        if let Some(left) =
-            reap::reap_some(REAP_BATCH, |pid, exit| out.push(Event::Exited(pid, exit)))
-        {
+        if let Some(left) = reap::reap_some(REAP_BATCH, self.stops, |pid, waited| {
+            out.push(match waited {
+                Waited::Exited(exit) => Event::Exited(pid, exit),
+                Waited::Stopped(sig) => Event::Stopped(pid, sig),
+            })
+        }) {
             self.reap_pending = false;
             out.push(Event::Reaped(left));
         }

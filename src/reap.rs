@@ -2,6 +2,10 @@
 //!
 //! Standard signals coalesce, so one SIGCHLD may stand for thousands of exits: [`reap_some`] calls
 //! waitpid until nothing is left to collect. Finding and signalling processes is `procs`' job.
+//!
+//! Outside a PID namespace of its own, sigward also asks to hear of children that *stopped*
+//! (WUNTRACED): on a terminal, Ctrl-Z stops the app's process group without a word to sigward,
+//! and the shell above sigward must still see its job stop (see `supervisor`'s job control).
 
 use nix::errno::Errno;
 
@@ -41,6 +45,26 @@ impl Exit {
     }
 }
 
+/// What waitpid reported for a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// It ended; the zombie is gone.
+    Exited(Exit),
+    /// It was stopped by this signal (reported only when asked for: see [`reap_some`]).
+    Stopped(i32),
+}
+
+impl Waited {
+    /// Decodes a raw wait status; None for one that is neither an end nor a stop (continued).
+    fn from_raw(raw: i32) -> Option<Waited> {
+        if libc::WIFSTOPPED(raw) {
+            Some(Waited::Stopped(libc::WSTOPSIG(raw)))
+        } else {
+            Exit::from_raw(raw).map(Waited::Exited)
+        }
+    }
+}
+
 /// Whether any child is left after a reaping pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Children {
@@ -48,16 +72,22 @@ pub enum Children {
     None,
 }
 
-/// Collects at most `max` zombie children, calling `each` for each one. `Some` once none is
-/// waiting (with whether any child is left), `None` when `max` was reached and more may wait:
-/// the caller looks at its signals and deadlines, then calls again.
-pub fn reap_some(max: usize, mut each: impl FnMut(i32, Exit)) -> Option<Children> {
+/// Collects at most `max` zombie children, calling `each` for each one (and, with `stops`, for
+/// each child that stopped since it was last reported: the kernel reports a stop once). `Some`
+/// once none is waiting (with whether any child is left), `None` when `max` reports were taken
+/// and more may wait: the caller looks at its signals and deadlines, then calls again.
+pub fn reap_some(max: usize, stops: bool, mut each: impl FnMut(i32, Waited)) -> Option<Children> {
+    let flags = if stops {
+        libc::WNOHANG | libc::WUNTRACED
+    } else {
+        libc::WNOHANG
+    };
     let mut reaped = 0;
     while reaped < max {
         let mut raw = 0;
         // SAFETY: `raw` is a valid, writable int; WNOHANG makes the call non-blocking. libc rather
         // than nix: nix cannot decode a child killed by a real-time signal and would drop its status.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        let pid = unsafe { libc::waitpid(-1, &mut raw, flags) };
         match pid {
             0 => return Some(Children::Remain),
             -1 => match Errno::last() {
@@ -69,8 +99,8 @@ pub fn reap_some(max: usize, mut each: impl FnMut(i32, Exit)) -> Option<Children
             },
             pid => {
                 reaped += 1;
-                if let Some(exit) = Exit::from_raw(raw) {
-                    each(pid, exit);
+                if let Some(waited) = Waited::from_raw(raw) {
+                    each(pid, waited);
                 }
             }
         }
@@ -140,6 +170,55 @@ mod tests {
         // Stopped by SIGSTOP, continued: not an end.
         assert_eq!(Exit::from_raw((19 << 8) | 0x7f), None);
         assert_eq!(Exit::from_raw(0xffff), None);
+    }
+
+    #[test]
+    fn stops_decode_and_continues_are_not_reported() {
+        // Linux's layout for a stop: the signal << 8, then 0x7f; 0xffff is "continued".
+        assert_eq!(
+            Waited::from_raw((libc::SIGTSTP << 8) | 0x7f),
+            Some(Waited::Stopped(libc::SIGTSTP))
+        );
+        assert_eq!(
+            Waited::from_raw((libc::SIGSTOP << 8) | 0x7f),
+            Some(Waited::Stopped(libc::SIGSTOP))
+        );
+        assert_eq!(Waited::from_raw(0xffff), None);
+        assert_eq!(
+            Waited::from_raw(3 << 8),
+            Some(Waited::Exited(Exit::Code(3)))
+        );
+        assert_eq!(
+            Waited::from_raw(9),
+            Some(Waited::Exited(Exit::Signal {
+                sig: 9,
+                core: false
+            }))
+        );
+    }
+
+    #[test]
+    fn a_real_stop_decodes() {
+        use std::os::unix::process::ExitStatusExt;
+        // A stopped child of our own, waited for by pid (never -1: other tests' children).
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // SAFETY: kill and waitpid with plain integers and a valid, writable int.
+        let raw = unsafe {
+            libc::kill(pid, libc::SIGTSTP);
+            let mut raw = 0;
+            while libc::waitpid(pid, &mut raw, libc::WUNTRACED) != pid {
+                assert_eq!(Errno::last(), Errno::EINTR);
+            }
+            raw
+        };
+        assert_eq!(Waited::from_raw(raw), Some(Waited::Stopped(libc::SIGTSTP)));
+        child.kill().unwrap();
+        let raw = child.wait().unwrap().into_raw();
+        assert!(matches!(Waited::from_raw(raw), Some(Waited::Exited(_))));
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! 3. the main child exits while others remain: each of them not yet told gets the stop signal;
 //! 4. the deadline: SIGKILL to everything sigward answers for, stragglers named;
 //! 5. nothing left: exit with the main child's status.
+//!
+//! Job control, only when sigward is not PID 1 of a PID namespace (a shell runs it as a job; as
+//! PID 1 nothing of this happens): Ctrl-Z must stop the whole job and `fg` resume it, as if the
+//! shell ran the app itself. See [`Supervisor::on_stopped`].
 
 use crate::cli::Config;
 use crate::clock::Mono;
@@ -105,7 +109,9 @@ pub struct Supervisor<'a> {
     name: String,
     pid1: bool,
     me: i32,
-    /// The child's group holds the terminal's foreground; give it back when the child exits.
+    /// The app was started in the terminal's foreground (`Detach::TerminalForeground`: its own
+    /// group in sigward's session); else it has a session of its own. The foreground is taken
+    /// back when the app exits, if the job still holds it.
     terminal: bool,
     main_exit: Option<Exit>,
     /// The main child was reaped in the current reaping pass.
@@ -134,7 +140,8 @@ impl<'a> Supervisor<'a> {
             .unwrap_or_default();
         Supervisor {
             cfg,
-            reactor: Reactor::new(signals),
+            // Stops of children are reported for job control only: as PID 1 nothing changes.
+            reactor: Reactor::new(signals, !pid1),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,
@@ -208,6 +215,7 @@ impl<'a> Supervisor<'a> {
         match event {
             reactor::Event::Signal(r) => self.on_signal(r),
             reactor::Event::Exited(pid, exit) => self.on_exited(pid, exit),
+            reactor::Event::Stopped(pid, sig) => self.on_stopped(pid, sig),
             reactor::Event::Reaped(left) => self.on_reaped(left),
             reactor::Event::Notify(slot) => self.on_notify(slot),
             reactor::Event::Timeout => {}
@@ -229,7 +237,124 @@ impl<'a> Supervisor<'a> {
             self.restart_from = r.pid;
             return self.on_gens(generations::Event::Restart, Mono::now());
         }
+        // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
+        // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
+        // sigward itself. On the terminal the signal goes on as it is, and the app's stop then
+        // stops sigward. A rewritten job-control signal (`-r TSTP:...`) is just forwarded.
+        if !self.terminal
+            && is_job_stop(sig)
+            && self.cfg.rewritten(sig) == Some(sig)
+            && self.may_suspend()
+        {
+            let result = self.deliver(libc::SIGSTOP);
+            self.report_delivery(sig, Some(libc::SIGSTOP), result, false);
+            return self.suspend(sig, false);
+        }
+        if sig == libc::SIGCONT && !self.pid1 {
+            self.foreground_to_app(r.pid);
+        }
         self.forward(sig);
+    }
+
+    /// Job control: a child stopped (reported only when sigward is not PID 1).
+    ///
+    /// On the terminal the app's group holds the foreground, so Ctrl-Z sends SIGTSTP to the app
+    /// alone: it stops, and the shell, which sees only sigward as its job, would wait forever
+    /// with the terminal held by a stopped group. So when the app itself stops on a job-control
+    /// signal, sigward stops too: the shell sees its job stopped and takes the terminal back.
+    /// `fg` then gives the terminal to sigward's group and sends it SIGCONT: sigward hands the
+    /// foreground on to the app's group and passes SIGCONT on (`on_signal`), so Ctrl-C reaches
+    /// the app again (the bug of dumb-init #184). `bg` sends SIGCONT alone: the app runs in the
+    /// background, and a read from the terminal stops it again (SIGTTIN), and so the job.
+    ///
+    /// No state of its own: sigward's stop is synchronous (`suspend` returns once sigward is
+    /// continued), and every event keeps its usual meaning. A signal that comes while sigward is
+    /// stopped is read once it is continued: a stop signal then starts the stop sequence, whose
+    /// SIGCONT reaches the stopped app (`kill %1` in bash sends SIGTERM, then SIGCONT); an app
+    /// that dies meanwhile is reaped then, and the terminal is taken back only if the job still
+    /// holds it. The kernel reports a stop once, so one Ctrl-Z stops sigward once. A SIGSTOP
+    /// from anyone else (a debugger) is not the terminal's: sigward stays. Never during the
+    /// stop sequence: its deadline must hold, so a stopped app is left to the stop sequence's
+    /// SIGCONT and SIGKILL.
+    fn on_stopped(&mut self, pid: i32, sig: i32) {
+        if self.terminal && pid == self.gens.current.pid && is_job_stop(sig) && self.may_suspend() {
+            self.suspend(sig, true);
+        }
+    }
+
+    /// Whether sigward may stop itself for job control: not as PID 1, not during the stop
+    /// sequence, and only where someone can continue it (see [`continuable`]).
+    fn may_suspend(&self) -> bool {
+        !self.pid1 && !self.stop.stopping() && continuable()
+    }
+
+    /// Stops sigward itself (SIGSTOP cannot be blocked: the kernel stops it before kill(2)
+    /// returns), so that the shell running it sees its job stopped. Returns once continued; the
+    /// SIGCONT that did it is then read from the signalfd like any other signal.
+    ///
+    /// When the app stopped on the terminal's signal, that signal first goes to sigward's own
+    /// process group too: a shell sees a job stopped only once every process of it is
+    /// (`sigward -- make | tee log`: `tee` must stop as well), and Ctrl-Z would have stopped
+    /// that whole group had the app not been given a group of its own. The shell's SIGCONT then
+    /// reaches that group itself. sigward's own copy waits, blocked, and the SIGCONT that
+    /// continues sigward discards it (the kernel drops pending stop signals on SIGCONT).
+    fn suspend(&self, sig: i32, app_stopped: bool) {
+        log::emit(&Event::Suspending {
+            sig,
+            app_stopped,
+            pid: self.gens.current.pid,
+        });
+        if app_stopped {
+            // ESRCH cannot happen (sigward is in its group); nothing else to do on an error.
+            let _ = crate::signals::send(-nix::unistd::getpgrp().as_raw(), sig);
+        }
+        // Cannot fail: any process may signal itself, and SIGSTOP is valid.
+        let _ = crate::signals::send(self.me, libc::SIGSTOP);
+    }
+
+    /// On SIGCONT: after `fg`, the shell has given the terminal's foreground to sigward's group;
+    /// hand it on to the app's group before SIGCONT reaches the app. After `bg` the foreground
+    /// is the shell's and stays so. (SIGTTOU is blocked: sigward may set the foreground from a
+    /// background group.)
+    fn foreground_to_app(&self, from: i32) {
+        let stdin = std::io::stdin();
+        let app = self.gens.current.pid;
+        // Once the app is reaped its pid may name another group: never hand it the terminal.
+        let ours = self.terminal
+            && self.main_exit.is_none()
+            && nix::unistd::tcgetpgrp(&stdin) == Ok(nix::unistd::getpgrp());
+        let foreground = if !ours {
+            None
+        } else {
+            match nix::unistd::tcsetpgrp(&stdin, nix::unistd::Pid::from_raw(app)) {
+                Ok(()) => Some(app),
+                Err(err) => {
+                    log::emit(&Event::ForegroundFailed { pgid: app, err });
+                    None
+                }
+            }
+        };
+        log::emit(&Event::Continued { from, foreground });
+    }
+
+    /// Whether the terminal's foreground belongs to this job as the app exits, so sigward takes
+    /// it back: the app's group, sigward's own, a group of sigward's descendants (the app's own
+    /// jobs), or a group with nobody left. After `bg` it belongs to the shell or another job and
+    /// is left alone. As PID 1 always, as before: no shell sits above sigward.
+    fn foreground_is_the_jobs(&self, app: i32) -> bool {
+        if self.pid1 {
+            return true;
+        }
+        let Ok(fg) = nix::unistd::tcgetpgrp(std::io::stdin()).map(|p| p.as_raw()) else {
+            return false;
+        };
+        fg > 0
+            && (fg == app
+                || fg == nix::unistd::getpgrp().as_raw()
+                || crate::signals::send(-fg, 0) == Err(Errno::ESRCH)
+                || procs::responsible_for(self.pid1)
+                    .iter()
+                    .any(|p| p.pgid == fg))
     }
 
     /// What a received stop signal did, said after its effects (signals before log lines).
@@ -258,7 +383,7 @@ impl<'a> Supervisor<'a> {
         if pid == self.gens.current.pid && self.main_exit.is_none() {
             self.main_exit = Some(exit);
             self.main_just_exited = true;
-            if self.terminal {
+            if self.terminal && self.foreground_is_the_jobs(pid) {
                 // Take the terminal's foreground back, as a shell does when a job ends.
                 let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
             }
@@ -777,6 +902,42 @@ impl<'a> Supervisor<'a> {
             self.on_gens(generations::Event::Ready { n: generation.n }, Mono::now());
         }
     }
+}
+
+/// Signals with which a terminal stops a job: Ctrl-Z, a read or (with `stty tostop`) a write
+/// from the background. They pause the job; sigward's stop signals (`-S`) end it.
+fn is_job_stop(sig: i32) -> bool {
+    matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+}
+
+/// Whether anyone can continue sigward once it stops itself: its nearest ancestor outside
+/// sigward's own process group is in sigward's session (a job-control shell). That is the
+/// kernel's test for a process group that is not orphaned, followed up sigward's own line of
+/// ancestors. The kernel discards TSTP/TTIN/TTOU for an orphaned group, since nobody would ever
+/// continue it, and sigward does not stop there either (a parent in another session, a service
+/// manager, a parent outside the PID namespace).
+fn continuable() -> bool {
+    use nix::unistd::{Pid, getpgid, getpgrp, getppid, getsid};
+    let (Ok(sid), pgrp) = (getsid(None), getpgrp()) else {
+        return false;
+    };
+    let mut pid = getppid();
+    // A line of ancestors inside one process group is short; never loop on a /proc oddity.
+    for _ in 0..64 {
+        if pid.as_raw() <= 0 {
+            return false; // outside the PID namespace
+        }
+        match getpgid(Some(pid)) {
+            Err(_) => return false,
+            Ok(group) if group != pgrp => return getsid(Some(pid)) == Ok(sid),
+            Ok(_) => {}
+        }
+        let Some(p) = procs::stat_of(pid.as_raw()) else {
+            return false;
+        };
+        pid = Pid::from_raw(p.ppid);
+    }
+    false
 }
 
 /// The processes of group `pgid` in a snapshot. Once its leader was reaped, a process whose pid

@@ -1,8 +1,10 @@
 //! On a terminal, the app's process group takes the foreground, so the terminal's Ctrl-C reaches
-//! the app directly (as under `docker run -it`), and sigward exits with the app's status.
+//! the app directly (as under `docker run -it`), and sigward exits with the app's status. Not as
+//! PID 1, sigward is a shell's job: Ctrl-Z stops the whole job, `fg` and `bg` resume it.
 mod common;
 use common::*;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -89,5 +91,491 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
     assert_eq!(
         pgrp, tpgid,
         "the terminal's foreground group was not handed back: {text}"
+    );
+}
+
+// Job control, not as PID 1: in a terminal, Ctrl-Z suspends the whole job (sigward and the app)
+// and `fg` resumes it, with the terminal's foreground handed back to the app so that Ctrl-C
+// still reaches it; `bg` leaves the terminal with the shell. The shell is a real one (bash with
+// job control, `set -m`) on a pseudo-terminal from `script`: its `$?` of 147 after the job
+// proves that its waitpid(WUNTRACED) saw sigward stop.
+
+const T: Duration = Duration::from_secs(20);
+
+/// `(state, ppid, pgid, tpgid)` of a process, from /proc/PID/stat; `tpgid` is the foreground
+/// group of its controlling terminal.
+fn stat(pid: i32) -> Option<(char, i32, i32, i32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+    let n = |i: usize| f.get(i)?.parse().ok();
+    Some((f.first()?.chars().next()?, n(1)?, n(2)?, n(5)?))
+}
+
+fn state(pid: i32) -> char {
+    stat(pid).map_or('?', |s| s.0)
+}
+
+/// Waits until `ok` holds for process `pid`'s stat; returns the last one read.
+fn wait_stat(pid: i32, what: &str, ok: impl Fn(&(char, i32, i32, i32)) -> bool) {
+    let last = eventually(T, || stat(pid), |s| s.as_ref().is_some_and(&ok));
+    assert!(last.as_ref().is_some_and(ok), "{what}: {last:?}");
+}
+
+/// SIGKILLs `root`, a child of the test, and everything below it when dropped, so a failed
+/// assertion leaves nothing behind (stopped processes included: SIGKILL ends them too). Disarmed
+/// once the test has reaped the root, whose pid may then be reused.
+struct KillTree(i32);
+
+impl KillTree {
+    fn disarm(&mut self) {
+        self.0 = 0;
+    }
+}
+
+impl Drop for KillTree {
+    fn drop(&mut self) {
+        if self.0 <= 0 {
+            return;
+        }
+        let mut tree = vec![self.0];
+        let mut i = 0;
+        while let Some(&parent) = tree.get(i) {
+            for pid in std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            {
+                if stat(pid).is_some_and(|s| s.1 == parent) && !tree.contains(&pid) {
+                    tree.push(pid);
+                }
+            }
+            i += 1;
+        }
+        for pid in tree {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A job-control shell running `body` on a pseudo-terminal: the test types on its keyboard and
+/// reads its screen.
+struct Terminal {
+    script: std::process::Child,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tree: KillTree,
+}
+
+impl Terminal {
+    fn start(dir: &Scratch, body: &str) -> Terminal {
+        let path = dir.path("job.sh");
+        std::fs::write(&path, format!("set -m\n{body}")).unwrap();
+        let mut script = Command::new("script")
+            .args(["-qfec", &format!("bash {path}"), "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux)");
+        let tree = KillTree(script.id() as i32);
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
+                copy.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            script,
+            screen,
+            tree,
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    fn type_keys(&mut self, keys: &[u8]) {
+        let stdin = self.script.stdin.as_mut().unwrap();
+        stdin.write_all(keys).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits until the screen shows `text`; returns the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let screen = eventually(T, || self.screen(), |s| s.contains(text));
+        assert!(
+            screen.contains(text),
+            "no '{text}' on the screen:\n{screen}"
+        );
+        screen
+    }
+
+    /// Waits for the shell (and so `script`) to end.
+    fn wait_exit(mut self) {
+        let start = Instant::now();
+        while self.script.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < T,
+                "the shell never ended:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.tree.disarm();
+    }
+}
+
+fn count_lines(path: &str, prefix: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .count()
+}
+
+/// The probe's pid and sigward's (its parent), from the probe's start record.
+fn probe_and_sigward(log: &str) -> (i32, i32) {
+    let start = wait_line(log, "start ", T);
+    (
+        field(&start, "pid").parse().unwrap(),
+        field(&start, "ppid").parse().unwrap(),
+    )
+}
+
+/// The value after `key=` on the line of `screen` that has it (up to a space or line end).
+fn shown<'a>(screen: &'a str, key: &str) -> &'a str {
+    let at = screen
+        .rfind(key)
+        .unwrap_or_else(|| panic!("no {key}:\n{screen}"));
+    screen[at + key.len()..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_z_suspends_the_whole_job_fg_resumes_it_and_ctrl_c_still_reaches_the_app() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut term = Terminal::start(
+        &dir,
+        &format!(
+            "{} -v -- {} log={log} jobs on-int=exit:130\n\
+             echo \"stopped rc=$?\"\n\
+             read -r go\n\
+             fg\n\
+             echo \"again rc=$?\"\n\
+             read -r go\n\
+             fg\n\
+             echo \"final rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)\"\n",
+            sigward_bin(),
+            probe()
+        ),
+    );
+    wait_line(&log, "ready", T);
+    let (app, sigward) = probe_and_sigward(&log);
+    let shell = stat(sigward).unwrap().1;
+    let shell_group = stat(shell).unwrap().2;
+    assert_eq!(stat(app).unwrap().3, app, "the app holds the foreground");
+
+    term.type_keys(&[0x1a]); // Ctrl-Z
+    // bash goes on only once its waitpid(WUNTRACED) says the job stopped: 128 + SIGSTOP.
+    let screen = term.wait_for("stopped rc=147");
+    assert_eq!(state(sigward), 'T', "sigward stopped:\n{screen}");
+    assert_eq!(state(app), 'T', "the app stopped:\n{screen}");
+    assert_eq!(
+        stat(app).unwrap().3,
+        shell_group,
+        "the shell took the terminal back"
+    );
+    assert!(screen.contains("stopped on SIGTSTP"), "{screen}");
+    assert!(
+        !std::fs::read_to_string(&log).unwrap().contains("sig 18 "),
+        "no SIGCONT yet"
+    );
+
+    term.type_keys(b"go\n"); // the shell's `fg`: terminal to sigward's group, then SIGCONT
+    let cont = wait_line(&log, "sig 18 ", T);
+    assert_eq!(
+        field(&cont, "from"),
+        sigward.to_string(),
+        "sigward passed SIGCONT on"
+    );
+    wait_stat(app, "the app runs in the foreground again", |s| {
+        s.0 != 'T' && s.3 == app
+    });
+    assert_ne!(state(sigward), 'T', "sigward runs again");
+
+    // `kill -TSTP` to sigward itself: passed on to the app, whose stop stops the job again.
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTSTP) };
+    let screen = term.wait_for("again rc=147");
+    assert_eq!(state(sigward), 'T', "sigward stopped:\n{screen}");
+    assert_eq!(state(app), 'T', "the app stopped:\n{screen}");
+    term.type_keys(b"go\n");
+    let conts = eventually(T, || count_lines(&log, "sig 18 "), |&n| n == 2);
+    assert_eq!(conts, 2, "a second SIGCONT");
+    wait_stat(app, "the app runs in the foreground again", |s| {
+        s.0 != 'T' && s.3 == app
+    });
+
+    term.type_keys(&[0x03]); // Ctrl-C
+    let int = wait_line(&log, "sig 2 ", T);
+    assert_eq!(
+        field(&int, "from"),
+        "0",
+        "the kernel sent it: the app held the foreground"
+    );
+    let screen = term.wait_for("final rc=130 ");
+    let (pgrp, tpgid) = shown(&screen, "fg=").split_once(':').unwrap();
+    assert_eq!(pgrp, tpgid, "the shell has the terminal again:\n{screen}");
+    term.wait_exit();
+}
+
+/// In a pipeline the shell sees the job stopped only once every process of it has stopped: the
+/// terminal's SIGTSTP reaches the app alone (its group holds the foreground), so sigward passes
+/// it on to its own process group, where `cat` is.
+#[test]
+fn ctrl_z_stops_a_whole_pipeline_and_fg_resumes_it() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut term = Terminal::start(
+        &dir,
+        &format!(
+            "set -o pipefail\n\
+             {} -- {} log={log} jobs on-int=exit:130 | cat\n\
+             echo \"stopped rc=$?\"\n\
+             read -r go\n\
+             fg\n\
+             echo \"final rc=$?\"\n",
+            sigward_bin(),
+            probe()
+        ),
+    );
+    wait_line(&log, "ready", T);
+    let (app, sigward) = probe_and_sigward(&log);
+    let job = stat(sigward).unwrap().2;
+    let cat = eventually(
+        T,
+        || {
+            std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .find(|&p| p != sigward && stat(p).is_some_and(|s| s.2 == job))
+        },
+        Option::is_some,
+    )
+    .expect("cat in sigward's process group");
+
+    term.type_keys(&[0x1a]); // Ctrl-Z
+    let screen = term.wait_for("stopped rc=");
+    for (who, pid) in [("sigward", sigward), ("the app", app), ("cat", cat)] {
+        assert_eq!(state(pid), 'T', "{who} stopped:\n{screen}");
+    }
+
+    term.type_keys(b"go\n"); // `fg`: SIGCONT to sigward's group, then to the app from sigward
+    wait_line(&log, "sig 18 ", T);
+    wait_stat(app, "the app runs in the foreground", |s| {
+        s.0 != 'T' && s.3 == app
+    });
+    for (who, pid) in [("sigward", sigward), ("cat", cat)] {
+        wait_stat(pid, &format!("{who} runs again"), |s| s.0 != 'T');
+    }
+    term.type_keys(&[0x03]); // Ctrl-C
+    term.wait_for("final rc=130");
+    term.wait_exit();
+}
+
+#[test]
+fn after_bg_the_terminal_stays_with_the_shell_even_when_the_app_exits() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut term = Terminal::start(
+        &dir,
+        &format!(
+            "{} -v -- {} log={log} jobs\n\
+             echo \"stopped rc=$?\"\n\
+             bg\n\
+             read -r go\n\
+             wait\n\
+             echo \"done fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)\"\n",
+            sigward_bin(),
+            probe()
+        ),
+    );
+    wait_line(&log, "ready", T);
+    let (app, sigward) = probe_and_sigward(&log);
+    let shell_group = stat(stat(sigward).unwrap().1).unwrap().2;
+
+    term.type_keys(&[0x1a]); // Ctrl-Z, then the shell's `bg`: SIGCONT alone
+    term.wait_for("stopped rc=147");
+    let cont = wait_line(&log, "sig 18 ", T);
+    assert_eq!(field(&cont, "from"), sigward.to_string());
+    wait_stat(app, "the app runs in the background", |s| {
+        s.0 != 'T' && s.3 == shell_group
+    });
+    assert_ne!(state(sigward), 'T');
+
+    // The app ends in the background: sigward must not take the terminal from the shell.
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTERM) };
+    wait_line(&log, "exit 143", T);
+    let gone = |s: &Option<(char, i32, i32, i32)>| matches!(s, None | Some(('Z', ..)));
+    let last = eventually(T, || stat(sigward), gone);
+    assert!(gone(&last), "sigward still runs: {last:?}");
+    term.type_keys(b"go\n");
+    let screen = term.wait_for("done fg=");
+    assert!(screen.contains("main child's status 143"), "{screen}");
+    let (pgrp, tpgid) = shown(&screen, "fg=").split_once(':').unwrap();
+    assert_eq!(
+        pgrp, tpgid,
+        "the terminal was taken from the shell:\n{screen}"
+    );
+    term.wait_exit();
+}
+
+/// Without the terminal's foreground the app has a session of its own, an orphaned process
+/// group for which the kernel discards SIGTSTP: sigward stops it with SIGSTOP instead, then
+/// itself. Here the test is the parent that sees sigward stop.
+#[test]
+fn sigtstp_to_sigward_stops_an_app_in_its_own_session_and_sigcont_resumes_both() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let stderr = std::fs::File::create(dir.path("stderr")).unwrap();
+    let mut sigward = Command::new(sigward_bin())
+        .args([
+            "-v",
+            "--",
+            &probe(),
+            &format!("log={log}"),
+            "jobs",
+            "on-int=exit:130",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0) // a job of its own, as a shell would start it
+        .spawn()
+        .unwrap();
+    let pid = sigward.id() as i32;
+    let mut tree = KillTree(pid);
+    wait_line(&log, "ready", T);
+    let (app, _) = probe_and_sigward(&log);
+    let start = wait_line(&log, "start ", T);
+    assert_eq!(
+        field(&start, "sid"),
+        app.to_string(),
+        "the app has a session of its own"
+    );
+
+    // SAFETY: kill(2) and waitpid(2) with plain integers and a valid, writable int.
+    let raw = unsafe {
+        libc::kill(pid, libc::SIGTSTP);
+        let mut raw = 0;
+        while libc::waitpid(pid, &mut raw, libc::WUNTRACED) != pid {
+            assert_eq!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EINTR)
+            );
+        }
+        raw
+    };
+    assert!(
+        libc::WIFSTOPPED(raw),
+        "sigward did not stop: status {raw:#x}"
+    );
+    wait_stat(app, "the app stopped", |s| s.0 == 'T');
+
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let cont = wait_line(&log, "sig 18 ", T);
+    assert_eq!(
+        field(&cont, "from"),
+        pid.to_string(),
+        "sigward passed SIGCONT on"
+    );
+    wait_stat(app, "the app runs again", |s| s.0 != 'T');
+    assert_ne!(state(pid), 'T');
+
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = sigward.wait().unwrap();
+    tree.disarm();
+    let text = std::fs::read_to_string(dir.path("stderr")).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("forwarded SIGTSTP as SIGSTOP to process group"),
+        "{text}"
+    );
+    assert!(text.contains("received SIGTSTP: the app"), "{text}");
+    assert!(text.contains("continued by SIGCONT"), "{text}");
+}
+
+/// As PID 1 nothing changes: SIGTSTP is forwarded as any signal (and, the app's group being
+/// orphaned, the kernel discards it), and sigward never stops itself.
+#[test]
+fn as_pid1_sigtstp_is_only_forwarded() {
+    let ns = Ns::start(&["-v", "--", "{probe}", "log={log}", "jobs"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTSTP);
+    ns.signal(libc::SIGUSR1);
+    // Signals are handled in order: USR1 reaching the app proves sigward went on after TSTP.
+    ns.wait_record("sig 10 ", T);
+    assert_ne!(state(ns.pid1), 'T', "PID 1 stopped itself");
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("forwarded SIGTSTP to process group"),
+        "{}",
+        done.stderr
+    );
+    assert!(!done.stderr.contains("stops too"), "{}", done.stderr);
+}
+
+/// A sigward nobody could continue (a session of its own: its process group is orphaned) does not
+/// stop itself, as the kernel discards SIGTSTP for such a group; the signal is forwarded.
+#[test]
+fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let stderr = std::fs::File::create(dir.path("stderr")).unwrap();
+    let mut cmd = Command::new(sigward_bin());
+    cmd.args(["-v", "--", &probe(), &format!("log={log}"), "jobs"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: setsid(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        })
+    };
+    let mut sigward = cmd.spawn().unwrap();
+    let pid = sigward.id() as i32;
+    let mut tree = KillTree(pid);
+    wait_line(&log, "ready", T);
+    // SAFETY: kill(2) with plain integers.
+    unsafe {
+        libc::kill(pid, libc::SIGTSTP);
+        libc::kill(pid, libc::SIGUSR1);
+    }
+    // Signals are handled in order: USR1 reaching the app proves sigward went on after TSTP.
+    wait_line(&log, "sig 10 ", T);
+    assert_ne!(state(pid), 'T', "sigward stopped itself");
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = sigward.wait().unwrap();
+    tree.disarm();
+    let text = std::fs::read_to_string(dir.path("stderr")).unwrap();
+    assert_eq!(status.code(), Some(143), "{text}");
+    assert!(
+        text.contains("forwarded SIGTSTP to process group"),
+        "{text}"
     );
 }

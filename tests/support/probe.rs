@@ -20,7 +20,11 @@
 //! is not UTF-8), `notify-on=N` (send READY=1 each time signal N arrives, recorded as `notified`),
 //! `say=TEXT` (after `notify`, send TEXT as one datagram to NOTIFY_SOCKET; repeatable, in order),
 //! `flood` (a thread sends datagrams to NOTIFY_SOCKET, as fast as they are taken, until a send
-//! fails; the probe meanwhile waits for signals as usual).
+//! fails; the probe meanwhile waits for signals as usual), `jobs` (job control: SIGTSTP, SIGTTIN
+//! and SIGTTOU keep their default action, unblocked, so they stop the probe as they stop any
+//! program; every other signal gets its default action before it is blocked, so one that the
+//! caller left ignored, as a shell does for SIGINT, is still recorded), `on-int=exit:N` (exit N
+//! on SIGINT, after recording it).
 //! It sleeps in sigwaitinfo, so it records the moment a signal is delivered.
 //!
 //! Shim mode, `probe ign=HEX mask=HEX -- CMD ARG...`: set exactly these ignored signals (every
@@ -94,6 +98,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let mut reap = 0u32;
     let mut notify = false;
     let (mut comm, mut notify_on, mut say, mut flood) = (None, None, Vec::new(), false);
+    let (mut jobs, mut on_int) = (false, None);
     for arg in std::env::args().skip(1) {
         match arg.split_once('=') {
             Some(("log", v)) => log_path = v.into(),
@@ -101,6 +106,10 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             Some(("notify-on", v)) => notify_on = v.parse::<i32>().ok(),
             Some(("say", v)) => say.push(v.to_string()),
             Some(("on-term", v)) => on_term = v.into(),
+            Some(("on-int", v)) => {
+                on_int = v.strip_prefix("exit:").and_then(|c| c.parse::<i32>().ok());
+                assert!(on_int.is_some(), "probe: on-int=exit:N");
+            }
             Some(("exit", v)) => exit_now = v.parse::<i32>().ok(),
             Some(("orphans", v)) => orphans = v.parse().unwrap_or(0),
             Some(("reap", v)) => reap = v.parse().unwrap_or(0),
@@ -108,6 +117,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             None if arg == "sid" => daemon = true,
             None if arg == "notify" => notify = true,
             None if arg == "flood" => flood = true,
+            None if arg == "jobs" => jobs = true,
             _ => panic!("probe: unknown word {arg}"),
         }
     }
@@ -149,10 +159,17 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         now_ns()
     ));
     let catchable = (1..=64).filter(|s| ![libc::SIGKILL, libc::SIGSTOP, 32, 33].contains(s));
-    // SAFETY: sigset operations on a local set; SIG_IGN installs no handler.
+    // SAFETY: sigset operations on local sets; SIG_IGN and SIG_DFL install no handler.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     unsafe { libc::sigemptyset(&mut set) };
+    let job_stop = |s: i32| [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&s);
     for s in catchable {
+        if jobs {
+            unsafe { libc::signal(s, libc::SIG_DFL) };
+            if job_stop(s) {
+                continue;
+            }
+        }
         if ignore_all || (s == libc::SIGTERM && on_term == "ignore") {
             unsafe { libc::signal(s, libc::SIG_IGN) };
         } else {
@@ -160,6 +177,14 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
         }
     }
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if jobs {
+        let mut stops: libc::sigset_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::sigemptyset(&mut stops) };
+        for s in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+            unsafe { libc::sigaddset(&mut stops, s) };
+        }
+        unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &stops, std::ptr::null_mut()) };
+    }
     record(format!("blocked t={}", now_ns()));
     if orphans > 0 {
         for _ in 0..orphans {
@@ -264,6 +289,10 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
             let sent_at = now_ns();
             let sent = notify_send(ready_message());
             record(format!("notified ok={} t={sent_at}", sent.is_ok()));
+        }
+        if let (libc::SIGINT, Some(code)) = (sig, on_int) {
+            record(format!("exit {code}"));
+            std::process::exit(code);
         }
         if sig != libc::SIGTERM {
             continue;
