@@ -579,3 +579,198 @@ fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------- review 11: failing tests ----
+
+/// R1. After `bg` the terminal is the shell's; a restart (--listen, SIGHUP) must not take it.
+/// spawn.rs's TerminalForeground does tcsetpgrp(0, getpid()) for every generation, with SIGTTOU
+/// still blocked, so generation 2 grabs the foreground from the shell.
+#[test]
+fn review11_a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut term = Terminal::start(
+        &dir,
+        &format!(
+            "{} -v --listen tcp://127.0.0.1:0 --ready after:100ms -- {} log={log} jobs\n\
+             echo \"stopped rc=$?\"\n\
+             bg\n\
+             read -r go\n\
+             echo \"shell fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)\"\n\
+             kill %1; wait\n",
+            sigward_bin(),
+            probe()
+        ),
+    );
+    wait_line(&log, "ready", T);
+    let (_app, sigward) = probe_and_sigward(&log);
+    let shell = stat(sigward).unwrap().1;
+    let shell_group = stat(shell).unwrap().2;
+    term.type_keys(&[0x1a]);
+    term.wait_for("stopped rc=147");
+    wait_line(&log, "sig 18 ", T);
+    wait_stat(shell, "the shell holds the terminal after bg", |s| {
+        s.3 == shell_group
+    });
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGHUP) };
+    let n = eventually(T, || count_lines(&log, "start "), |&n| n == 2);
+    assert_eq!(n, 2, "generation 2 started");
+    std::thread::sleep(Duration::from_millis(300));
+    let tpgid = stat(shell).unwrap().3;
+    assert_eq!(
+        tpgid, shell_group,
+        "generation 2 took the terminal's foreground from the shell (tpgid {tpgid})"
+    );
+    term.type_keys(b"go\n");
+    term.wait_for("shell fg=");
+}
+
+/// R2. sigward as its session's leader with the parent outside the session (`ssh -t host
+/// sigward -- app`, `docker exec -it c sigward -- app`): not continuable, so sigward rightly does
+/// not stop itself, but Ctrl-Z still stops the app (its group, in sigward's session, is not
+/// orphaned) and nobody will ever continue it; Ctrl-C does not help an app that handles SIGINT.
+/// Run directly, the same app ignores Ctrl-Z (the kernel discards TSTP for an orphaned group).
+#[test]
+fn review11_ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let inner = format!(
+        "exec {} -v -- {} log={log} jobs on-int=exit:130",
+        sigward_bin(),
+        probe()
+    );
+    let mut script = Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _tree = KillTree(script.id() as i32);
+    wait_line(&log, "ready", T);
+    let (app, sigward) = probe_and_sigward(&log);
+    let stdin = script.stdin.as_mut().unwrap();
+    stdin.write_all(&[0x1a]).unwrap(); // Ctrl-Z
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_ne!(state(sigward), 'T', "sigward did not stop (right)");
+    stdin.write_all(&[0x03]).unwrap(); // Ctrl-C
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let app_state = state(app);
+    drop(_tree);
+    let _ = script.wait();
+    assert_ne!(
+        app_state, 'T',
+        "the app is stopped and nobody can continue it; Ctrl-C pending"
+    );
+}
+
+/// R3. Ctrl-Z while the app drains after a stop signal: sigward does not suspend (right), but
+/// it leaves the app stopped until its grace period kills it, though it SIGCONTs stopped
+/// processes at StopApp; the graceful exit 143 becomes 137 after the full grace period.
+#[test]
+fn review11_ctrl_z_while_draining_does_not_turn_a_graceful_stop_into_sigkill() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut term = Terminal::start(
+        &dir,
+        &format!(
+            "{} -v -t 4s -- {} log={log} jobs on-term=drain:1500:143\n\
+             echo \"done rc=$?\"\n",
+            sigward_bin(),
+            probe()
+        ),
+    );
+    wait_line(&log, "ready", T);
+    let (app, sigward) = probe_and_sigward(&log);
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTERM) };
+    wait_line(&log, "sig 15 ", T);
+    std::thread::sleep(Duration::from_millis(400));
+    term.type_keys(&[0x1a]); // Ctrl-Z, while the app drains
+    wait_stat(app, "the app stopped", |s| s.0 == 'T');
+    let screen = term.wait_for("done rc=");
+    assert!(screen.contains("done rc=143"), "{screen}");
+    term.wait_exit();
+}
+
+/// R4. An app that stops itself with SIGSTOP while it holds the terminal (bash's `suspend`,
+/// TSTP handlers that clean up and then raise SIGSTOP): a shell running it directly sees the job
+/// stop and takes the terminal back; under sigward, on_stopped ignores SIGSTOP, so the shell waits
+/// forever while the terminal belongs to a stopped group.
+#[test]
+fn review11_an_app_that_stops_itself_with_sigstop_in_the_foreground_stops_the_job() {
+    let dir = Scratch::new();
+    let term = Terminal::start(
+        &dir,
+        &format!(
+            "{} -- sh -c 'echo app-up; kill -STOP $$; echo app-resumed'\n\
+             echo \"stopped rc=$?\"\n\
+             fg\n\
+             echo \"final rc=$?\"\n",
+            sigward_bin(),
+        ),
+    );
+    term.wait_for("app-up");
+    term.wait_for("stopped rc=");
+    term.wait_for("final rc=0");
+    term.wait_exit();
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| stat(p).is_some_and(|s| s.1 == parent))
+        .collect()
+}
+
+/// R5. sigward under a PID 1 init that puts it in a process group of its own (tini, so
+/// `docker run --init` on an image whose entrypoint is sigward): continuable() says yes (tini is
+/// in sigward's session, another group), but tini never continues anyone. SIGTSTP stops the app
+/// and sigward for good; the engine's SIGTERM (forwarded by tini) is never acted on, and the
+/// graceful stop becomes the engine's SIGKILL. Before issue 11, TSTP went to the app's orphaned
+/// group and the kernel discarded it.
+#[test]
+fn review11_under_tini_sigtstp_does_not_freeze_the_container() {
+    let dir = Scratch::new();
+    let log = dir.path("probe.log");
+    let mut unshare = Command::new("unshare")
+        .args([
+            "-fp",
+            "--mount-proc",
+            "/usr/bin/tini-static",
+            "--",
+            sigward_bin(),
+            "--",
+        ])
+        .args([probe(), format!("log={log}"), "jobs".into()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _tree = KillTree(unshare.id() as i32);
+    wait_line(&log, "ready", T);
+    let tini = children_of(unshare.id() as i32)[0];
+    let sigward = children_of(tini)[0];
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTSTP) };
+    std::thread::sleep(Duration::from_millis(300));
+    // docker stop: SIGTERM to PID 1, which tini forwards to sigward.
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(tini, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while unshare.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        unshare.try_wait().unwrap().is_some(),
+        "the container did not stop on SIGTERM: sigward {}, log:\n{}",
+        state(sigward),
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
