@@ -74,7 +74,13 @@ fn from_git(root: &Path) -> Option<(String, bool)> {
 /// watched sources (src/, the manifest and lock file), README or tests for
 /// instance, mark the tree dirty only at the next re-run.
 fn watch(root: &Path) {
-    let mut paths = vec!["HEAD".to_string(), "index".into(), "packed-refs".into()];
+    // refs/heads too: with packed refs the branch file may not exist until a commit creates it.
+    let mut paths = vec![
+        "HEAD".to_string(),
+        "index".into(),
+        "packed-refs".into(),
+        "refs/heads".into(),
+    ];
     if let Some(head_ref) = git(root, &["symbolic-ref", "-q", "HEAD"]) {
         paths.push(head_ref);
     }

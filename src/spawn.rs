@@ -56,6 +56,10 @@ pub enum Detach {
     /// foreground of sigward's terminal, so the terminal's Ctrl-C reaches the app directly.
     /// (A new session cannot own the terminal that sigward's session holds.)
     TerminalForeground,
+    /// `setpgid(0, 0)` alone: own process group in sigward's session, the terminal left as it is.
+    /// A later generation on a terminal: it gets the foreground when it is promoted, not before
+    /// (after `bg` the terminal is the shell's, and a restart must not take it).
+    Group,
 }
 
 /// What the child gets back from sigward's own start: the blocked mask and SIGCHLD's disposition
@@ -212,6 +216,9 @@ pub fn spawn(
                 match detach {
                     Detach::Session => {
                         libc::setsid();
+                    }
+                    Detach::Group => {
+                        libc::setpgid(0, 0);
                     }
                     Detach::TerminalForeground => {
                         libc::setpgid(0, 0);

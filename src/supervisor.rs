@@ -73,6 +73,11 @@ impl Held {
         n: u32,
         notify: &Notify,
     ) -> Result<i32, SpawnError> {
+        // Only generation 1 takes the terminal at start; a later one when it is promoted.
+        let detach = match self.detach {
+            Detach::TerminalForeground if n > 1 => Detach::Group,
+            d => d,
+        };
         let fdnames = self.listeners.fdnames();
         let handover = Handover {
             fds: &self.listeners.fds,
@@ -81,7 +86,7 @@ impl Held {
             generation: n,
             cwd: self.cwd.as_deref(),
         };
-        spawn::spawn(command, self.detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
+        spawn::spawn(command, detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
     }
 
     fn tell(&self, up: Up) {
@@ -277,9 +282,33 @@ impl<'a> Supervisor<'a> {
     /// stop sequence: its deadline must hold, so a stopped app is left to the stop sequence's
     /// SIGCONT and SIGKILL.
     fn on_stopped(&mut self, pid: i32, sig: i32) {
-        if self.terminal && pid == self.gens.current.pid && is_job_stop(sig) && self.may_suspend() {
-            self.suspend(sig, true);
+        if self.pid1 || pid != self.gens.current.pid {
+            return;
         }
+        // A SIGSTOP counts when the app holds the terminal, as a shell counts it (bash's
+        // `suspend`); from a debugger on a background app it does not.
+        let job_stop = is_job_stop(sig)
+            || (sig == libc::SIGSTOP && self.terminal && self.app_holds_terminal());
+        if !job_stop {
+            return;
+        }
+        if !self.stop.stopping() && self.terminal && continuable() {
+            return self.suspend(sig, true);
+        }
+        // During the stop sequence a stopped app would sit until SIGKILL and lose its drain;
+        // with nobody to continue the job (`ssh -t host sigward -- app`, a parent in another
+        // session) it would sit forever. Undo the stop, as the kernel discards the terminal's
+        // stop signals for an orphaned group. (Its main process is not reaped: -pid is ours.)
+        let _ = crate::signals::send(-pid, libc::SIGCONT);
+        log::emit(&Event::Continued {
+            from: self.me,
+            foreground: None,
+        });
+    }
+
+    /// Whether the app's group is the terminal's foreground group.
+    fn app_holds_terminal(&self) -> bool {
+        nix::unistd::tcgetpgrp(std::io::stdin()).map(|g| g.as_raw()) == Ok(self.gens.current.pid)
     }
 
     /// Whether sigward may stop itself for job control: not as PID 1, not during the stop
@@ -307,6 +336,9 @@ impl<'a> Supervisor<'a> {
         if app_stopped {
             // ESRCH cannot happen (sigward is in its group); nothing else to do on an error.
             let _ = crate::signals::send(-nix::unistd::getpgrp().as_raw(), sig);
+            if sig == libc::SIGSTOP {
+                return; // unblockable: that stopped sigward too, and it has been continued
+            }
         }
         // Cannot fail: any process may signal itself, and SIGSTOP is valid.
         let _ = crate::signals::send(self.me, libc::SIGSTOP);
@@ -767,6 +799,19 @@ impl<'a> Supervisor<'a> {
                     h.notify.swap(0, 1);
                     h.notify[1] = None;
                 }
+                // The terminal's foreground follows the serving generation, if the job has it.
+                let stdin = std::io::stdin();
+                if self.terminal
+                    && let Ok(fg) = nix::unistd::tcgetpgrp(&stdin)
+                    && (fg.as_raw() == old.pid || fg == nix::unistd::getpgrp())
+                    && let Err(err) =
+                        nix::unistd::tcsetpgrp(&stdin, nix::unistd::Pid::from_raw(current.pid))
+                {
+                    log::emit(&Event::ForegroundFailed {
+                        pgid: current.pid,
+                        err,
+                    });
+                }
                 log::emit(&Event::Promoted {
                     generation: current.n,
                     pid: current.pid,
@@ -929,7 +974,8 @@ fn continuable() -> bool {
         }
         match getpgid(Some(pid)) {
             Err(_) => return false,
-            Ok(group) if group != pgrp => return getsid(Some(pid)) == Ok(sid),
+            // An init (tini, as `docker run --init`) never continues anyone.
+            Ok(group) if group != pgrp => return pid.as_raw() != 1 && getsid(Some(pid)) == Ok(sid),
             Ok(_) => {}
         }
         let Some(p) = procs::stat_of(pid.as_raw()) else {

@@ -582,11 +582,11 @@ fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
 
 // ---------------------------------------------------------------- review 11: failing tests ----
 
-/// R1. After `bg` the terminal is the shell's; a restart (--listen, SIGHUP) must not take it.
+/// After `bg` the terminal is the shell's; a restart (--listen, SIGHUP) must not take it.
 /// spawn.rs's TerminalForeground does tcsetpgrp(0, getpid()) for every generation, with SIGTTOU
 /// still blocked, so generation 2 grabs the foreground from the shell.
 #[test]
-fn review11_a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
+fn a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let mut term = Terminal::start(
@@ -626,13 +626,13 @@ fn review11_a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
     term.wait_for("shell fg=");
 }
 
-/// R2. sigward as its session's leader with the parent outside the session (`ssh -t host
+/// sigward as its session's leader with the parent outside the session (`ssh -t host
 /// sigward -- app`, `docker exec -it c sigward -- app`): not continuable, so sigward rightly does
 /// not stop itself, but Ctrl-Z still stops the app (its group, in sigward's session, is not
 /// orphaned) and nobody will ever continue it; Ctrl-C does not help an app that handles SIGINT.
 /// Run directly, the same app ignores Ctrl-Z (the kernel discards TSTP for an orphaned group).
 #[test]
-fn review11_ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
+fn ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let inner = format!(
@@ -667,11 +667,11 @@ fn review11_ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
     );
 }
 
-/// R3. Ctrl-Z while the app drains after a stop signal: sigward does not suspend (right), but
+/// Ctrl-Z while the app drains after a stop signal: sigward does not suspend (right), but
 /// it leaves the app stopped until its grace period kills it, though it SIGCONTs stopped
 /// processes at StopApp; the graceful exit 143 becomes 137 after the full grace period.
 #[test]
-fn review11_ctrl_z_while_draining_does_not_turn_a_graceful_stop_into_sigkill() {
+fn ctrl_z_while_draining_does_not_turn_a_graceful_stop_into_sigkill() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let mut term = Terminal::start(
@@ -690,18 +690,19 @@ fn review11_ctrl_z_while_draining_does_not_turn_a_graceful_stop_into_sigkill() {
     wait_line(&log, "sig 15 ", T);
     std::thread::sleep(Duration::from_millis(400));
     term.type_keys(&[0x1a]); // Ctrl-Z, while the app drains
-    wait_stat(app, "the app stopped", |s| s.0 == 'T');
+    // sigward continues the app at once, so its stop may be too short to see; the exit says it.
+    let _ = app;
     let screen = term.wait_for("done rc=");
     assert!(screen.contains("done rc=143"), "{screen}");
     term.wait_exit();
 }
 
-/// R4. An app that stops itself with SIGSTOP while it holds the terminal (bash's `suspend`,
+/// An app that stops itself with SIGSTOP while it holds the terminal (bash's `suspend`,
 /// TSTP handlers that clean up and then raise SIGSTOP): a shell running it directly sees the job
 /// stop and takes the terminal back; under sigward, on_stopped ignores SIGSTOP, so the shell waits
 /// forever while the terminal belongs to a stopped group.
 #[test]
-fn review11_an_app_that_stops_itself_with_sigstop_in_the_foreground_stops_the_job() {
+fn an_app_that_stops_itself_with_sigstop_in_the_foreground_stops_the_job() {
     let dir = Scratch::new();
     let term = Terminal::start(
         &dir,
@@ -728,14 +729,14 @@ fn children_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
-/// R5. sigward under a PID 1 init that puts it in a process group of its own (tini, so
+/// sigward under a PID 1 init that puts it in a process group of its own (tini, so
 /// `docker run --init` on an image whose entrypoint is sigward): continuable() says yes (tini is
 /// in sigward's session, another group), but tini never continues anyone. SIGTSTP stops the app
 /// and sigward for good; the engine's SIGTERM (forwarded by tini) is never acted on, and the
 /// graceful stop becomes the engine's SIGKILL. Before issue 11, TSTP went to the app's orphaned
 /// group and the kernel discarded it.
 #[test]
-fn review11_under_tini_sigtstp_does_not_freeze_the_container() {
+fn under_tini_sigtstp_does_not_freeze_the_container() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let mut unshare = Command::new("unshare")
