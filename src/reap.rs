@@ -208,14 +208,15 @@ mod tests {
         let pid = child.id() as i32;
         // SAFETY: kill and waitpid with plain integers and a valid, writable int.
         let raw = unsafe {
-            libc::kill(pid, libc::SIGTSTP);
+            // SIGSTOP: TSTP may be ignored where the tests run (a job-control shell's background).
+            libc::kill(pid, libc::SIGSTOP);
             let mut raw = 0;
             while libc::waitpid(pid, &mut raw, libc::WUNTRACED) != pid {
                 assert_eq!(Errno::last(), Errno::EINTR);
             }
             raw
         };
-        assert_eq!(Waited::from_raw(raw), Some(Waited::Stopped(libc::SIGTSTP)));
+        assert_eq!(Waited::from_raw(raw), Some(Waited::Stopped(libc::SIGSTOP)));
         child.kill().unwrap();
         let raw = child.wait().unwrap().into_raw();
         assert!(matches!(Waited::from_raw(raw), Some(Waited::Exited(_))));
