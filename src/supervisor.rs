@@ -125,6 +125,10 @@ pub struct Supervisor<'a> {
     restart_from: i32,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
+    /// When to SIGCONT the stopped processes among those just given the stop signal, and the
+    /// main processes that were told alone (-c).
+    continue_at: Option<Mono>,
+    continue_told: Vec<i32>,
     /// What a stop signal's effects were, logged after the signal's own line.
     pending_logs: Option<Vec<(StopAction, Done)>>,
 }
@@ -171,6 +175,8 @@ impl<'a> Supervisor<'a> {
             restart_from: 0,
             pending_logs: None,
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
+            continue_at: None,
+            continue_told: Vec::new(),
         }
     }
 
@@ -185,6 +191,11 @@ impl<'a> Supervisor<'a> {
                 self.on_stop(stop::Event::Timer(t), now);
                 continue;
             }
+            if self.continue_at.is_some_and(|at| now >= at) {
+                self.continue_at = None;
+                self.continue_stopped();
+                continue;
+            }
             if let Some((t, _)) = self.gens.timer(&self.params).filter(|(_, at)| now >= *at) {
                 self.on_gens(generations::Event::Timer(t), now);
                 continue;
@@ -192,6 +203,7 @@ impl<'a> Supervisor<'a> {
             let deadline = [
                 self.stop.timer().map(|(_, at)| at),
                 self.gens.timer(&self.params).map(|(_, at)| at),
+                self.continue_at,
             ]
             .into_iter()
             .flatten()
@@ -512,10 +524,11 @@ impl<'a> Supervisor<'a> {
                         }
                     }
                     crate::signals::yield_cpu();
-                    let children: Vec<i32> = targets.iter().map(|(g, _)| g.pid).collect();
-                    self.continue_stopped(|p, told| {
-                        told.has_group(p.pgid) || children.contains(&p.pid)
-                    });
+                    // Stopped processes among them get SIGCONT shortly (a named timer of the
+                    // dispatcher's): an app that just exits is gone before, and its stop then
+                    // costs no /proc walk.
+                    self.continue_told = targets.iter().map(|(g, _)| g.pid).collect();
+                    self.continue_at = Some(Mono::now().after(CONTINUE_AFTER));
                 }
                 Done::Sent { to, result }
             }
@@ -664,10 +677,11 @@ impl<'a> Supervisor<'a> {
 
     /// SIGCONT to stopped processes that were just told to stop, so a stopped process acts on
     /// its stop signal now instead of sitting until SIGKILL (as systemd does).
-    fn continue_stopped(&mut self, told: impl Fn(&Proc, &Told) -> bool) {
+    fn continue_stopped(&mut self) {
+        let children = std::mem::take(&mut self.continue_told);
         for p in procs::responsible_for(self.pid1) {
             if p.state == b'T'
-                && told(&p, &self.told)
+                && (self.told.has_group(p.pgid) || children.contains(&p.pid))
                 && let Some(pin) = Pinned::open(&p)
             {
                 let _ = pin.signal(libc::SIGCONT);
@@ -1009,6 +1023,9 @@ fn from_generation(sender: &notify::Sender, pgid: i32) -> bool {
     // The stat was read first; a sender still alive now is the process that stat described.
     stat.pgid == pgid && sender.alive() != Some(false)
 }
+
+/// How long after the stop signal stopped processes among its receivers get SIGCONT.
+const CONTINUE_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What carrying out a stop action did, for its log line.
 enum Done {
