@@ -435,25 +435,11 @@ impl Sender {
     /// first, then ask this. `Some(true)` means the pid was never free in between, so the stat
     /// was the sender's.
     pub fn alive(&self) -> Option<bool> {
-        let pidfd = self.pidfd.as_ref()?;
-        // SAFETY: pidfd_send_signal(2) with signal 0 only checks; an open pidfd, no siginfo, no
-        // flags.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                pidfd.as_raw_fd(),
-                0,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if rc == 0 {
-            return Some(true);
-        }
-        match Errno::last() {
-            Errno::EPERM => Some(true), // there, but not ours to signal
-            Errno::ESRCH => Some(false),
-            _ => None,
+        // Signal 0 only checks.
+        match crate::procs::pidfd_send_signal(self.pidfd.as_ref()?.as_fd(), 0) {
+            Ok(()) | Err(Errno::EPERM) => Some(true), // EPERM: there, but not ours to signal
+            Err(Errno::ESRCH) => Some(false),
+            Err(_) => None,
         }
     }
 }

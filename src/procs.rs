@@ -350,7 +350,8 @@ fn pidfd_open(pid: i32) -> Opened {
     Opened::Fd(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+/// pidfd_send_signal(2): `sig` to the very process `pidfd` names (0 only checks it is there).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal(2) with a null siginfo (the kernel fills in a kill()-like one)
     // and flags 0; the fd is borrowed, so it stays open for the call.
     let rc = unsafe {

@@ -193,7 +193,8 @@ impl<'a> Supervisor<'a> {
             }
             if self.continue_at.is_some_and(|at| now >= at) {
                 self.continue_at = None;
-                self.continue_stopped();
+                let children = std::mem::take(&mut self.continue_told);
+                self.continue_stopped(|p| self.told.has_group(p.pgid) || children.contains(&p.pid));
                 continue;
             }
             if let Some((t, _)) = self.gens.timer(&self.params).filter(|(_, at)| now >= *at) {
@@ -677,11 +678,10 @@ impl<'a> Supervisor<'a> {
 
     /// SIGCONT to stopped processes that were just told to stop, so a stopped process acts on
     /// its stop signal now instead of sitting until SIGKILL (as systemd does).
-    fn continue_stopped(&mut self) {
-        let children = std::mem::take(&mut self.continue_told);
+    fn continue_stopped(&self, told: impl Fn(&Proc) -> bool) {
         for p in procs::responsible_for(self.pid1) {
             if p.state == b'T'
-                && (self.told.has_group(p.pgid) || children.contains(&p.pid))
+                && told(&p)
                 && let Some(pin) = Pinned::open(&p)
             {
                 let _ = pin.signal(libc::SIGCONT);
@@ -800,14 +800,7 @@ impl<'a> Supervisor<'a> {
                 }
                 if let Some(sig) = sig {
                     let _ = self.signal_generation(old, false, sig);
-                    for p in procs::responsible_for(self.pid1) {
-                        if p.pgid == old.pid
-                            && p.state == b'T'
-                            && let Some(pin) = Pinned::open(&p)
-                        {
-                            let _ = pin.signal(libc::SIGCONT);
-                        }
-                    }
+                    self.continue_stopped(|p| p.pgid == old.pid);
                 }
                 if let Some(h) = self.held.as_mut() {
                     h.notify.swap(0, 1);
