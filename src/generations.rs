@@ -10,6 +10,11 @@
 //! announced as ready, and a starting generation just waits for the stop signal with the rest of
 //! the app. A generation that already has the stop signal (the retiring one) never gets it again
 //! from the stop sequence. At most two generations live at once.
+//!
+//! Without sockets to hand over, a restart is a restart *in place*: the stop machine drains the
+//! old generation with the stop sequence, and this machine only learns the result
+//! ([`Event::StartedInPlace`]), so generations are numbered the same way either way
+//! ([`Generations::next_n`]).
 
 use crate::clock::Mono;
 use crate::reap::Exit;
@@ -100,6 +105,12 @@ pub enum Event {
     /// The stop sequence began.
     Stopping,
     Timer(Timer),
+    /// A restart in place started generation `n` as `pid` once the old one was gone: it is the
+    /// current generation from now on.
+    StartedInPlace {
+        n: u32,
+        pid: i32,
+    },
 }
 
 /// What sigward's own notify-aware parent is told.
@@ -181,6 +192,11 @@ impl Generations {
             restart: Restart::Idle,
             stopping: false,
         }
+    }
+
+    /// The number the next generation gets, however it starts.
+    pub fn next_n(&self) -> u32 {
+        self.current.n.saturating_add(1)
     }
 
     /// The generation beside the current one, starting or retiring, if any.
@@ -281,9 +297,17 @@ impl Generations {
                 vec![Ignored(Busy::Starting(next.n))]
             }
             (Event::Restart, Restart::Retiring { old, .. }) => vec![Ignored(Busy::Retiring(old.n))],
-            (Event::Restart, Restart::Idle) => vec![Spawn {
-                n: self.current.n.saturating_add(1),
-            }],
+            (Event::Restart, Restart::Idle) => vec![Spawn { n: self.next_n() }],
+
+            // Only after the old generation is gone (no other beside it) and never once stopping:
+            // the stop machine starts nothing then. Anything else is stale.
+            (Event::StartedInPlace { n, pid }, Restart::Idle) if !self.stopping => {
+                self.current = Gen { n, pid, began: now };
+                self.current_ready = false;
+                self.current_exited = false;
+                vec![]
+            }
+            (Event::StartedInPlace { .. }, _) => vec![],
 
             (Event::Spawned { n, pid }, Restart::Idle) if !self.stopping => {
                 let next = Gen { n, pid, began: now };

@@ -7,6 +7,28 @@
 //!  Every state ──no process left──▶ Done
 //! ```
 //!
+//! **Restart in place** (the restart signal without sockets to hand over) is the same stop
+//! sequence with another ending: Draining and Killing carry [`Then`], and a sequence that began
+//! on the restart signal ends, once no process is left, in `Respawning` instead of `Done`:
+//!
+//! ```text
+//!  Running ──restart signal──▶ Draining(then restart) ──deadline──▶ Killing(then restart)
+//!     ▲                            │  └──────no process left────────────┐  │
+//!     │                            └──stop signal: then exit (the real stop, same deadline)
+//!     └──next generation started── Respawning ◀───────────no process left──┘
+//!                                     ├──stop signal──▶ Done (no new generation)
+//!                                     └──it could not start──▶ Done (exit with its status)
+//! ```
+//!
+//! Why a mode of this machine and not of `generations`: the drain must be exactly the stop
+//! sequence (the stop signal once per process, SIGCONT, its own grace period, leftovers told,
+//! stragglers SIGKILLed and named, resweeps), and here every one of those rules is already
+//! stated once and checked. Only the ending differs. The restart uses no pre-stop delay: that
+//! delay is for load balancers to forget a pod that is going away, and a pod restarting its app
+//! in place is not going away, so holding the stop signal would only lengthen the outage. The
+//! next generation starts only once nothing of the old one is left (`AllGone`: no child, orphans
+//! included), so two generations never run at once without sockets to share.
+//!
 //! No syscalls and no clock reads: the dispatcher feeds events with the current [`Mono`] instant
 //! and executes the returned [`Action`]s (signals first, log lines after). That keeps the rules
 //! that matter checkable by tests over every state and every event sequence: the app gets the stop
@@ -46,17 +68,37 @@ pub enum State {
         held: i32,
     },
     /// The stop signal `signal` was delivered; waiting for every process to exit. `asked`: a
-    /// stop signal was received (not only the main child's exit), so a further one is forwarded.
+    /// stop signal was received (not only the main child's exit or a restart), so a further one
+    /// is forwarded.
     Draining {
         began: Mono,
         deadline: Mono,
         signal: i32,
         asked: bool,
+        then: Then,
     },
     /// The deadline passed and everything left was SIGKILLed; look again at `resweep`.
-    Killing { began: Mono, resweep: Mono },
+    Killing {
+        began: Mono,
+        resweep: Mono,
+        then: Then,
+    },
+    /// A restart in place: nothing of the old generation is left. The dispatcher first handles
+    /// what is already pending (a stop signal that came meanwhile wins), then starts the next
+    /// generation and answers with [`Event::Started`] or [`Event::StartFailed`]. `began`: when
+    /// the restart began.
+    Respawning { began: Mono },
     /// No process is left: sigward exits.
     Done,
+}
+
+/// How a stop sequence ends once no process is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// sigward exits (a stop signal, or the app ended by itself).
+    Exit,
+    /// The same command starts again (the restart signal, without sockets to hand over).
+    Restart,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +111,24 @@ pub enum Event {
     AllGone,
     /// A timer this machine asked for (see [`State::timer`]) is due.
     Timer(Timer),
+    /// The restart signal, without sockets to hand over: restart in place. `ended`: the main
+    /// child was already reaped (the app ended by itself; it is not restarted then).
+    Restart { ended: bool },
+    /// In `Respawning`: the next generation was started.
+    Started,
+    /// In `Respawning`: the next generation could not be started.
+    StartFailed,
+}
+
+/// Why a restart signal changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// The stop sequence is under way.
+    Stopping,
+    /// A restart in place is under way.
+    Restarting,
+    /// The main child has exited: the app ended, and sigward ends with it.
+    Ended,
 }
 
 /// The stop machine's named timers: a fired timer says which deadline it was.
@@ -88,6 +148,8 @@ pub enum Because {
     DelayOver,
     /// A second stop signal (this one) cut the pre-stop delay short.
     DelayCut(i32),
+    /// A restart in place begins.
+    Restart,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,13 +179,18 @@ pub enum Action {
     Ignored { sig: i32 },
     /// Every process is gone: exit with the main child's status.
     Exit,
+    /// A restart in place began: the stop signal `sig` goes to the app (in the `StopApp` that
+    /// follows), with the grace period `grace`.
+    RestartBegan { sig: i32, grace: Duration },
+    /// A restart signal that changed nothing.
+    RestartIgnored(Busy),
 }
 
 impl State {
     /// The one pending timer, if any, and when it is due.
     pub fn timer(&self) -> Option<(Timer, Mono)> {
         match *self {
-            State::Running | State::Done => None,
+            State::Running | State::Respawning { .. } | State::Done => None,
             State::Delaying {
                 until, deadline, ..
             } => Some(if until <= deadline {
@@ -150,13 +217,34 @@ impl State {
         match *self {
             State::Delaying { began, .. }
             | State::Draining { began, .. }
-            | State::Killing { began, .. } => Some(began),
+            | State::Killing { began, .. }
+            | State::Respawning { began } => Some(began),
             State::Running | State::Done => None,
         }
     }
 
+    /// Anything but serving: a stop sequence, or a restart in place, is under way.
     pub fn stopping(&self) -> bool {
         *self != State::Running
+    }
+
+    /// A restart in place is under way (it ends in a new generation unless a stop signal comes).
+    pub fn restarting(&self) -> bool {
+        matches!(
+            self,
+            State::Draining {
+                then: Then::Restart,
+                ..
+            } | State::Killing {
+                then: Then::Restart,
+                ..
+            } | State::Respawning { .. }
+        )
+    }
+
+    /// sigward is on its way out: no new generation will start.
+    pub fn exiting(&self) -> bool {
+        self.stopping() && !self.restarting()
     }
 
     /// One transition. Every (state, event) pair is answered here, and nowhere else.
@@ -173,6 +261,53 @@ impl State {
         }
         match (self, event) {
             (State::Done, _) => (State::Done, vec![]),
+
+            // Restart in place: the restart signal, and the end of the old generation.
+            (State::Running, Restart { ended: true }) => {
+                (self, vec![RestartIgnored(self::Busy::Ended)])
+            }
+            (State::Running, Restart { ended: false }) => {
+                let sig = budget.stop_signal;
+                let draining = State::Draining {
+                    began: now,
+                    deadline: now.after(grace),
+                    signal: sig,
+                    asked: false,
+                    then: Then::Restart,
+                };
+                let because = Because::Restart;
+                (
+                    draining,
+                    vec![RestartBegan { sig, grace }, StopApp { sig, because }],
+                )
+            }
+            (_, Restart { .. }) if self.restarting() => {
+                (self, vec![RestartIgnored(self::Busy::Restarting)])
+            }
+            (_, Restart { .. }) => (self, vec![RestartIgnored(self::Busy::Stopping)]),
+            (State::Respawning { .. }, StopSignal(_)) => {
+                // Between the old generation's end and the next one's start: nothing to stop,
+                // and nothing starts.
+                (State::Done, vec![Exit])
+            }
+            (State::Respawning { .. }, Started) => (State::Running, vec![]),
+            (State::Respawning { .. }, StartFailed) => (State::Done, vec![Exit]),
+            (State::Respawning { .. }, _) => (self, vec![]),
+            (_, Started | StartFailed) => (self, vec![]),
+            (
+                State::Draining {
+                    began,
+                    then: Then::Restart,
+                    ..
+                }
+                | State::Killing {
+                    began,
+                    then: Then::Restart,
+                    ..
+                },
+                AllGone,
+            ) => (State::Respawning { began }, vec![]),
+
             (_, AllGone) => (State::Done, vec![Exit]),
 
             (State::Running, StopSignal(sig)) => {
@@ -183,6 +318,7 @@ impl State {
                         deadline,
                         signal: sig,
                         asked: true,
+                        then: Then::Exit,
                     };
                     let because = Because::Received;
                     let began = Began {
@@ -210,6 +346,7 @@ impl State {
                     deadline: now.after(grace),
                     signal: sig,
                     asked: false,
+                    then: Then::Exit,
                 };
                 (draining, vec![StopLeftovers { sig, wait: grace }])
             }
@@ -233,6 +370,7 @@ impl State {
                     deadline,
                     signal: held,
                     asked: true,
+                    then: Then::Exit,
                 };
                 (draining, vec![StopApp { sig: held, because }])
             }
@@ -253,6 +391,7 @@ impl State {
                     deadline,
                     signal: held,
                     asked: true,
+                    then: Then::Exit,
                 };
                 let wait = deadline.since(now);
                 (draining, vec![StopLeftovers { sig: held, wait }])
@@ -260,7 +399,7 @@ impl State {
             (State::Delaying { began, .. }, Timer(self::Timer::Deadline)) => {
                 // Only reachable when the delay ends after the deadline (validation forbids it):
                 // the deadline still wins.
-                kill_first(began, now)
+                kill_first(began, now, Then::Exit)
             }
             (State::Delaying { .. }, Timer(_)) => (self, vec![]),
 
@@ -273,16 +412,19 @@ impl State {
                     deadline,
                     signal,
                     asked: false,
+                    ..
                 },
                 StopSignal(sig),
             ) => {
                 // The first stop signal from outside, after sigward began stopping by itself (the
-                // main child exited): everything left has had the stop signal already.
+                // main child exited, or a restart in place): everything left has had the stop
+                // signal already. A restart becomes the real stop, within the same deadline.
                 let draining = State::Draining {
                     began,
                     deadline,
                     signal,
                     asked: true,
+                    then: Then::Exit,
                 };
                 (draining, vec![AlreadyStopping { sig }])
             }
@@ -296,31 +438,43 @@ impl State {
                 (self, vec![StopLeftovers { sig: signal, wait }])
             }
             (State::Draining { .. }, MainExited { others: false }) => (self, vec![]),
-            (State::Draining { began, .. }, Timer(self::Timer::Deadline)) => kill_first(began, now),
+            (State::Draining { began, then, .. }, Timer(self::Timer::Deadline)) => {
+                kill_first(began, now, then)
+            }
             (State::Draining { .. }, Timer(_)) => (self, vec![]),
 
-            (State::Killing { .. }, StopSignal(sig)) => (self, vec![Ignored { sig }]),
-            (State::Killing { began, .. }, MainExited { others: true }) => {
-                (killing(began, now), vec![Kill { first: false }])
+            (State::Killing { began, resweep, .. }, StopSignal(sig)) => {
+                // A restart being killed becomes the real stop; the resweep stays as it was.
+                let then = Then::Exit;
+                let killing = State::Killing {
+                    began,
+                    resweep,
+                    then,
+                };
+                (killing, vec![Ignored { sig }])
+            }
+            (State::Killing { began, then, .. }, MainExited { others: true }) => {
+                (killing(began, now, then), vec![Kill { first: false }])
             }
             (State::Killing { .. }, MainExited { others: false }) => (self, vec![]),
-            (State::Killing { began, .. }, Timer(self::Timer::Resweep)) => {
-                (killing(began, now), vec![Kill { first: false }])
+            (State::Killing { began, then, .. }, Timer(self::Timer::Resweep)) => {
+                (killing(began, now, then), vec![Kill { first: false }])
             }
             (State::Killing { .. }, Timer(_)) => (self, vec![]),
         }
     }
 }
 
-fn killing(began: Mono, now: Mono) -> State {
+fn killing(began: Mono, now: Mono, then: Then) -> State {
     State::Killing {
         began,
         resweep: now.after(RESWEEP),
+        then,
     }
 }
 
-fn kill_first(began: Mono, now: Mono) -> (State, Vec<Action>) {
-    (killing(began, now), vec![Action::Kill { first: true }])
+fn kill_first(began: Mono, now: Mono, then: Then) -> (State, Vec<Action>) {
+    (killing(began, now, then), vec![Action::Kill { first: true }])
 }
 
 /// Who has had the stop signal in this stop sequence, so that nobody gets it twice: process
@@ -388,6 +542,7 @@ mod tests {
                 deadline: Mono(11 * S),
                 signal: TERM,
                 asked: true,
+                then: Then::Exit,
             }
         );
         assert_eq!(a.len(), 2);
