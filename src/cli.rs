@@ -958,7 +958,10 @@ mod tests {
         assert!(c.listen.is_empty());
         assert_eq!(config(&["app"]).restart_signal, None, "HUP is the app's");
         let msg = rejected(&["--restart-signal", "INT", "app"]).unwrap();
-        assert!(msg.contains("SIGINT cannot both stop sigward and restart"), "{msg}");
+        assert!(
+            msg.contains("SIGINT cannot both stop sigward and restart"),
+            "{msg}"
+        );
     }
 
     const HOSTS_FILE: &str = "\

@@ -569,6 +569,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_restart_in_place_counts_generations_as_a_hand_over_does() {
+        let p = params(Ready::Notify);
+        let mut g = Generations::new(100, Mono(0));
+        assert_eq!(g.next_n(), 2);
+        let a = g.step(Event::StartedInPlace { n: 2, pid: 300 }, Mono(S), &p);
+        assert_eq!(a, vec![]);
+        assert_eq!(
+            g.current,
+            Gen {
+                n: 2,
+                pid: 300,
+                began: Mono(S)
+            }
+        );
+        assert_eq!(g.next_n(), 3);
+        assert_eq!(
+            g.step(Event::Restart, Mono(2 * S), &p),
+            vec![Action::Spawn { n: 3 }]
+        );
+        // Once stopping, nothing becomes current.
+        let mut g = Generations::new(100, Mono(0));
+        g.step(Event::Stopping, Mono(S), &p);
+        g.step(Event::StartedInPlace { n: 2, pid: 300 }, Mono(S), &p);
+        assert_eq!(g.current.pid, 100);
+    }
+
     #[derive(Clone, Copy, Debug)]
     enum Step {
         Restart,
@@ -581,6 +608,7 @@ mod tests {
         Stop,
         Timer,
         Wait(u64),
+        InPlace,
     }
 
     fn arb_step() -> impl Strategy<Value = Step> {
@@ -595,6 +623,7 @@ mod tests {
             Just(Step::Stop),
             Just(Step::Timer),
             (0..20 * S).prop_map(Step::Wait),
+            Just(Step::InPlace),
         ]
     }
 
@@ -631,13 +660,24 @@ mod tests {
                     Step::Stop => Event::Stopping,
                     Step::Timer => match g.timer(&p) { Some((t, at)) => { now = now.max(at); Event::Timer(t) } None => continue },
                     Step::Wait(ns) => { now = now.after(Duration::from_nanos(ns)); continue }
+                    Step::InPlace => { next_pid += 1; Event::StartedInPlace { n: g.next_n(), pid: next_pid } }
                 };
+                let (n_before, other_before) = (g.current.n, g.other());
                 let retire_deadline = match g.restart { Restart::Retiring { deadline, .. } => Some(deadline), _ => None };
                 if event == Event::Stopping && !stopped {
                     stopped = true;
                 }
                 let was_current = g.current;
                 let actions = g.step(event, now, &p);
+                if let Event::StartedInPlace { pid, .. } = event {
+                    // Counted as any restart; never beside another generation, never once stopping.
+                    prop_assert!(actions.is_empty());
+                    if stopped || other_before.is_some() {
+                        prop_assert_eq!(g.current, was_current);
+                    } else {
+                        prop_assert_eq!((g.current.n, g.current.pid), (n_before + 1, pid));
+                    }
+                }
                 if event == Event::Stopping && stop_signalled.is_empty() {
                     // The stop sequence's own stop signal: to every stop target, once.
                     for (t, _) in g.stop_targets() {

@@ -148,15 +148,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let exit = supervisor::Supervisor::new(
-        cfg,
-        signals,
-        child,
-        pid1,
-        launch,
-        held,
-    )
-    .run();
+    let exit = supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held).run();
     log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
     if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {

@@ -474,7 +474,10 @@ fn killing(began: Mono, now: Mono, then: Then) -> State {
 }
 
 fn kill_first(began: Mono, now: Mono, then: Then) -> (State, Vec<Action>) {
-    (killing(began, now, then), vec![Action::Kill { first: true }])
+    (
+        killing(began, now, then),
+        vec![Action::Kill { first: true }],
+    )
 }
 
 /// Who has had the stop signal in this stop sequence, so that nobody gets it twice: process
@@ -660,6 +663,163 @@ mod tests {
         );
     }
 
+    fn restarting_at(b: &Budget, at: Mono) -> State {
+        let (s, a) = State::Running.step(Event::Restart { ended: false }, at, b);
+        assert_eq!(
+            a,
+            vec![
+                RestartBegan {
+                    sig: TERM,
+                    grace: b.grace
+                },
+                StopApp {
+                    sig: TERM,
+                    because: Because::Restart
+                }
+            ]
+        );
+        s
+    }
+
+    #[test]
+    fn a_restart_drains_with_the_stop_signal_and_no_pre_stop_delay_then_starts_again() {
+        let b = budget(3);
+        let s = restarting_at(&b, Mono(S));
+        assert_eq!(
+            s,
+            State::Draining {
+                began: Mono(S),
+                deadline: Mono(11 * S),
+                signal: TERM,
+                asked: false,
+                then: Then::Restart,
+            },
+            "no pre-stop delay: the pod is not going away"
+        );
+        assert!(s.restarting() && s.stopping() && !s.exiting());
+        // The old main process exits, a worker is left: it is told, inside the same deadline.
+        let (s, a) = s.step(Event::MainExited { others: true }, Mono(2 * S), &b);
+        assert_eq!(
+            a,
+            vec![StopLeftovers {
+                sig: TERM,
+                wait: Duration::from_secs(9)
+            }]
+        );
+        let (s, a) = s.step(Event::AllGone, Mono(3 * S), &b);
+        assert_eq!((s, a), (State::Respawning { began: Mono(S) }, vec![]));
+        assert_eq!(
+            s.timer(),
+            None,
+            "nothing to wait for: the dispatcher starts it"
+        );
+        let (s, a) = s.step(Event::Started, Mono(3 * S), &b);
+        assert_eq!((s, a), (State::Running, vec![]));
+    }
+
+    #[test]
+    fn a_restart_kills_stragglers_at_its_deadline_and_starts_again_once_all_are_gone() {
+        let b = budget(0);
+        let s = restarting_at(&b, Mono(S));
+        assert_eq!(
+            s.step(Event::Timer(Timer::Deadline), Mono(10 * S), &b).1,
+            vec![]
+        );
+        let (s, a) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        assert_eq!(a, vec![Kill { first: true }]);
+        assert!(s.restarting());
+        let (s, a) = s.step(Event::Timer(Timer::Resweep), Mono(12 * S), &b);
+        assert_eq!(a, vec![Kill { first: false }]);
+        let (s, _) = s.step(Event::AllGone, Mono(12 * S), &b);
+        assert_eq!(s, State::Respawning { began: Mono(S) });
+    }
+
+    #[test]
+    fn a_stop_signal_during_a_restart_becomes_the_real_stop_within_the_same_deadline() {
+        let b = budget(3);
+        let s = restarting_at(&b, Mono(S));
+        let (s, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
+        assert_eq!(
+            a,
+            vec![AlreadyStopping { sig: libc::SIGINT }],
+            "the app already had the stop signal: not again, and no pre-stop delay now"
+        );
+        assert_eq!(s.deadline(), Some(Mono(11 * S)), "the deadline never moves");
+        assert!(s.exiting());
+        let (s, a) = s.step(Event::StopSignal(TERM), Mono(3 * S), &b);
+        assert_eq!(
+            a,
+            vec![ForwardAgain { sig: TERM }],
+            "a later one is forwarded"
+        );
+        let (s, a) = s.step(Event::AllGone, Mono(4 * S), &b);
+        assert_eq!((s, a), (State::Done, vec![Exit]), "no new generation");
+
+        // While killing: the resweep stays, and the ending is exit.
+        let s = restarting_at(&b, Mono(S));
+        let (s, _) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        let (k, a) = s.step(Event::StopSignal(TERM), Mono(11 * S + 1), &b);
+        assert_eq!(a, vec![Ignored { sig: TERM }]);
+        assert_eq!(k.timer(), s.timer());
+        assert_eq!(k.step(Event::AllGone, Mono(12 * S), &b).0, State::Done);
+
+        // Between the old generation's end and the next one's start: nothing starts.
+        let s = State::Respawning { began: Mono(S) };
+        let (s, a) = s.step(Event::StopSignal(TERM), Mono(12 * S), &b);
+        assert_eq!((s, a), (State::Done, vec![Exit]));
+    }
+
+    #[test]
+    fn a_restart_signal_changes_nothing_while_stopping_restarting_or_after_the_app_ended() {
+        let b = budget(3);
+        let restart = Event::Restart { ended: false };
+        let ignored = |s: State, busy| {
+            assert_eq!(
+                s.step(restart, Mono(2 * S), &b),
+                (s, vec![RestartIgnored(busy)])
+            );
+        };
+        let r = restarting_at(&b, Mono(S));
+        ignored(r, Busy::Restarting);
+        ignored(
+            r.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b).0,
+            Busy::Restarting,
+        );
+        ignored(State::Respawning { began: Mono(S) }, Busy::Restarting);
+        let stopping = State::Running.step(Event::StopSignal(TERM), Mono(S), &b).0;
+        ignored(stopping, Busy::Stopping);
+        let leftovers = State::Running
+            .step(Event::MainExited { others: true }, Mono(S), &b)
+            .0;
+        ignored(leftovers, Busy::Stopping);
+        assert_eq!(
+            State::Running.step(Event::Restart { ended: true }, Mono(S), &b),
+            (State::Running, vec![RestartIgnored(Busy::Ended)]),
+            "the app ended by itself: sigward ends with it"
+        );
+        assert_eq!(
+            State::Done.step(restart, Mono(S), &b),
+            (State::Done, vec![])
+        );
+    }
+
+    #[test]
+    fn a_next_generation_that_cannot_start_ends_sigward() {
+        let s = State::Respawning { began: Mono(S) };
+        let b = budget(0);
+        assert_eq!(
+            s.step(Event::StartFailed, Mono(2 * S), &b),
+            (State::Done, vec![Exit])
+        );
+        // Stale answers elsewhere do nothing.
+        for e in [Event::Started, Event::StartFailed] {
+            assert_eq!(
+                State::Running.step(e, Mono(S), &b),
+                (State::Running, vec![])
+            );
+        }
+    }
+
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
             prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT])
@@ -668,13 +828,17 @@ mod tests {
             Just(Event::AllGone),
             prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
                 .prop_map(Event::Timer),
+            any::<bool>().prop_map(|ended| Event::Restart { ended }),
+            Just(Event::Started),
+            Just(Event::StartFailed),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
-        /// The invariants of the stop sequence over any event sequence at any pace.
+        /// The invariants of the stop sequence over any event sequence at any pace, restarts in
+        /// place included: each restart's drain is a stop sequence of its own.
         #[test]
         fn every_event_sequence_keeps_the_stop_rules(
             delay in 0u64..5,
@@ -689,12 +853,15 @@ mod tests {
             };
             let mut state = State::Running;
             let mut now = Mono(start);
+            // Per stop sequence (a restart's drain is one): reset when a new generation runs.
             let mut deadline: Option<Mono> = None;
             let mut stop_apps = 0;
             let mut told = false;
             let mut received = false;
-            let mut exits = 0;
             let mut main_exited = false;
+            // For the whole run.
+            let mut exits = 0;
+            let mut stop_received = false;
             for (event, step, at_timer) in events {
                 // Time only moves forward; sometimes straight to the pending timer.
                 now = match (at_timer, state.timer()) {
@@ -702,16 +869,17 @@ mod tests {
                     _ => now.after(Duration::from_nanos(step)),
                 };
                 let event = match event {
-                    // The main child exits once.
+                    // Each generation's main child exits once.
                     Event::MainExited { .. } if main_exited => Event::Timer(Timer::Resweep),
                     Event::MainExited { others } => { main_exited = true; Event::MainExited { others } }
+                    Event::Restart { .. } => Event::Restart { ended: main_exited },
                     // A timer event is the due timer (or a stale one, which must do nothing).
                     e => e,
                 };
                 let before = state;
                 let (next, actions) = state.step(event, now, &b);
                 let received_now = matches!(event, Event::StopSignal(_));
-                // The deadline, once set, never moves.
+                // The deadline, once set, never moves within a stop sequence.
                 if let (Some(d), Some(n)) = (deadline, next.deadline()) {
                     prop_assert_eq!(d, n, "deadline moved: {:?} -> {:?}", before, next);
                 }
@@ -731,33 +899,64 @@ mod tests {
                             prop_assert!(told, "forwarded again before any stop signal went out");
                             prop_assert!(received, "forwarded again, but no stop signal came before");
                         }
+                        RestartBegan { .. } => {
+                            prop_assert_eq!(before, State::Running);
+                            prop_assert!(!stop_received, "a restart after a stop signal");
+                        }
                         Exit => exits += 1,
                         _ => {}
                     }
                 }
-                // Stale timers and anything after Done change nothing.
-                let stale = matches!(event, Event::Timer(t) if before.timer().map(|p| p.0) != Some(t));
+                // Stale timers, stale start answers and anything after Done change nothing.
+                let stale = matches!(event, Event::Timer(t) if before.timer().map(|p| p.0) != Some(t))
+                    || (matches!(event, Event::Started | Event::StartFailed)
+                        && !matches!(before, State::Respawning { .. }));
                 if matches!(before, State::Done) || stale {
                     prop_assert!(actions.is_empty(), "{:?} in {:?} did {:?}", event, before, actions);
+                    prop_assert_eq!(next, before);
                 }
-                prop_assert!(stop_apps <= 1, "the app got the stop signal {} times", stop_apps);
+                prop_assert!(stop_apps <= 1, "the app got the stop signal {} times in one stop sequence", stop_apps);
                 prop_assert!(exits <= 1);
-                if event == Event::AllGone {
-                    prop_assert_eq!(next, State::Done);
+                if event == Event::AllGone && !matches!(before, State::Respawning { .. }) {
+                    prop_assert_eq!(next, if before.restarting() { State::Respawning { began: before.began().unwrap() } } else { State::Done });
+                }
+                // No new generation once a stop signal came: never respawning, never running again.
+                stop_received |= received_now && before != State::Done;
+                if stop_received {
+                    prop_assert!(next.exiting(), "{:?} -> {:?} after a stop signal", before, next);
+                }
+                // Only a started generation brings back Running.
+                if before != State::Running && next == State::Running {
+                    let started = matches!(before, State::Respawning { .. }) && event == Event::Started;
+                    prop_assert!(started, "{:?} -> Running on {:?}", before, event);
                 }
                 received |= received_now && before != State::Done;
+                if matches!(before, State::Respawning { .. }) && next == State::Running {
+                    // A new generation: a new stop sequence.
+                    (deadline, stop_apps, told, received, main_exited) = (None, 0, false, false, false);
+                }
                 state = next;
             }
             // Every path ends: fire the due timers; by the deadline sigward is killing, and once
-            // nothing is left it is done.
+            // nothing is left it is done, or a restart starts the next generation (or fails to).
             for _ in 0..4 {
                 if let Some((t, at)) = state.timer() {
                     now = now.max(at);
                     state = state.step(Event::Timer(t), now, &b).0;
                 }
             }
-            prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Done), "{:?}", state);
-            prop_assert_eq!(state.step(Event::AllGone, now, &b).0, State::Done);
+            prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Respawning { .. } | State::Done), "{:?}", state);
+            let gone = state.step(Event::AllGone, now, &b).0;
+            match gone {
+                State::Done => {}
+                State::Respawning { .. } => {
+                    prop_assert!(!stop_received);
+                    prop_assert_eq!(gone.step(Event::Started, now, &b).0, State::Running);
+                    prop_assert_eq!(gone.step(Event::StartFailed, now, &b).0, State::Done);
+                    prop_assert_eq!(gone.step(Event::StopSignal(TERM), now, &b).0, State::Done);
+                }
+                other => prop_assert!(false, "{:?} after AllGone", other),
+            }
         }
     }
 
