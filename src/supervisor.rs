@@ -359,6 +359,8 @@ impl<'a> Supervisor<'a> {
                 // A new stop sequence for a new generation: nobody told, no exit seen yet.
                 self.main_exit = None;
                 self.told = Told::default();
+                self.continue_at = None;
+                self.continue_told.clear();
                 self.on_gens(generations::Event::StartedInPlace { n, pid }, now);
                 self.on_stop(stop::Event::Started, now);
                 log::emit(&Event::RestartedInPlace {
