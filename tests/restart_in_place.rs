@@ -299,3 +299,62 @@ fn each_generation_starts_in_the_containers_working_directory_with_its_environme
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.wait(T).code, 143);
 }
+
+#[test]
+fn on_a_terminal_the_next_generation_takes_the_foreground_so_ctrl_c_reaches_it() {
+    let dir = Scratch::new();
+    let record = |n: u32| dir.path(&format!("gen{n}"));
+    // `script` gives sigward a pseudo-terminal as its controlling terminal, in the foreground.
+    let inner = format!(
+        "{} -t 5s --restart-signal HUP -- sh -c 'exec {} log={}gen$SIGWARD_GENERATION'; echo rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)",
+        sigward_bin(),
+        probe(),
+        dir.path("")
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let start1 = wait_line(&record(1), "start", T);
+    wait_line(&record(1), "ready", T);
+    let sigward: i32 = field(&start1, "ppid").parse().unwrap();
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGHUP) };
+    let start2 = wait_line(&record(2), "start", T);
+    wait_line(&record(2), "ready", T);
+    assert_eq!(
+        field(&start2, "pgid"),
+        field(&start2, "pid"),
+        "its own group"
+    );
+    assert_eq!(
+        field(&start2, "sid"),
+        field(&start1, "sid"),
+        "in the terminal's session, as generation 1"
+    );
+    let stdin = script.stdin.as_mut().unwrap();
+    std::io::Write::write_all(stdin, &[0x03]).unwrap(); // Ctrl-C, as typed
+    std::io::Write::flush(stdin).unwrap();
+    let int = wait_line(&record(2), &format!("sig {} ", libc::SIGINT), T);
+    assert_eq!(
+        field(&int, "from"),
+        "0",
+        "sent by the terminal, not by sigward"
+    );
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTERM) };
+    let out = script.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rc=143 "), "{text}");
+    let fg = text.split("fg=").nth(1).expect("fg= line");
+    let (pgrp, tpgid) = fg
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split_once(':')
+        .unwrap();
+    assert_eq!(pgrp, tpgid, "the foreground was not handed back: {text}");
+}
