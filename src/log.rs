@@ -275,10 +275,10 @@ pub enum Event<'a> {
         after: Duration,
     },
     /// A restart in place could not start generation `generation` (`what`: the step that
-    /// failed, None when exec did): sigward exits with `status`.
+    /// failed, `run` when exec did): sigward exits with `status`.
     RestartInPlaceFailed {
         generation: u32,
-        what: Option<&'a str>,
+        what: &'a str,
         err: Errno,
         status: i32,
     },
@@ -787,15 +787,10 @@ impl Event<'_> {
                 status,
             } => {
                 v.head(Error, "restart_failed")?;
-                match what {
-                    None => v.msg(format_args!(
-                        "generation {generation} cannot run: {}; exiting with status {status}",
-                        err.desc()
-                    )),
-                    Some(what) => v.msg(format_args!(
-                        "generation {generation} cannot start: {what}: {err}; exiting with status {status}"
-                    )),
-                }
+                v.msg(format_args!(
+                    "generation {generation} cannot {what}: {}; exiting with status {status}",
+                    err.desc()
+                ));
                 v.int("generation", generation.into());
                 v.int("errno", err as i64);
                 v.int("status", status.into());
@@ -2157,15 +2152,9 @@ mod tests {
             },
             Event::RestartInPlaceFailed {
                 generation: 2,
-                what: None,
+                what: "run",
                 err: Errno::ENOENT,
                 status: 127,
-            },
-            Event::RestartInPlaceFailed {
-                generation: 2,
-                what: Some("fork"),
-                err: Errno::EAGAIN,
-                status: 125,
             },
             Event::RestartBecameStop {
                 sig: 15,

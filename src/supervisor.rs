@@ -372,8 +372,8 @@ impl<'a> Supervisor<'a> {
             }
             Err(e) => {
                 let (status, what, err) = match e {
-                    SpawnError::Exec(err) => (spawn::exec_failure_status(err), None, err),
-                    SpawnError::Start(what, err) => (crate::START_FAILED, Some(what), err),
+                    SpawnError::Exec(err) => (spawn::exec_failure_status(err), "run", err),
+                    SpawnError::Start(what, err) => (crate::START_FAILED, what, err),
                 };
                 self.main_exit = Some(Exit::Code(status));
                 self.on_stop(stop::Event::StartFailed, Mono::now());
