@@ -358,3 +358,40 @@ fn on_a_terminal_the_next_generation_takes_the_foreground_so_ctrl_c_reaches_it()
         .unwrap();
     assert_eq!(pgrp, tpgid, "the foreground was not handed back: {text}");
 }
+
+#[test]
+fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
+    // Generation 1 ignores TERM, so the restart's grace deadline SIGKILLs it. Beside it, a
+    // process entered into the namespace from outside (as `kubectl exec` does: its parent is
+    // outside, so it is not sigward's descendant) that ignores TERM too.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=ignore";
+    let ns = in_place(&["-t", "1s"], script);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    let session_log = ns.dir.path("session");
+    let mut session = std::process::Command::new("nsenter")
+        .args(["-t", &ns.pid1.to_string(), "-p", "--"])
+        .arg(probe())
+        .args([format!("log={session_log}"), "on-term=ignore".into()])
+        .spawn()
+        .expect("nsenter (util-linux)");
+    wait_line(&session_log, "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        session.try_wait().unwrap().is_none(),
+        "the restart killed the exec session"
+    );
+    assert!(
+        signals_seen(&read(&session_log)).is_empty(),
+        "the restart signalled the exec session"
+    );
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    let status = session.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the real stop sweeps the whole namespace: {status:?}"
+    );
+}
