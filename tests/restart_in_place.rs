@@ -205,7 +205,9 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
 
 #[test]
 fn a_restart_signal_during_a_restart_is_ignored() {
-    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:800:0";
+    // Generation 1 drains for 2.5 s after TERM: the second restart signal comes meanwhile, even
+    // on a loaded machine.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:2500:0";
     let ns = in_place(&[], script);
     wait_line(&gen_log(&ns, 1), "ready", T);
     ns.signal(libc::SIGHUP);
