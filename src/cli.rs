@@ -10,6 +10,7 @@
 
 use crate::log::{Format, Level};
 use crate::signals::{self, SigMask};
+use crate::termination;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::ffi::{OsStr, OsString};
@@ -215,6 +216,12 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
+    /// At exit, write how the app ended (exit, OOM kills, stragglers, stop timeline) to this file
+    /// if it exists and is empty (Kubernetes' terminationMessagePath), or off. A path given
+    /// here is created if missing; the default one never is
+    #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH, value_parser = parse_termination_log)]
+    termination_log: TermPath,
+
     /// One line per event on stderr
     #[arg(
         long,
@@ -253,6 +260,19 @@ pub struct Config {
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    pub termination_log: termination::Dest,
+}
+
+/// `--termination-log`'s value: a path, or None for `off`.
+#[derive(Clone, Debug)]
+struct TermPath(Option<std::path::PathBuf>);
+
+fn parse_termination_log(text: &str) -> Result<TermPath, String> {
+    match text {
+        "off" => Ok(TermPath(None)),
+        t if t.starts_with('/') => Ok(TermPath(Some(t.into()))),
+        _ => Err("expected an absolute path or off".into()),
+    }
 }
 
 /// A socket to bind and hand to every generation.
@@ -351,6 +371,7 @@ fn try_parse_with(
     let own = Given {
         log_level: given("log_level"),
         single_child: given("single_child"),
+        termination_log: given("termination_log"),
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| Rejected::Usage(usage_error(&e)))?;
     let peers = Peers::read(env).map_err(Rejected::Usage)?;
@@ -363,6 +384,7 @@ fn try_parse_with(
 struct Given {
     log_level: bool,
     single_child: bool,
+    termination_log: bool,
 }
 
 /// What tini's and dumb-init's environment variables ask for, so that images and pod specs
@@ -572,6 +594,11 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
+        termination_log: match (a.termination_log.0, own.termination_log) {
+            (None, _) => termination::Dest::Off,
+            (Some(p), true) => termination::Dest::Given(p),
+            (Some(p), false) => termination::Dest::Default(p),
+        },
     })
 }
 
@@ -829,6 +856,42 @@ mod tests {
             Parsed::Run(c) => *c,
             Parsed::Exit(code) => panic!("exit {code} for {s:?}"),
         }
+    }
+
+    #[test]
+    fn termination_log_default_given_and_off() {
+        use std::path::PathBuf;
+        // The environment may carry SIGWARD_TERMINATION_LOG where the tests run: only flags here.
+        let dest = |a: &[&str]| {
+            let m = Args::command().try_get_matches_from(argv(a)).unwrap();
+            let given = m.value_source("termination_log") == Some(ValueSource::CommandLine);
+            let own = Given {
+                termination_log: given,
+                ..Given::default()
+            };
+            let args = Args::from_arg_matches(&m).unwrap();
+            validate(args, own, &Peers::default())
+                .unwrap()
+                .termination_log
+        };
+        if std::env::var_os("SIGWARD_TERMINATION_LOG").is_none() {
+            assert_eq!(
+                dest(&["app"]),
+                termination::Dest::Default(PathBuf::from("/dev/termination-log"))
+            );
+        }
+        assert_eq!(
+            dest(&["--termination-log", "/tmp/t", "app"]),
+            termination::Dest::Given(PathBuf::from("/tmp/t"))
+        );
+        assert_eq!(
+            dest(&["--termination-log", "off", "app"]),
+            termination::Dest::Off
+        );
+        assert!(matches!(
+            try_parse(argv(&["--termination-log", "rel/path", "app"])),
+            Err(Rejected::Usage(m)) if m.contains("'rel/path'") && m.contains("absolute path or off")
+        ));
     }
 
     #[test]
@@ -1436,6 +1499,7 @@ fe80::1%eth0 scoped
         let given = Given {
             log_level: true,
             single_child: true,
+            termination_log: false,
         };
         let c = validate(args(&["--log-level", "error", "app"]), given, &peers).unwrap();
         assert_eq!(c.log_level, Level::Error);
