@@ -85,7 +85,7 @@ impl Summary {
             Some(Exit::Code(c)) => writeln!(s, "{name} (pid {pid}) exited with status {c}"),
             Some(e @ Exit::Signal { sig, core }) => writeln!(
                 s,
-                "{name} (pid {pid}) was killed by {} (status {}){}",
+                "{name} (pid {pid}) exited with signal {} (status {}){}",
                 Name(sig),
                 e.status(),
                 if core { ", core dumped" } else { "" }
@@ -148,7 +148,7 @@ impl Summary {
             item(s, format_args!("{} exited", self.name), t);
         }
         if let Some(t) = self.leftovers {
-            item(s, format_args!("processes left told to stop"), t);
+            item(s, format_args!("stop signal to the processes left"), t);
         }
         if let Some((t, ..)) = self.killed {
             item(s, format_args!("stragglers killed"), t);
@@ -272,7 +272,7 @@ mod tests {
         s.died("server (pid 7) was killed by the kernel's OOM killer (memory limit 32 MiB)".into());
         assert_eq!(
             s.render(ms(6)),
-            "server (pid 7) was killed by SIGKILL (status 137)\n\
+            "server (pid 7) exited with signal SIGKILL (status 137)\n\
              server (pid 7) was killed by the kernel's OOM killer (memory limit 32 MiB)\n"
         );
     }
@@ -288,7 +288,7 @@ mod tests {
             ..Summary::default()
         };
         assert!(s.render(ms(150)).ends_with(
-            "stop timeline: app exited at 0 ms, processes left told to stop at 0 ms, sigward exiting at 50 ms\n"
+            "stop timeline: app exited at 0 ms, stop signal to the processes left at 0 ms, sigward exiting at 50 ms\n"
         ));
     }
 
