@@ -219,8 +219,8 @@ struct Args {
     /// At exit, write how the app ended (exit, OOM kills, stragglers, stop timeline) to this file
     /// if it exists and is empty (Kubernetes' terminationMessagePath), or off. A path given
     /// here is created if missing; the default one never is
-    #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH, value_parser = parse_termination_log)]
-    termination_log: TermPath,
+    #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH)]
+    termination_log: String,
 
     /// One line per event on stderr
     #[arg(
@@ -261,18 +261,6 @@ pub struct Config {
     pub ready: Ready,
     pub ready_timeout: Duration,
     pub termination_log: termination::Dest,
-}
-
-/// `--termination-log`'s value: a path, or None for `off`.
-#[derive(Clone, Debug)]
-struct TermPath(Option<std::path::PathBuf>);
-
-fn parse_termination_log(text: &str) -> Result<TermPath, String> {
-    match text {
-        "off" => Ok(TermPath(None)),
-        t if t.starts_with('/') => Ok(TermPath(Some(t.into()))),
-        _ => Err("expected an absolute path or off".into()),
-    }
 }
 
 /// A socket to bind and hand to every generation.
@@ -561,6 +549,16 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             fmt_duration(a.ready_timeout)
         ));
     }
+    let termination_log = match a.termination_log {
+        off if off == "off" => termination::Dest::Off,
+        p if !p.starts_with('/') => {
+            return Err(escaped(&format!(
+                "invalid value '{p}' for '--termination-log': expected an absolute path or off"
+            )));
+        }
+        p if own.termination_log => termination::Dest::Given(p),
+        p => termination::Dest::Default(p),
+    };
     let mut rewrite = [0u8; signals::MAX as usize + 1];
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
@@ -594,11 +592,7 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
-        termination_log: match (a.termination_log.0, own.termination_log) {
-            (None, _) => termination::Dest::Off,
-            (Some(p), true) => termination::Dest::Given(p),
-            (Some(p), false) => termination::Dest::Default(p),
-        },
+        termination_log,
     })
 }
 
@@ -860,7 +854,6 @@ mod tests {
 
     #[test]
     fn termination_log_default_given_and_off() {
-        use std::path::PathBuf;
         // The environment may carry SIGWARD_TERMINATION_LOG where the tests run: only flags here.
         let dest = |a: &[&str]| {
             let m = Args::command().try_get_matches_from(argv(a)).unwrap();
@@ -877,12 +870,12 @@ mod tests {
         if std::env::var_os("SIGWARD_TERMINATION_LOG").is_none() {
             assert_eq!(
                 dest(&["app"]),
-                termination::Dest::Default(PathBuf::from("/dev/termination-log"))
+                termination::Dest::Default("/dev/termination-log".into())
             );
         }
         assert_eq!(
             dest(&["--termination-log", "/tmp/t", "app"]),
-            termination::Dest::Given(PathBuf::from("/tmp/t"))
+            termination::Dest::Given("/tmp/t".into())
         );
         assert_eq!(
             dest(&["--termination-log", "off", "app"]),

@@ -12,7 +12,9 @@
 //! cgroup v1 counts a kill in the victim's own cgroup only (v2 in every ancestor too), so a
 //! process the app moved into a child cgroup of its own is not seen under v1.
 
-use std::path::{Path, PathBuf};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 /// A memory limit, for saying what the OOM killer enforced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +50,9 @@ pub enum Cause {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Cgroup {
     v2: bool,
-    dir: PathBuf,
+    dir: String,
     /// The hierarchy's mount point: limits are looked for from `dir` up to here.
-    mount: PathBuf,
+    mount: String,
 }
 
 /// The OOM counter of sigward's own memory cgroup (the container's), read at start and when a
@@ -93,11 +95,10 @@ impl OomCounter {
             "memory.limit_in_bytes"
         };
         let mut found = Limit::Unknown;
-        let mut dir = Some(cg.dir.as_path());
+        let mut d = cg.dir.as_str();
         // A path of at most a few dozen levels; never loop on an oddity.
         for _ in 0..64 {
-            let Some(d) = dir else { break };
-            if let Some(text) = read(d.join(file)) {
+            if let Some(text) = read(&format!("{d}/{file}")) {
                 found = match (found, parse_limit(&text)) {
                     (Limit::Bytes(a), Limit::Bytes(b)) => Limit::Bytes(a.min(b)),
                     (Limit::Bytes(a), _) => Limit::Bytes(a),
@@ -105,10 +106,10 @@ impl OomCounter {
                     (old, Limit::Unknown) => old,
                 };
             }
-            if d == cg.mount {
-                break;
+            match d.rfind('/') {
+                Some(i) if d != cg.mount => d = d.get(..i).unwrap_or_default(),
+                _ => break,
             }
-            dir = d.parent();
         }
         found
     }
@@ -122,12 +123,26 @@ impl Cgroup {
         } else {
             "memory.oom_control"
         };
-        oom_kill_field(&read(self.dir.join(file))?)
+        oom_kill_field(&read(&format!("{}/{file}", self.dir))?)
     }
 }
 
-fn read(path: impl AsRef<Path>) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+/// A small text file (/proc, cgroupfs), read with plain syscalls: std::fs costs a static init
+/// several KiB.
+fn read(path: &str) -> Option<String> {
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    // mountinfo on a busy host is large, but not this large: stop rather than grow forever.
+    while text.len() < 1 << 22 {
+        match nix::unistd::read(&fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(buf.get(..n)?),
+            Err(Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+    String::from_utf8(text).ok()
 }
 
 /// The `oom_kill N` line of a memory.events or memory.oom_control file.
@@ -176,7 +191,7 @@ fn find(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
         }
     }
     // The v2 hierarchy counts only when its memory controller is on for this cgroup.
-    locate(mountinfo, true, v2?).filter(|cg| cg.dir.join("memory.events").exists())
+    locate(mountinfo, true, v2?).filter(|cg| read(&format!("{}/memory.events", cg.dir)).is_some())
 }
 
 /// The directory of cgroup `path` under a mount of its hierarchy. A mount shows the hierarchy
@@ -213,8 +228,8 @@ fn locate(mountinfo: &str, v2: bool, path: &str) -> Option<Cgroup> {
         if !(rest.is_empty() || rest.starts_with('/')) {
             continue; // `/docker/ab` is not under a root of `/docker/a`
         }
-        let mount = PathBuf::from(unescape(mount));
-        let dir = mount.join(rest.trim_start_matches('/'));
+        let mount = unescape(mount);
+        let dir = format!("{mount}{}", rest.trim_end_matches('/'));
         return Some(Cgroup { v2, dir, mount });
     }
     None
@@ -260,8 +275,8 @@ mod tests {
     fn a_hybrid_host_uses_the_v1_memory_controller() {
         let cg = find(HYBRID_CGROUP, HYBRID_MOUNTS).unwrap();
         assert!(!cg.v2);
-        assert_eq!(cg.dir, Path::new("/sys/fs/cgroup/memory/process_api/34aa"));
-        assert_eq!(cg.mount, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory/process_api/34aa");
+        assert_eq!(cg.mount, "/sys/fs/cgroup/memory");
     }
 
     #[test]
@@ -272,14 +287,14 @@ mod tests {
 701 690 0:41 /docker/0123abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct
 ";
         let cg = find(cgroups, mounts).unwrap();
-        assert_eq!(cg.dir, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
         // A cgroup namespace shows `/` for both: the same place.
         let cg = find(
             "4:memory:/\n",
             "7 6 0:40 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
         )
         .unwrap();
-        assert_eq!(cg.dir, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
         // A mount of another subtree is not ours.
         assert_eq!(
             find(
@@ -295,7 +310,7 @@ mod tests {
         let mounts = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
         let cg = locate(mounts, true, "/kubepods/pod1/c2").unwrap();
         assert!(cg.v2);
-        assert_eq!(cg.dir, Path::new("/sys/fs/cgroup/kubepods/pod1/c2"));
+        assert_eq!(cg.dir, "/sys/fs/cgroup/kubepods/pod1/c2");
         // Without the memory controller's files (here: none exist), v2 is not used.
         assert_eq!(find("0::/kubepods/pod1/c2\n", mounts), None);
     }

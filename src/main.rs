@@ -165,7 +165,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         .flatten();
     if let Some((path, outcome)) = written {
         log::emit(&log::Event::TerminationLog {
-            path: path.as_os_str().as_bytes(),
+            path: path.as_bytes(),
             outcome,
         });
     }

@@ -21,8 +21,6 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 use std::fmt::Write as _;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Kubernetes reads at most this much of the file.
@@ -37,9 +35,9 @@ const NAMED_DEATHS: usize = 8;
 pub enum Dest {
     Off,
     /// The default path: written only if it exists.
-    Default(PathBuf),
+    Default(String),
     /// A path given on the command line or in the environment: created if missing.
-    Given(PathBuf),
+    Given(String),
 }
 
 /// What the message tells, gathered by the supervisor as things happen. Times are the
@@ -171,16 +169,16 @@ fn cut(mut s: String, max: usize) -> String {
 }
 
 /// Writes `text` to `dest` if it is an empty regular file (see the module docs); None for `off`.
-pub fn write(dest: &Dest, text: &str) -> Option<(PathBuf, TermLog)> {
+pub fn write<'d>(dest: &'d Dest, text: &str) -> Option<(&'d str, TermLog)> {
     let (path, create) = match dest {
         Dest::Off => return None,
         Dest::Default(p) => (p, false),
         Dest::Given(p) => (p, true),
     };
-    Some((path.clone(), write_to(path, create, text.as_bytes())))
+    Some((path, write_to(path, create, text.as_bytes())))
 }
 
-fn write_to(path: &std::path::Path, create: bool, text: &[u8]) -> TermLog {
+fn write_to(path: &str, create: bool, text: &[u8]) -> TermLog {
     let mut flags = OFlag::O_WRONLY
         | OFlag::O_APPEND
         | OFlag::O_NOFOLLOW
@@ -191,11 +189,7 @@ fn write_to(path: &std::path::Path, create: bool, text: &[u8]) -> TermLog {
         flags |= OFlag::O_CREAT;
     }
     let fd = loop {
-        match nix::fcntl::open(
-            path.as_os_str().as_bytes(),
-            flags,
-            Mode::from_bits_truncate(0o644),
-        ) {
+        match nix::fcntl::open(path, flags, Mode::from_bits_truncate(0o644)) {
             Ok(fd) => break fd,
             Err(Errno::EINTR) => continue,
             Err(Errno::ENOENT) if !create => return TermLog::Missing,
@@ -313,23 +307,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sigward-termlog-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("log");
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let file = path("log");
         // Missing: the default path is not created, a given one is.
         assert_eq!(write_to(&file, false, b"x"), TermLog::Missing);
-        assert!(!file.exists());
+        assert!(!std::path::Path::new(&file).exists());
         assert_eq!(write_to(&file, true, b"hello"), TermLog::Written(5));
         assert_eq!(std::fs::read(&file).unwrap(), b"hello");
         // Written already (by the app): untouched.
         assert_eq!(write_to(&file, false, b"other"), TermLog::AppWrote);
         assert_eq!(std::fs::read(&file).unwrap(), b"hello");
         // A symlink is not followed, a directory or a FIFO is not written.
-        let link = dir.join("link");
-        std::os::unix::fs::symlink(dir.join("empty"), &link).unwrap();
-        std::fs::write(dir.join("empty"), b"").unwrap();
+        let link = path("link");
+        std::os::unix::fs::symlink(path("empty"), &link).unwrap();
+        std::fs::write(path("empty"), b"").unwrap();
         assert_eq!(write_to(&link, false, b"x"), TermLog::NotAFile);
-        assert!(std::fs::read(dir.join("empty")).unwrap().is_empty());
-        let fifo = dir.join("fifo");
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(std::fs::read(path("empty")).unwrap().is_empty());
+        let fifo = path("fifo");
+        nix::unistd::mkfifo(fifo.as_str(), Mode::from_bits_truncate(0o600)).unwrap();
         assert_eq!(write_to(&fifo, false, b"x"), TermLog::NotAFile);
         assert_eq!(write(&Dest::Off, "x"), None);
         std::fs::remove_dir_all(&dir).unwrap();
