@@ -147,7 +147,7 @@ fn read(path: &str) -> Option<String> {
 
 /// The `oom_kill N` line of a memory.events or memory.oom_control file.
 fn oom_kill_field(text: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
+    text.split('\n').find_map(|line| {
         let (key, value) = line.split_once(' ')?;
         (key == "oom_kill").then(|| value.trim().parse().ok())?
     })
@@ -171,7 +171,7 @@ fn parse_limit(text: &str) -> Limit {
 fn find(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
     let mut v1 = None;
     let mut v2 = None;
-    for line in cgroups.lines() {
+    for line in cgroups.split('\n') {
         // `ID:CONTROLLERS:PATH`; the path may hold ':'.
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
@@ -199,15 +199,13 @@ fn find(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
 /// `/docker/ID` at /sys/fs/cgroup/memory, and /proc/self/cgroup says `/docker/ID`, which is then
 /// the mount point itself.
 fn locate(mountinfo: &str, v2: bool, path: &str) -> Option<Cgroup> {
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut fields = left.split(' ');
+    for line in mountinfo.split('\n') {
+        // `ID PARENT MAJ:MIN ROOT MOUNT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`
+        let mut fields = line.split(' ');
         let (Some(root), Some(mount)) = (fields.nth(3), fields.next()) else {
             continue;
         };
-        let mut right = right.split(' ');
+        let mut right = fields.skip_while(|f| *f != "-").skip(1);
         let (Some(fstype), Some(_source), Some(options)) =
             (right.next(), right.next(), right.next())
         else {
@@ -222,14 +220,14 @@ fn locate(mountinfo: &str, v2: bool, path: &str) -> Option<Cgroup> {
             continue;
         }
         let root = unescape(root);
-        let Some(rest) = path.strip_prefix(root.trim_end_matches('/')) else {
+        let Some(rest) = path.strip_prefix(root.strip_suffix('/').unwrap_or(&root)) else {
             continue;
         };
         if !(rest.is_empty() || rest.starts_with('/')) {
             continue; // `/docker/ab` is not under a root of `/docker/a`
         }
         let mount = unescape(mount);
-        let dir = format!("{mount}{}", rest.trim_end_matches('/'));
+        let dir = format!("{mount}{}", rest.strip_suffix('/').unwrap_or(rest));
         return Some(Cgroup { v2, dir, mount });
     }
     None

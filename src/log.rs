@@ -959,10 +959,11 @@ impl Event<'_> {
                 v.flag("core", matches!(cause, Cause::Core(_)));
                 match cause {
                     Cause::Oom(limit) | Cause::MaybeOom { limit, .. } => {
+                        // MaybeOom: the kernel does not say whose kill it was; no oom, no sender.
                         if let Cause::Oom(_) = cause {
                             v.flag("oom", true);
+                            v.text("sender", &"kernel OOM killer");
                         }
-                        v.text("sender", &"kernel OOM killer");
                         if let Limit::Bytes(b) = limit {
                             v.int("memory_limit", i64::try_from(b).unwrap_or(i64::MAX));
                         }

@@ -370,3 +370,22 @@ fn the_default_termination_log_is_never_created() {
     assert_eq!(done.code, 0);
     assert!(!Path::new("/dev/termination-log").exists());
 }
+
+#[test]
+fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
+    // -r TERM:KILL: the app dies of the SIGKILL sigward forwarded; nobody else is to blame.
+    let ns = Ns::start(&["-r", "TERM:KILL", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
+    assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
+    // The same for a forwarded signal that is not a stop signal (-r USR2:KILL).
+    let ns = Ns::start(&["-r", "USR2:KILL", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGUSR2);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
+}
