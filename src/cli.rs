@@ -10,6 +10,7 @@
 
 use crate::log::{Format, Level};
 use crate::signals::{self, SigMask};
+use crate::termination;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::ffi::{OsStr, OsString};
@@ -215,6 +216,12 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
+    /// At exit, write how the app ended (exit, OOM kills, stragglers, stop timeline) to this file
+    /// if it exists and is empty (Kubernetes' terminationMessagePath), or off. A path given
+    /// here is created if missing; the default one never is
+    #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH)]
+    termination_log: String,
+
     /// One line per event on stderr
     #[arg(
         long,
@@ -254,6 +261,7 @@ pub struct Config {
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    pub termination_log: termination::Dest,
 }
 
 /// A socket to bind and hand to every generation.
@@ -352,6 +360,7 @@ fn try_parse_with(
     let own = Given {
         log_level: given("log_level"),
         single_child: given("single_child"),
+        termination_log: given("termination_log"),
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| Rejected::Usage(usage_error(&e)))?;
     let peers = Peers::read(env).map_err(Rejected::Usage)?;
@@ -364,6 +373,7 @@ fn try_parse_with(
 struct Given {
     log_level: bool,
     single_child: bool,
+    termination_log: bool,
 }
 
 /// What tini's and dumb-init's environment variables ask for, so that images and pod specs
@@ -536,6 +546,16 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             fmt_duration(a.ready_timeout)
         ));
     }
+    let termination_log = match a.termination_log {
+        off if off == "off" => termination::Dest::Off,
+        p if !p.starts_with('/') => {
+            return Err(escaped(&format!(
+                "invalid value '{p}' for '--termination-log': expected an absolute path or off"
+            )));
+        }
+        p if own.termination_log => termination::Dest::Given(p),
+        p => termination::Dest::Default(p),
+    };
     let mut rewrite = [0u8; signals::MAX as usize + 1];
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
@@ -569,6 +589,7 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
+        termination_log,
     })
 }
 
@@ -826,6 +847,41 @@ mod tests {
             Parsed::Run(c) => *c,
             Parsed::Exit(code) => panic!("exit {code} for {s:?}"),
         }
+    }
+
+    #[test]
+    fn termination_log_default_given_and_off() {
+        // The environment may carry SIGWARD_TERMINATION_LOG where the tests run: only flags here.
+        let dest = |a: &[&str]| {
+            let m = Args::command().try_get_matches_from(argv(a)).unwrap();
+            let given = m.value_source("termination_log") == Some(ValueSource::CommandLine);
+            let own = Given {
+                termination_log: given,
+                ..Given::default()
+            };
+            let args = Args::from_arg_matches(&m).unwrap();
+            validate(args, own, &Peers::default())
+                .unwrap()
+                .termination_log
+        };
+        if std::env::var_os("SIGWARD_TERMINATION_LOG").is_none() {
+            assert_eq!(
+                dest(&["app"]),
+                termination::Dest::Default("/dev/termination-log".into())
+            );
+        }
+        assert_eq!(
+            dest(&["--termination-log", "/tmp/t", "app"]),
+            termination::Dest::Given("/tmp/t".into())
+        );
+        assert_eq!(
+            dest(&["--termination-log", "off", "app"]),
+            termination::Dest::Off
+        );
+        assert!(matches!(
+            try_parse(argv(&["--termination-log", "rel/path", "app"])),
+            Err(Rejected::Usage(m)) if m.contains("'rel/path'") && m.contains("absolute path or off")
+        ));
     }
 
     #[test]
@@ -1446,6 +1502,7 @@ fe80::1%eth0 scoped
         let given = Given {
             log_level: true,
             single_child: true,
+            termination_log: false,
         };
         let c = validate(args(&["--log-level", "error", "app"]), given, &peers).unwrap();
         assert_eq!(c.log_level, Level::Error);

@@ -13,6 +13,7 @@
 //! is reported before the next line that can. Each line is one write of at most PIPE_BUF bytes,
 //! so it is atomic on a pipe and never interleaves with the app's own output.
 
+use crate::diagnose::{Cause, Limit};
 use crate::procs::{Lossy, Proc};
 use crate::reap::Exit;
 use crate::signals::Name;
@@ -76,6 +77,14 @@ pub fn emit(e: &Event) {
         return;
     }
     LOG.lock().unwrap_or_else(|e| e.into_inner()).emit(e);
+}
+
+/// An event's sentence alone, without prefix or fields, whatever the level (for the termination
+/// message, which repeats a few log lines).
+pub fn sentence(e: &Event) -> String {
+    let mut v = Sentence(String::new());
+    let _ = e.describe(&mut v);
+    v.0
 }
 
 /// Everything sigward logs. Signals are numbers (written by name), durations are [`Duration`]s,
@@ -380,6 +389,32 @@ pub enum Event<'a> {
     LogLinesDropped {
         count: u64,
     },
+
+    // Why it died (see `diagnose`). `name`: the command's name for the main child or a
+    // generation's main process; None for another process (reaped, so its name is gone).
+    Died {
+        name: Option<&'a [u8]>,
+        pid: i32,
+        cause: Cause,
+    },
+    /// The termination message (see `termination`): written, or why not.
+    TerminationLog {
+        path: &'a [u8],
+        outcome: TermLog,
+    },
+}
+
+/// What became of the termination message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TermLog {
+    Written(usize),
+    /// The app wrote the file: left as it is.
+    AppWrote,
+    /// The default path does not exist (not on Kubernetes, or terminationMessagePath moved).
+    Missing,
+    /// Not a regular file (a symlink, a FIFO...): left alone.
+    NotAFile,
+    Failed(Errno),
 }
 
 /// Why a restart signal was ignored.
@@ -978,6 +1013,108 @@ impl Event<'_> {
                 ));
                 v.int("count", i64::try_from(count).unwrap_or(i64::MAX));
             }
+            Event::Died { name, pid, cause } => {
+                let who = Who(name, pid);
+                match cause {
+                    Cause::Oom(limit) => {
+                        v.head(Warn, "oom_killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by the kernel's OOM killer ({})",
+                            MemoryLimit(limit)
+                        ));
+                    }
+                    Cause::MaybeOom {
+                        kills,
+                        deaths,
+                        limit,
+                    } => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL: the kernel's OOM killer killed {kills} of the {deaths} processes that just died of SIGKILL, which ones it does not say ({})",
+                            MemoryLimit(limit)
+                        ));
+                    }
+                    Cause::Outside => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL from outside sigward (not an OOM kill)"
+                        ));
+                    }
+                    Cause::Unknown => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL from outside sigward (OOM kill unknown: no memory cgroup counter readable)"
+                        ));
+                    }
+                    Cause::Core(sig) => {
+                        v.head(Warn, "core_dumped")?;
+                        v.msg(format_args!("{who} dumped core ({})", Name(sig)));
+                    }
+                }
+                v.int("pid", pid.into());
+                if let Some(name) = name {
+                    v.text("name", &Lossy(name));
+                }
+                let sig = match cause {
+                    Cause::Core(sig) => sig,
+                    _ => libc::SIGKILL,
+                };
+                v.text("signal", &Name(sig));
+                v.flag("core", matches!(cause, Cause::Core(_)));
+                match cause {
+                    Cause::Oom(limit) | Cause::MaybeOom { limit, .. } => {
+                        // MaybeOom: the kernel does not say whose kill it was; no oom, no sender.
+                        if let Cause::Oom(_) = cause {
+                            v.flag("oom", true);
+                            v.text("sender", &"kernel OOM killer");
+                        }
+                        if let Limit::Bytes(b) = limit {
+                            v.int("memory_limit", i64::try_from(b).unwrap_or(i64::MAX));
+                        }
+                    }
+                    Cause::Outside => {
+                        v.flag("oom", false);
+                        v.text("sender", &"outside sigward");
+                    }
+                    Cause::Unknown => v.text("sender", &"outside sigward"),
+                    Cause::Core(_) => {}
+                }
+            }
+            Event::TerminationLog { path, outcome } => {
+                let path = Lossy(path);
+                match outcome {
+                    TermLog::Written(n) => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!(
+                            "wrote the termination message to {path} ({n} bytes)"
+                        ));
+                        v.int("bytes", int(n));
+                    }
+                    TermLog::AppWrote => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!(
+                            "{path} holds the app's own termination message: left as it is"
+                        ));
+                    }
+                    TermLog::Missing => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!("no {path}: no termination message written"));
+                    }
+                    TermLog::NotAFile => {
+                        v.head(Warn, "termination_log")?;
+                        v.msg(format_args!(
+                            "{path} is not a regular file (a symlink?): no termination message written"
+                        ));
+                    }
+                    TermLog::Failed(err) => {
+                        v.head(Warn, "termination_log")?;
+                        v.msg(format_args!(
+                            "cannot write the termination message to {path}: {err}"
+                        ));
+                    }
+                }
+                v.text("path", &path);
+            }
         }
         Some(())
     }
@@ -991,6 +1128,8 @@ trait Visit {
     fn int(&mut self, key: &'static str, n: i64);
     /// A string field (JSON-escaped); its value is formatted only if it is written.
     fn text(&mut self, key: &'static str, value: &dyn fmt::Display);
+    /// A true/false field.
+    fn flag(&mut self, key: &'static str, b: bool);
 }
 
 /// Learns level and name, formats nothing.
@@ -1004,6 +1143,22 @@ impl Visit for Meta {
     fn msg(&mut self, _: fmt::Arguments<'_>) {}
     fn int(&mut self, _: &'static str, _: i64) {}
     fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
+}
+
+/// The sentence only.
+struct Sentence(String);
+
+impl Visit for Sentence {
+    fn head(&mut self, _: Level, _: &'static str) -> Option<()> {
+        Some(())
+    }
+    fn msg(&mut self, msg: fmt::Arguments<'_>) {
+        let _ = self.0.write_fmt(msg);
+    }
+    fn int(&mut self, _: &'static str, _: i64) {}
+    fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 /// `sigward: <sentence>` or `sigward: warning: <sentence>`; fields are in the sentence.
@@ -1028,6 +1183,7 @@ impl Visit for Text<'_> {
     }
     fn int(&mut self, _: &'static str, _: i64) {}
     fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 /// `{"ts":...,"level":...,"event":...,"msg":...,<fields>}` (the closing brace is the caller's).
@@ -1063,6 +1219,9 @@ impl Visit for Json<'_> {
     }
     fn text(&mut self, key: &'static str, value: &dyn fmt::Display) {
         json_field(self.line, key, value, JSON_FIELD_MAX);
+    }
+    fn flag(&mut self, key: &'static str, b: bool) {
+        let _ = write!(self.line, ",\"{key}\":{b}");
     }
 }
 
@@ -1249,6 +1408,35 @@ impl fmt::Display for Sender {
     }
 }
 
+/// `server (pid 7)`, or `pid 12` when the name is not known.
+struct Who<'a>(Option<&'a [u8]>, i32);
+
+impl fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "{} (pid {})", Lossy(name), self.1),
+            None => write!(f, "pid {}", self.1),
+        }
+    }
+}
+
+/// `memory limit 64 MiB`, `no memory limit`, `memory limit unknown`.
+pub struct MemoryLimit(pub Limit);
+
+impl fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        match self.0 {
+            Limit::None => f.write_str("no memory limit"),
+            Limit::Unknown => f.write_str("memory limit unknown"),
+            Limit::Bytes(b) => match UNITS.iter().find(|(u, _)| b >= *u && b % u == 0) {
+                Some((u, name)) => write!(f, "memory limit {} {name}", b / u),
+                None => write!(f, "memory limit {b} bytes"),
+            },
+        }
+    }
+}
+
 /// A kill(2) target: `process group 5` for -5, `child 5` for 5.
 struct Target(i32);
 
@@ -1282,7 +1470,7 @@ impl fmt::Display for Count {
 }
 
 /// `12 (nginx), 13 (sh) and 4 more`.
-struct Stragglers<'a>(&'a [Proc]);
+pub struct Stragglers<'a>(pub &'a [Proc]);
 
 impl fmt::Display for Stragglers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2166,7 +2354,128 @@ mod tests {
                 from: 77,
                 busy: Busy::Restarting(1),
             },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Oom(Limit::Bytes(64 << 20)),
+            },
+            Event::Died {
+                name: None,
+                pid: 5,
+                cause: Cause::MaybeOom {
+                    kills: 1,
+                    deaths: 2,
+                    limit: Limit::None,
+                },
+            },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Outside,
+            },
+            Event::Died {
+                name: None,
+                pid: 2,
+                cause: Cause::Unknown,
+            },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Core(libc::SIGSEGV),
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Written(12),
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::AppWrote,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Missing,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::NotAFile,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Failed(Errno::EROFS),
+            },
         ]
+    }
+
+    #[test]
+    fn why_it_died_reads_plainly() {
+        let t = |e| text(&e);
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Oom(Limit::Bytes(64 << 20)),
+            }),
+            "sigward: warning: server (pid 7) was killed by the kernel's OOM killer (memory limit 64 MiB)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Oom(Limit::None),
+            }),
+            "sigward: warning: server (pid 7) was killed by the kernel's OOM killer (no memory limit)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: None,
+                pid: 12,
+                cause: Cause::Outside,
+            }),
+            "sigward: warning: pid 12 was killed by SIGKILL from outside sigward (not an OOM kill)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Core(libc::SIGSEGV),
+            }),
+            "sigward: warning: server (pid 7) dumped core (SIGSEGV)\n"
+        );
+        let v = json(&Event::Died {
+            name: Some(b"server"),
+            pid: 7,
+            cause: Cause::Oom(Limit::Bytes(32 << 20)),
+        });
+        assert_eq!(v["event"], "oom_killed");
+        assert_eq!(v["oom"], true);
+        assert_eq!(v["core"], false);
+        assert_eq!(v["signal"], "SIGKILL");
+        assert_eq!(v["memory_limit"], 32 << 20);
+        assert_eq!(v["name"], "server");
+        let v = json(&Event::Died {
+            name: None,
+            pid: 7,
+            cause: Cause::Outside,
+        });
+        assert_eq!((&v["event"], &v["oom"]), (&"killed".into(), &false.into()));
+        assert!(v.get("memory_limit").is_none());
+        let v = json(&Event::Died {
+            name: None,
+            pid: 7,
+            cause: Cause::Core(libc::SIGABRT),
+        });
+        assert_eq!(
+            (&v["core"], &v["signal"]),
+            (&true.into(), &"SIGABRT".into())
+        );
+        assert_eq!(
+            MemoryLimit(Limit::Bytes(1 << 30)).to_string(),
+            "memory limit 1 GiB"
+        );
+        assert_eq!(
+            MemoryLimit(Limit::Bytes(1000)).to_string(),
+            "memory limit 1000 bytes"
+        );
     }
 
     /// Records what a describer calls after the head.
@@ -2183,6 +2492,9 @@ mod tests {
             self.0 += 1;
         }
         fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {
+            self.0 += 1;
+        }
+        fn flag(&mut self, _: &'static str, _: bool) {
             self.0 += 1;
         }
     }

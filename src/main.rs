@@ -10,6 +10,7 @@
 
 mod cli;
 mod clock;
+mod diagnose;
 mod generations;
 mod listen;
 mod log;
@@ -21,6 +22,7 @@ mod signals;
 mod spawn;
 mod stop;
 mod supervisor;
+mod termination;
 
 use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
@@ -80,6 +82,8 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             return START_FAILED;
         }
     };
+    // The baseline of the OOM counter, before the child can be killed (see `diagnose`).
+    let oom = diagnose::OomCounter::start();
     let detach = terminal_detach();
     let inherited = Inherited {
         mask: original_mask,
@@ -148,7 +152,26 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let exit = supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held).run();
+    let (exit, summary) = supervisor::Supervisor::new(
+        cfg,
+        signals,
+        child,
+        pid1,
+        launch,
+        held,
+        oom,
+    )
+    .run();
+    let dest = &cfg.termination_log;
+    let written = (*dest != termination::Dest::Off)
+        .then(|| termination::write(dest, &summary.render(clock::Mono::now())))
+        .flatten();
+    if let Some((path, outcome)) = written {
+        log::emit(&log::Event::TerminationLog {
+            path: path.as_bytes(),
+            outcome,
+        });
+    }
     log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
     if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {

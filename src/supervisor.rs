@@ -26,6 +26,7 @@
 
 use crate::cli::Config;
 use crate::clock::Mono;
+use crate::diagnose::{Cause, Limit, OomCounter};
 use crate::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
 use crate::listen::Listeners;
 use crate::log::{self, Event};
@@ -36,6 +37,7 @@ use crate::reap::{Children, Exit};
 use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::stop::{self, Action as StopAction, Because, Told};
+use crate::termination::{Dest, Summary};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
@@ -174,6 +176,30 @@ pub struct Supervisor<'a> {
     continue_told: Vec<i32>,
     /// What a stop signal's effects were, logged after the signal's own line.
     pending_logs: Option<Vec<(StopAction, Done)>>,
+    /// The container's OOM counter, read at start and when a SIGKILL needs explaining.
+    oom: OomCounter,
+    /// Pids sigward itself SIGKILLed outside the deadline (a generation given up, a signal
+    /// rewritten to SIGKILL): their deaths need no explaining. Dropped as they are reaped. (From
+    /// the deadline on, every SIGKILL is sigward's.) A Cell: the kills happen in `&self` methods.
+    sigkilled: std::cell::Cell<PidSet>,
+    /// Deaths in the current reaping pass worth explaining (SIGKILL not sent by sigward, cores).
+    deaths: Vec<Death>,
+    /// What the termination message tells.
+    summary: Summary,
+}
+
+/// Pids (with a 0 beside each: the same set type as `stop::Told`'s, so no new code), hashed
+/// cheaply: a generation of 100,000 killed processes is reaped in O(n).
+type PidSet =
+    std::collections::HashSet<(i32, u64), std::hash::BuildHasherDefault<procs::PidHasher>>;
+
+/// A reaped process whose death is explained once the reaping pass is over.
+struct Death {
+    pid: i32,
+    /// The main process of a generation: its name is the command's.
+    named: bool,
+    sig: i32,
+    core: bool,
 }
 
 impl<'a> Supervisor<'a> {
@@ -184,6 +210,7 @@ impl<'a> Supervisor<'a> {
         pid1: bool,
         launch: Launch,
         held: Option<Held>,
+        oom: OomCounter,
     ) -> Self {
         let name = cfg
             .command
@@ -211,7 +238,6 @@ impl<'a> Supervisor<'a> {
             held,
             terminal: launch.detach == Detach::TerminalForeground,
             launch,
-            name,
             pid1,
             me: std::process::id() as i32,
             main_exit: None,
@@ -221,11 +247,21 @@ impl<'a> Supervisor<'a> {
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
             continue_told: Vec::new(),
+            oom,
+            sigkilled: std::cell::Cell::default(),
+            deaths: Vec::new(),
+            summary: Summary {
+                name: name.clone(),
+                pid: child,
+                ..Summary::default()
+            },
+            name,
         }
     }
 
-    /// Runs until every process is gone and returns the main child's exit.
-    pub fn run(mut self) -> Exit {
+    /// Runs until every process is gone and returns the main child's exit, and the summary for
+    /// the termination message.
+    pub fn run(mut self) -> (Exit, Summary) {
         let mut events = Vec::with_capacity(reactor::REAP_BATCH + 8);
         while self.stop != stop::State::Done {
             if let stop::State::Respawning { began } = self.stop {
@@ -283,7 +319,7 @@ impl<'a> Supervisor<'a> {
         log::emit(&Event::Exiting {
             status: exit.status(),
         });
-        exit
+        (exit, self.summary)
     }
 
     fn dispatch(&mut self, event: reactor::Event) {
@@ -361,6 +397,17 @@ impl<'a> Supervisor<'a> {
                 self.told = Told::default();
                 self.continue_at = None;
                 self.continue_told.clear();
+                // The termination message tells how the last generation ended: the restart's
+                // own drain is not its timeline (deaths already explained are kept).
+                let died = std::mem::take(&mut self.summary.died);
+                let more_died = self.summary.more_died;
+                self.summary = Summary {
+                    name: self.summary.name.clone(),
+                    pid,
+                    died,
+                    more_died,
+                    ..Summary::default()
+                };
                 self.on_gens(generations::Event::StartedInPlace { n, pid }, now);
                 self.on_stop(stop::Event::Started, now);
                 log::emit(&Event::RestartedInPlace {
@@ -543,14 +590,30 @@ impl<'a> Supervisor<'a> {
     }
 
     fn on_exited(&mut self, pid: i32, exit: Exit) {
+        let generation =
+            pid == self.gens.current.pid || self.gens.other().is_some_and(|g| g.pid == pid);
+        let sigwards = self.sent_sigkill(pid);
+        if let Exit::Signal { sig, core } = exit
+            && (core || (sig == libc::SIGKILL && !sigwards))
+        {
+            self.deaths.push(Death {
+                pid,
+                named: generation,
+                sig,
+                core,
+            });
+        }
         if pid == self.gens.current.pid && self.main_exit.is_none() {
             self.main_exit = Some(exit);
             self.main_just_exited = true;
+            self.summary.pid = pid;
+            self.summary.exit = Some(exit);
             if self.terminal && self.foreground_is_the_jobs(pid) {
                 // Take the terminal's foreground back, as a shell does when a job ends.
                 let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
             }
             let now = Mono::now();
+            self.summary.main_exited = Some(now);
             let after = now.since(self.stop.began().unwrap_or(self.gens.current.began));
             log::emit(&Event::ChildExited {
                 command: self.name.as_bytes(),
@@ -593,6 +656,74 @@ impl<'a> Supervisor<'a> {
         if left == Children::None {
             self.on_stop(stop::Event::AllGone, now);
         }
+        if !self.deaths.is_empty() {
+            self.explain_deaths();
+        }
+    }
+
+    /// Whether sigward itself SIGKILLed `pid`: its deadline did (every SIGKILL from then on is
+    /// sigward's), or it was among those sigward SIGKILLed before. Forgets the pid: it is reaped.
+    fn sent_sigkill(&self, pid: i32) -> bool {
+        let mut pids = self.sigkilled.take();
+        let listed = !pids.is_empty() && pids.remove(&(pid, 0));
+        self.sigkilled.set(pids);
+        listed || matches!(self.stop, stop::State::Killing { .. } | stop::State::Done)
+    }
+
+    /// Remembers that sigward SIGKILLed `pids`.
+    fn note_sigkilled(&self, pids: impl Iterator<Item = i32>) {
+        let mut all = self.sigkilled.take();
+        for pid in pids {
+            all.insert((pid, 0));
+        }
+        self.sigkilled.set(all);
+    }
+
+    /// Remembers group `pgid` as SIGKILLed by sigward: a snapshot taken after kill(-pgid), zombies
+    /// included, lists exactly whom it reached (a SIGKILLed process forks no more).
+    fn note_group_sigkilled(&self, pgid: i32) {
+        let members: Vec<i32> = procs::snapshot()
+            .iter()
+            .filter(|p| p.pgid == pgid && p.pid != pgid)
+            .map(|p| p.pid)
+            .collect();
+        self.note_sigkilled(std::iter::once(pgid).chain(members));
+    }
+
+    /// Says why the processes of this reaping pass died of a SIGKILL sigward did not send (the
+    /// OOM counter is read now, once for all of them) or with a core dump. Apart from the start,
+    /// the only cgroup reads sigward makes.
+    fn explain_deaths(&mut self) {
+        let deaths = std::mem::take(&mut self.deaths);
+        let kills = deaths.iter().filter(|d| !d.core).count();
+        let rise = if kills > 0 { self.oom.rise() } else { None };
+        let limit = match rise {
+            Some(r) if r > 0 => self.oom.limit(),
+            _ => Limit::Unknown,
+        };
+        let summarize = self.cfg.termination_log != Dest::Off;
+        for d in deaths {
+            let cause = match (d.core, rise) {
+                (true, _) => Cause::Core(d.sig),
+                (false, None) => Cause::Unknown,
+                (false, Some(0)) => Cause::Outside,
+                (false, Some(r)) if r >= kills as u64 => Cause::Oom(limit),
+                (false, Some(r)) => Cause::MaybeOom {
+                    kills: r,
+                    deaths: kills,
+                    limit,
+                },
+            };
+            let event = Event::Died {
+                name: d.named.then_some(self.name.as_bytes()),
+                pid: d.pid,
+                cause,
+            };
+            log::emit(&event);
+            if summarize {
+                self.summary.died(log::sentence(&event));
+            }
+        }
     }
 
     /// Feeds the stop machine and carries out its decisions.
@@ -601,7 +732,7 @@ impl<'a> Supervisor<'a> {
         let (next, actions) = self.stop.step(event, now, &self.budget);
         self.stop = next;
         // Effects first, in order...
-        let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a)).collect();
+        let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a, now)).collect();
         if !was_exiting && next.exiting() && next != stop::State::Done {
             self.on_gens(generations::Event::Stopping, now);
         }
@@ -617,10 +748,14 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn carry_out(&mut self, action: StopAction) -> Done {
+    fn carry_out(&mut self, action: StopAction, now: Mono) -> Done {
         match action {
-            StopAction::StopApp { sig, .. } => {
+            StopAction::StopApp { sig, because } => {
                 let to = self.cfg.rewritten(sig);
+                if because == Because::DelayOver {
+                    self.summary.delay_over = Some(now);
+                }
+                self.summary.forwarded.get_or_insert((now, to));
                 let targets: Vec<(Gen, bool)> = self.gens.stop_targets().collect();
                 let mut result = Ok(());
                 if let Some(to) = to {
@@ -660,6 +795,7 @@ impl<'a> Supervisor<'a> {
                 Done::Sent { to, result }
             }
             StopAction::StopLeftovers { sig, .. } => {
+                self.summary.leftovers.get_or_insert(now);
                 let Some(to) = self.cfg.rewritten(sig) else {
                     let n = procs::responsible_for(self.reach()).len();
                     return Done::Counted(n);
@@ -672,6 +808,9 @@ impl<'a> Supervisor<'a> {
                     }
                     if let Some(pin) = Pinned::open(p) {
                         let _ = pin.signal(to);
+                        if to == libc::SIGKILL {
+                            self.note_sigkilled(std::iter::once(p.pid));
+                        }
                         if p.state == b'T' {
                             let _ = pin.signal(libc::SIGCONT);
                         }
@@ -680,9 +819,19 @@ impl<'a> Supervisor<'a> {
                 }
                 Done::Counted(remaining.len().max(count))
             }
-            StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
-            StopAction::Began { .. }
-            | StopAction::AlreadyStopping { .. }
+            StopAction::Kill { first } => {
+                let killed = self.kill_everything();
+                if first {
+                    let names = log::Stragglers(&killed).to_string();
+                    self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
+                }
+                Done::Killed(killed)
+            }
+            StopAction::Began { sig, .. } => {
+                self.summary.stop.get_or_insert((now, sig));
+                Done::Nothing
+            }
+            StopAction::AlreadyStopping { .. }
             | StopAction::Ignored { .. }
             | StopAction::RestartBegan { .. }
             | StopAction::RestartIgnored(_)
@@ -771,12 +920,28 @@ impl<'a> Supervisor<'a> {
     /// One generation's process group (or its main process alone with -c). A group whose leader
     /// was reaped may have had its id reused: its members are signalled one by one, pinned.
     fn signal_generation(&self, g: Gen, leader_reaped: bool, sig: i32) -> Result<(), Errno> {
+        let kill = sig == libc::SIGKILL;
         match (self.cfg.single_child, leader_reaped) {
             (true, true) => Err(Errno::ESRCH),
-            (true, false) => crate::signals::send(g.pid, sig),
-            (false, false) => crate::signals::send(-g.pid, sig),
+            (true, false) => {
+                let r = crate::signals::send(g.pid, sig);
+                if kill {
+                    self.note_sigkilled(std::iter::once(g.pid));
+                }
+                r
+            }
+            (false, false) => {
+                let r = crate::signals::send(-g.pid, sig);
+                if kill {
+                    self.note_group_sigkilled(g.pid);
+                }
+                r
+            }
             (false, true) => {
                 let all = procs::responsible_for(self.pid1);
+                if kill {
+                    self.note_sigkilled(members(&all, g.pid, true).map(|p| p.pid));
+                }
                 match procs::signal_members(members(&all, g.pid, true), sig) {
                     0 => Err(Errno::ESRCH),
                     _ => Ok(()),
@@ -1035,8 +1200,10 @@ impl<'a> Supervisor<'a> {
         let n = members(&all, g.pid, leader_reaped).count();
         if leader_reaped {
             procs::signal_members(members(&all, g.pid, true), libc::SIGKILL);
+            self.note_sigkilled(members(&all, g.pid, true).map(|p| p.pid));
         } else {
             let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+            self.note_group_sigkilled(g.pid);
         }
         n
     }
