@@ -215,6 +215,24 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
+    /// Act when this file or directory changes (repeatable; in SIGWARD_WATCH, ':' separates
+    /// paths, as in PATH). A path that does not exist yet is waited for
+    ///
+    /// A directory counts when an entry in it is created, written, renamed or removed (not
+    /// recursively; a ConfigMap or Secret volume's update is one change); a file when it is
+    /// written, replaced or removed. Reads never count.
+    #[arg(long, env = "SIGWARD_WATCH", value_name = "PATH", value_delimiter = ':', value_parser = parse_watch)]
+    watch: Vec<std::path::PathBuf>,
+
+    /// What a change of a --watch path does: signal:SIG (to the app's process group, as a
+    /// forwarded signal, not rewritten by -r) or restart (a new generation, as --restart-signal)
+    #[arg(long, env = "SIGWARD_ON_CHANGE", value_name = "ACTION", default_value = "signal:HUP", value_parser = parse_on_change)]
+    on_change: OnChange,
+
+    /// Quiet time after the last change before acting (at most 10 times this after the first)
+    #[arg(long, env = "SIGWARD_WATCH_DEBOUNCE", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    watch_debounce: Duration,
+
     /// One line per event on stderr
     #[arg(
         long,
@@ -253,6 +271,19 @@ pub struct Config {
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    /// Absolute paths to watch (--watch); empty: no watching.
+    pub watch: Vec<std::path::PathBuf>,
+    pub on_change: OnChange,
+    pub watch_debounce: Duration,
+}
+
+/// What a change of a watched path does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnChange {
+    /// Send this signal to the app, as a forwarded one (to every live generation).
+    Signal(i32),
+    /// Start a new generation, as the restart signal does.
+    Restart,
 }
 
 /// A socket to bind and hand to every generation.
@@ -530,6 +561,12 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
+    if a.on_change == OnChange::Restart && !a.watch.is_empty() && a.listen.is_empty() {
+        return Err(
+            "--on-change restart needs --listen for now: a new generation needs sockets to take over (use --on-change signal:SIG)"
+                .into(),
+        );
+    }
     if let Ready::After(after) = a.ready
         && after >= a.ready_timeout
     {
@@ -572,6 +609,9 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
+        watch: a.watch,
+        on_change: a.on_change,
+        watch_debounce: a.watch_debounce,
     })
 }
 
@@ -796,6 +836,33 @@ fn hosts_lookup(text: &str, host: &str, v6: bool) -> Option<IpAddr> {
         let addr: IpAddr = fields.next()?.parse().ok()?;
         (addr.is_ipv6() == v6 && fields.any(|name| name.eq_ignore_ascii_case(host))).then_some(addr)
     })
+}
+
+/// A path to watch, made absolute now (sigward moves to `/` once the app runs). `..` is refused:
+/// the watched directories are found from the path's own components.
+fn parse_watch(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::Path::new(text);
+    if text.is_empty() {
+        return Err("empty path (in SIGWARD_WATCH, ':' separates paths)".into());
+    }
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err("a watched path cannot contain '..' (give it without)".into());
+    }
+    std::path::absolute(path).map_err(|e| format!("cannot make it absolute: {e}"))
+}
+
+/// `signal:SIG` or `restart`.
+fn parse_on_change(text: &str) -> Result<OnChange, String> {
+    match text {
+        "restart" => Ok(OnChange::Restart),
+        _ => match text.strip_prefix("signal:") {
+            Some(sig) => signals::parse(sig).map(OnChange::Signal),
+            None => Err("expected signal:SIG (e.g. signal:HUP) or restart".into()),
+        },
+    }
 }
 
 fn parse_ready(text: &str) -> Result<Ready, String> {

@@ -243,13 +243,11 @@ pub enum Event<'a> {
     // Restarts. `generation`/`pid`: the one the event is about; `current`/`current_pid`: the one
     // serving.
     RestartIgnored {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         busy: Busy,
     },
     Restarting {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         generation: u32,
         pid: i32,
         current: u32,
@@ -343,6 +341,27 @@ pub enum Event<'a> {
         generation: u32,
     },
 
+    // Configuration reloads (--watch). Paths are bytes (not always UTF-8).
+    /// A watched path does not exist yet: waiting for it, watching `dir`.
+    WatchWaiting {
+        path: &'a [u8],
+        dir: &'a [u8],
+    },
+    /// A path cannot be watched (`start`: at start-up, which fails).
+    WatchFailed {
+        path: &'a [u8],
+        err: Errno,
+        start: bool,
+    },
+    WatchReadFailed {
+        err: Errno,
+    },
+    /// What changed, and what sigward does about it.
+    ConfigChanged {
+        changed: Changed<'a>,
+        then: Reload,
+    },
+
     /// Lines that could not be written; said before the next line that can be.
     LogLinesDropped {
         count: u64,
@@ -357,6 +376,70 @@ pub enum Busy {
     Starting(u32),
     /// Generation n is still draining.
     Draining(u32),
+}
+
+/// What a restart was asked by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The restart signal, from `from`.
+    Signal { sig: i32, from: i32 },
+    /// A change of a watched path (`--on-change restart`).
+    ConfigChange,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Trigger::Signal { sig, from } => {
+                write!(f, "received {} from {}", Name(sig), Sender(from))
+            }
+            Trigger::ConfigChange => f.write_str("configuration changed"),
+        }
+    }
+}
+
+/// The watched paths that changed (at most a few named, `more` counted).
+#[derive(Clone, Copy, Debug)]
+pub struct Changed<'a> {
+    pub paths: &'a [std::path::PathBuf],
+    pub more: usize,
+}
+
+impl fmt::Display for Changed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::os::unix::ffi::OsStrExt;
+        for (i, p) in self.paths.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            Lossy(p.as_os_str().as_bytes()).fmt(f)?;
+        }
+        if self.more > 0 {
+            write!(f, " and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a configuration change led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// `sig` was sent to `target` (as [`Event::Forwarded`]'s target).
+    Signalled {
+        sig: i32,
+        target: i32,
+    },
+    SignalFailed {
+        sig: i32,
+        target: i32,
+        err: Errno,
+    },
+    /// A restart was asked for.
+    Restart,
+    /// A restart is under way: the action waits for it to be over.
+    Deferred(Busy),
+    /// The stop sequence is under way: no action.
+    Dropped,
 }
 
 /// What a starting generation waits for before it takes over.
@@ -679,18 +762,15 @@ impl Event<'_> {
                 v.head(Warn, "reaped")?;
                 v.msg(format_args!("reaped orphan {pid} ({})", Status(exit)));
             }
-            Event::RestartIgnored { sig, from, busy } => {
+            Event::RestartIgnored { by, busy } => {
                 v.head(Warn, "restart_ignored")?;
-                v.msg(format_args!(
-                    "received {} from {}: restart ignored, {busy}",
-                    Name(sig),
-                    Sender(from)
-                ));
-                v.text("signal", &Name(sig));
+                v.msg(format_args!("{by}: restart ignored, {busy}"));
+                if let Trigger::Signal { sig, .. } = by {
+                    v.text("signal", &Name(sig));
+                }
             }
             Event::Restarting {
-                sig,
-                from,
+                by,
                 generation,
                 pid,
                 current,
@@ -699,12 +779,81 @@ impl Event<'_> {
             } => {
                 v.head(Info, "restart")?;
                 v.msg(format_args!(
-                    "received {} from {}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}",
-                    Name(sig),
-                    Sender(from)
+                    "{by}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}"
                 ));
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
+            }
+            Event::WatchWaiting { path, dir } => {
+                v.head(Info, "watch_waiting")?;
+                v.msg(format_args!(
+                    "{} does not exist yet: waiting for it (watching {})",
+                    Lossy(path),
+                    Lossy(dir)
+                ));
+                v.text("path", &Lossy(path));
+            }
+            Event::WatchFailed { path, err, start } => {
+                v.head(if start { Error } else { Warn }, "watch_failed")?;
+                if start {
+                    v.msg(format_args!("cannot watch {}: {err}", Lossy(path)));
+                } else {
+                    v.msg(format_args!(
+                        "cannot watch {} any more: {err}; its changes go unseen",
+                        Lossy(path)
+                    ));
+                }
+                v.text("path", &Lossy(path));
+                v.int("errno", err as i64);
+            }
+            Event::WatchReadFailed { err } => {
+                v.head(Warn, "watch_failed")?;
+                v.msg(format_args!("reading watch events failed: {err}"));
+            }
+            Event::ConfigChanged { changed, then } => {
+                let level = match then {
+                    Reload::SignalFailed { .. } => Warn,
+                    _ => Info,
+                };
+                v.head(level, "config_changed")?;
+                match then {
+                    Reload::Signalled { sig, target } => v.msg(format_args!(
+                        "config changed ({changed}): sent {} to {}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::SignalFailed { sig, target, err } => v.msg(format_args!(
+                        "config changed ({changed}): could not send {} to {}: {err}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::Restart => v.msg(format_args!(
+                        "config changed ({changed}): restarting the app"
+                    )),
+                    Reload::Deferred(busy) => v.msg(format_args!(
+                        "config changed ({changed}): {busy}; acting once the restart is over"
+                    )),
+                    Reload::Dropped => v.msg(format_args!(
+                        "config changed ({changed}) during the stop sequence: not acting on it"
+                    )),
+                }
+                v.text("paths", &changed);
+                v.text(
+                    "action",
+                    &match then {
+                        Reload::Signalled { .. } => "signal",
+                        Reload::SignalFailed { .. } => "signal_failed",
+                        Reload::Restart => "restart",
+                        Reload::Deferred(_) => "deferred",
+                        Reload::Dropped => "dropped",
+                    },
+                );
+                if let Reload::Signalled { sig, target }
+                | Reload::SignalFailed { sig, target, .. } = then
+                {
+                    v.text("signal", &Name(sig));
+                    v.int("pid", target.into());
+                }
             }
             Event::RestartNoNotifySocket { generation, err } => {
                 v.head(Warn, "restart_failed")?;
@@ -1766,16 +1915,20 @@ mod tests {
         );
         assert_eq!(
             t(Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 busy: Busy::Starting(2)
             }),
             "sigward: warning: received SIGHUP from outside the PID namespace (pid 0): restart ignored, generation 2 is still starting\n"
         );
         assert_eq!(
             t(Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 generation: 2,
                 pid: 9,
                 current: 1,
@@ -1958,13 +2111,14 @@ mod tests {
                 },
             },
             Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0,
+                },
                 busy: Busy::Stopping,
             },
             Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::ConfigChange,
                 generation: 2,
                 pid: 9,
                 current: 1,

@@ -21,6 +21,7 @@ mod signals;
 mod spawn;
 mod stop;
 mod supervisor;
+mod watch;
 
 use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
@@ -96,6 +97,26 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     };
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
+    // Before the app starts, so that a path that cannot be watched stops here, with no app half
+    // started; close-on-exec, so the app never holds it.
+    let watcher = if cfg.watch.is_empty() {
+        None
+    } else {
+        match watch::Watcher::new(&cfg.watch) {
+            Ok(w) => {
+                keep.push(w.as_fd().as_raw_fd());
+                Some(w)
+            }
+            Err(e) => {
+                log::emit(&log::Event::WatchFailed {
+                    path: e.path.as_os_str().as_bytes(),
+                    err: e.err,
+                    start: true,
+                });
+                return START_FAILED;
+            }
+        }
+    };
     let (started, held) = match listeners {
         None => (
             spawn::spawn(&cfg.command, detach, &inherited, None).map(|p| p.as_raw()),
@@ -152,6 +173,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         pid1,
         detach == Detach::TerminalForeground,
         held,
+        watcher,
     )
     .run();
     log::finish(std::time::Duration::from_millis(100));

@@ -29,6 +29,7 @@ use crate::reap::{Children, Exit};
 use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::stop::{self, Action as StopAction, Because, Told};
+use crate::watch::{self, Watcher};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
@@ -121,8 +122,12 @@ pub struct Supervisor<'a> {
     main_exit: Option<Exit>,
     /// The main child was reaped in the current reaping pass.
     main_just_exited: bool,
-    /// Who sent the restart signal being handled, for its log line.
-    restart_from: i32,
+    /// What asked for the restart being handled, for its log lines.
+    restart_trigger: log::Trigger,
+    /// `--watch`: the inotify side and the debounce machine.
+    watch: Option<Watcher>,
+    reload: watch::State,
+    reload_params: watch::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
     /// When to SIGCONT the stopped processes among those just given the stop signal, and the
@@ -141,6 +146,7 @@ impl<'a> Supervisor<'a> {
         pid1: bool,
         terminal: bool,
         held: Option<Held>,
+        watch: Option<Watcher>,
     ) -> Self {
         let name = cfg
             .command
@@ -172,7 +178,12 @@ impl<'a> Supervisor<'a> {
             terminal,
             main_exit: None,
             main_just_exited: false,
-            restart_from: 0,
+            restart_trigger: log::Trigger::ConfigChange,
+            watch,
+            reload: watch::State::Idle,
+            reload_params: watch::Params {
+                quiet: cfg.watch_debounce,
+            },
             pending_logs: None,
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
@@ -201,10 +212,20 @@ impl<'a> Supervisor<'a> {
                 self.on_gens(generations::Event::Timer(t), now);
                 continue;
             }
+            if self
+                .reload
+                .timer(&self.reload_params)
+                .is_some_and(|at| now >= at)
+            {
+                let restarting = self.gens.restart != generations::Restart::Idle;
+                self.on_reload(watch::Event::Timer { restarting }, now);
+                continue;
+            }
             let deadline = [
                 self.stop.timer().map(|(_, at)| at),
                 self.gens.timer(&self.params).map(|(_, at)| at),
                 self.continue_at,
+                self.reload.timer(&self.reload_params),
             ]
             .into_iter()
             .flatten()
@@ -216,8 +237,9 @@ impl<'a> Supervisor<'a> {
                 ],
                 None => [None, None],
             };
+            let watch = self.watch.as_ref().map(|w| w.as_fd());
             events.clear();
-            self.reactor.wait(notify, deadline, &mut events);
+            self.reactor.wait(notify, watch, deadline, &mut events);
             for event in events.drain(..) {
                 self.dispatch(event);
             }
@@ -236,6 +258,7 @@ impl<'a> Supervisor<'a> {
             reactor::Event::Stopped(pid, sig) => self.on_stopped(pid, sig),
             reactor::Event::Reaped(left) => self.on_reaped(left),
             reactor::Event::Notify(slot) => self.on_notify(slot),
+            reactor::Event::Watch => self.on_watch(),
             reactor::Event::Timeout => {}
         }
     }
@@ -252,8 +275,7 @@ impl<'a> Supervisor<'a> {
             return self.report_stop_signal(before, sig, r.pid);
         }
         if self.held.is_some() && self.cfg.restart_signal == Some(sig) {
-            self.restart_from = r.pid;
-            return self.on_gens(generations::Event::Restart, Mono::now());
+            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -486,6 +508,7 @@ impl<'a> Supervisor<'a> {
         let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a)).collect();
         if was_running && next.stopping() && next != stop::State::Done {
             self.on_gens(generations::Event::Stopping, now);
+            self.on_reload(watch::Event::Stopping, now);
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
         // when a received signal caused them).
@@ -710,16 +733,76 @@ impl<'a> Supervisor<'a> {
         stragglers
     }
 
+    /// Asks the restart machine for a new generation: the restart signal, or `--on-change
+    /// restart`. While a restart is under way it is ignored (and said); the watch's own machine
+    /// never asks then (it defers).
+    fn request_restart(&mut self, trigger: log::Trigger) {
+        self.restart_trigger = trigger;
+        self.on_gens(generations::Event::Restart, Mono::now());
+    }
+
     /// Feeds the restart machine and carries out its decisions.
     fn on_gens(&mut self, event: generations::Event, now: Mono) {
         let actions = self.gens.step(event, now, &self.params);
         for action in actions {
             self.carry_out_gens(action, now);
         }
+        if self.reload == watch::State::Deferred && self.gens.restart == generations::Restart::Idle
+        {
+            self.on_reload(watch::Event::RestartOver, now);
+        }
+    }
+
+    /// Events on the inotify fd: a change starts (or extends) the quiet window.
+    fn on_watch(&mut self) {
+        if self.watch.as_mut().is_some_and(|w| w.read()) {
+            self.on_reload(watch::Event::Changed, Mono::now());
+        }
+    }
+
+    /// Feeds the debounce machine and carries out its decision: signals first, the line after.
+    fn on_reload(&mut self, event: watch::Event, now: Mono) {
+        let (next, action) = self.reload.step(event, now, &self.reload_params);
+        self.reload = next;
+        let Some(action) = action else { return };
+        // Deferred: the paths stay for the line of the action taken later.
+        let (paths, more) = match self.watch.as_mut() {
+            Some(w) if action == watch::Action::Defer => w.changed_so_far(),
+            Some(w) => w.take_changed(),
+            None => (Vec::new(), 0),
+        };
+        let changed = log::Changed {
+            paths: &paths,
+            more,
+        };
+        let then = match (action, self.cfg.on_change) {
+            (watch::Action::Act, crate::cli::OnChange::Signal(sig)) => {
+                let child = self.gens.current.pid;
+                let target = if self.cfg.single_child { child } else { -child };
+                match self.deliver(sig) {
+                    Ok(()) => log::Reload::Signalled { sig, target },
+                    Err(err) => log::Reload::SignalFailed { sig, target, err },
+                }
+            }
+            (watch::Action::Act, crate::cli::OnChange::Restart) => {
+                // Said first: the restart's own lines (the new generation) follow.
+                log::emit(&Event::ConfigChanged {
+                    changed,
+                    then: log::Reload::Restart,
+                });
+                return self.request_restart(log::Trigger::ConfigChange);
+            }
+            (watch::Action::Defer, _) => log::Reload::Deferred(match self.gens.restart {
+                generations::Restart::Starting { next, .. } => log::Busy::Starting(next.n),
+                generations::Restart::Retiring { old, .. } => log::Busy::Draining(old.n),
+                generations::Restart::Idle => log::Busy::Stopping,
+            }),
+            (watch::Action::Drop, _) => log::Reload::Dropped,
+        };
+        log::emit(&Event::ConfigChanged { changed, then });
     }
 
     fn carry_out_gens(&mut self, action: GenAction, now: Mono) {
-        let sig = self.cfg.restart_signal.unwrap_or(0);
         match action {
             GenAction::Spawn { n } => {
                 let Some(held) = self.held.as_mut() else {
@@ -763,8 +846,7 @@ impl<'a> Supervisor<'a> {
                 }
             }
             GenAction::Ignored(busy) => log::emit(&Event::RestartIgnored {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 busy: match busy {
                     Busy::Stopping => log::Busy::Stopping,
                     Busy::Starting(n) => log::Busy::Starting(n),
@@ -772,8 +854,7 @@ impl<'a> Supervisor<'a> {
                 },
             }),
             GenAction::Started { next, current } => log::emit(&Event::Restarting {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 generation: next.n,
                 pid: next.pid,
                 current: current.n,
