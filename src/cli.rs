@@ -1205,6 +1205,65 @@ fe80::1%eth0 scoped
         assert!(!c.single_child);
     }
 
+    #[test]
+    fn watch_paths_are_absolute_split_on_colons_and_act_with_sighup_after_1s_by_default() {
+        let c = config(&["app"]);
+        assert!(c.watch.is_empty());
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGHUP));
+        assert_eq!(c.watch_debounce, Duration::from_secs(1));
+        let c = config(&[
+            "--watch",
+            "/etc/a:/etc/b/",
+            "--watch",
+            "rel/c",
+            "--on-change",
+            "signal:USR1",
+            "--watch-debounce",
+            "250ms",
+            "app",
+        ]);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            c.watch,
+            vec![
+                std::path::PathBuf::from("/etc/a"),
+                std::path::PathBuf::from("/etc/b"),
+                cwd.join("rel/c")
+            ]
+        );
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGUSR1));
+        assert_eq!(c.watch_debounce, Duration::from_millis(250));
+        let c = config(&[
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--watch",
+            "/x",
+            "--on-change",
+            "restart",
+            "app",
+        ]);
+        assert_eq!(c.on_change, OnChange::Restart);
+    }
+
+    #[test]
+    fn bad_watch_settings_are_one_line_usage_errors_naming_the_value() {
+        let e = rejected(&["--watch", "/etc/../x", "app"]).unwrap();
+        assert!(e.contains("'/etc/../x'") && e.contains("'..'"), "{e}");
+        let e = rejected(&["--watch", "/a::/b", "app"]).unwrap();
+        assert!(e.contains("empty path"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "reload", "app"]).unwrap();
+        assert!(e.contains("'reload'") && e.contains("signal:SIG"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "signal:NOPE", "app"]).unwrap();
+        assert!(e.contains("'signal:NOPE'"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "1x", "app"]).unwrap();
+        assert!(e.contains("'1x'") && e.contains("unknown unit"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "876000h1ms", "app"]).unwrap();
+        assert!(e.contains("maximum of 100 years"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "restart", "app"]).unwrap();
+        assert!(e.contains("--on-change restart needs --listen"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
     fn rejected(args: &[&str]) -> Option<String> {
         match try_parse(argv(args)) {
             Err(Rejected::Usage(msg)) => Some(msg),

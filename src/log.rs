@@ -1674,6 +1674,7 @@ impl Logger {
 mod tests {
     use super::*;
     use nix::fcntl::{FcntlArg, fcntl};
+    use std::os::unix::ffi::OsStrExt as _;
     use std::time::Instant;
 
     fn fixed_clock() -> SystemTime {
@@ -1940,6 +1941,75 @@ mod tests {
     }
 
     #[test]
+    fn config_changes_are_said_with_what_changed_and_what_was_done() {
+        let paths = [
+            std::path::PathBuf::from("/etc/app/..data"),
+            std::path::PathBuf::from("/etc/app/extra"),
+        ];
+        let one = Changed {
+            paths: &paths[..1],
+            more: 0,
+        };
+        let t = |then| text(&Event::ConfigChanged { changed: one, then });
+        assert_eq!(
+            t(Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7
+            }),
+            "sigward: config changed (/etc/app/..data): sent SIGHUP to process group 7\n"
+        );
+        assert_eq!(
+            t(Reload::Restart),
+            "sigward: config changed (/etc/app/..data): restarting the app\n"
+        );
+        assert_eq!(
+            t(Reload::Deferred(Busy::Draining(1))),
+            "sigward: config changed (/etc/app/..data): generation 1 is still draining; acting once the restart is over\n"
+        );
+        assert_eq!(
+            t(Reload::Dropped),
+            "sigward: config changed (/etc/app/..data) during the stop sequence: not acting on it\n"
+        );
+        assert_eq!(
+            text(&Event::ConfigChanged {
+                changed: Changed {
+                    paths: &paths,
+                    more: 4
+                },
+                then: Reload::SignalFailed {
+                    sig: libc::SIGUSR1,
+                    target: -7,
+                    err: Errno::ESRCH
+                }
+            }),
+            "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        let v = json(&Event::ConfigChanged {
+            changed: one,
+            then: Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7,
+            },
+        });
+        assert_eq!(v["event"], "config_changed");
+        assert_eq!(v["paths"], "/etc/app/..data");
+        assert_eq!(v["action"], "signal");
+        assert_eq!(v["signal"], "SIGHUP");
+        assert_eq!(v["pid"], -7);
+        assert_eq!(
+            text(&Event::Restarting {
+                by: Trigger::ConfigChange,
+                generation: 2,
+                pid: 9,
+                current: 1,
+                current_pid: 2,
+                wait: ReadyWait::After(Duration::from_secs(1))
+            }),
+            "sigward: configuration changed: starting generation 2 as pid 9 beside generation 1 (pid 2); waiting for 1s (after:)\n"
+        );
+    }
+
+    #[test]
     fn sender_is_named_from_proc() {
         let me = std::process::id() as i32;
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
@@ -2007,7 +2077,11 @@ mod tests {
     }
 
     /// One sample of every variant (a new variant should be added here too).
-    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc]) -> Vec<Event<'a>> {
+    fn samples<'a>(
+        long: &'a [u8],
+        stragglers: &'a [Proc],
+        paths: &'a [std::path::PathBuf],
+    ) -> Vec<Event<'a>> {
         let d = Duration::from_millis(1500);
         let s = libc::SIGTERM;
         let text = std::str::from_utf8(long).unwrap_or("?");
@@ -2183,6 +2257,45 @@ mod tests {
             },
             Event::AppStopping { generation: 1 },
             Event::AppReloading { generation: 1 },
+            Event::WatchWaiting {
+                path: long,
+                dir: long,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::ENOSPC,
+                start: true,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::EACCES,
+                start: false,
+            },
+            Event::WatchReadFailed { err: Errno::EIO },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 3 },
+                then: Reload::Signalled { sig: s, target: -2 },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::SignalFailed {
+                    sig: s,
+                    target: 2,
+                    err: Errno::ESRCH,
+                },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Restart,
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Deferred(Busy::Starting(2)),
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Dropped,
+            },
             Event::LogLinesDropped { count: 12 },
         ]
     }
@@ -2208,7 +2321,8 @@ mod tests {
     #[test]
     fn a_disabled_event_formats_nothing() {
         let stragglers = procs(&[(2, "probe")]);
-        for e in samples(b"x", &stragglers) {
+        let paths = [std::path::PathBuf::from("/etc/x")];
+        for e in samples(b"x", &stragglers, &paths) {
             let mut v = Refuse(0);
             assert!(e.describe(&mut v).is_none(), "{e:?}");
             assert_eq!(v.0, 0, "{e:?} went on past a refused head");
@@ -2240,7 +2354,9 @@ mod tests {
             &[b'"'; 5000],
             "\u{4e16}".repeat(2000).as_bytes(),
         ] {
-            for e in samples(long, &stragglers) {
+            let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(long));
+            let paths = vec![path; 8];
+            for e in samples(long, &stragglers, &paths) {
                 let (mut log, r) = on_pipe(Level::Debug, Format::Json);
                 log.emit(&e);
                 let line = drain(&r);

@@ -679,7 +679,7 @@ mod tests {
                 }
                 s = next;
                 if stopping {
-                    prop_assert!(matches!(s, State::Stopped { .. }));
+                    prop_assert!(matches!(s, State::Stopped { .. }), "not stopped: {:?}", s);
                 }
             }
             // Every path ends: with time passing, no restart and the restart over, nothing waits.
