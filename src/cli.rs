@@ -215,17 +215,16 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
-    /// Act when this file or directory changes (repeatable; in SIGWARD_WATCH, ':' separates
-    /// paths, as in PATH). A path that does not exist yet is waited for
-    ///
-    /// A directory counts when an entry in it is created, written, renamed or removed (not
-    /// recursively; a ConfigMap or Secret volume's update is one change); a file when it is
-    /// written, replaced or removed. Reads never count.
-    #[arg(long, env = "SIGWARD_WATCH", value_name = "PATH", value_delimiter = ':', value_parser = parse_watch)]
-    watch: Vec<std::path::PathBuf>,
+    /// Act when this file or directory changes (repeatable, ':'-separated; waited for if missing)
+    #[arg(
+        long,
+        env = "SIGWARD_WATCH",
+        value_name = "PATH",
+        value_delimiter = ':'
+    )]
+    watch: Vec<OsString>,
 
-    /// What a change of a --watch path does: signal:SIG (to the app's process group, as a
-    /// forwarded signal, not rewritten by -r) or restart (a new generation, as --restart-signal)
+    /// On a --watch change: signal:SIG (to the app, as forwarded) or restart (a new generation)
     #[arg(long, env = "SIGWARD_ON_CHANGE", value_name = "ACTION", default_value = "signal:HUP", value_parser = parse_on_change)]
     on_change: OnChange,
 
@@ -271,8 +270,9 @@ pub struct Config {
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
-    /// Absolute paths to watch (--watch); empty: no watching.
-    pub watch: Vec<std::path::PathBuf>,
+    /// Absolute paths to watch (--watch), without `.`, `..`, `//` or a trailing `/`; empty: no
+    /// watching.
+    pub watch: Vec<Vec<u8>>,
     pub on_change: OnChange,
     pub watch_debounce: Duration,
 }
@@ -561,7 +561,19 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
-    if a.on_change == OnChange::Restart && !a.watch.is_empty() && a.listen.is_empty() {
+    let watch = a
+        .watch
+        .iter()
+        .map(|p| {
+            watch_path(p.as_encoded_bytes()).map_err(|why| {
+                escaped(&format!(
+                    "invalid value '{}' for '--watch <PATH>': {why} (see --help)",
+                    p.to_string_lossy()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if a.on_change == OnChange::Restart && !watch.is_empty() && a.listen.is_empty() {
         return Err(
             "--on-change restart needs --listen for now: a new generation needs sockets to take over (use --on-change signal:SIG)"
                 .into(),
@@ -609,7 +621,7 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
-        watch: a.watch,
+        watch,
         on_change: a.on_change,
         watch_debounce: a.watch_debounce,
     })
@@ -838,20 +850,34 @@ fn hosts_lookup(text: &str, host: &str, v6: bool) -> Option<IpAddr> {
     })
 }
 
-/// A path to watch, made absolute now (sigward moves to `/` once the app runs). `..` is refused:
-/// the watched directories are found from the path's own components.
-fn parse_watch(text: &str) -> Result<std::path::PathBuf, String> {
-    let path = std::path::Path::new(text);
+/// A path to watch, made absolute now (sigward moves to `/` once the app runs) and plain: no
+/// `.`, `//` or trailing `/`. `..` is refused: the watched directories are found from the path's
+/// own names, never by resolving it.
+fn watch_path(text: &[u8]) -> Result<Vec<u8>, String> {
     if text.is_empty() {
         return Err("empty path (in SIGWARD_WATCH, ':' separates paths)".into());
     }
-    if path
-        .components()
-        .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err("a watched path cannot contain '..' (give it without)".into());
+    let mut out = Vec::new();
+    if text.first() != Some(&b'/') {
+        let cwd = std::env::current_dir().map_err(|e| format!("cannot make it absolute: {e}"))?;
+        out.extend_from_slice(cwd.as_os_str().as_encoded_bytes());
     }
-    std::path::absolute(path).map_err(|e| format!("cannot make it absolute: {e}"))
+    for part in text.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("a watched path cannot contain '..' (give it without)".into()),
+            _ => {
+                if out.last() != Some(&b'/') {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(part);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
 }
 
 /// `signal:SIG` or `restart`.
@@ -1223,14 +1249,18 @@ fe80::1%eth0 scoped
             "app",
         ]);
         let cwd = std::env::current_dir().unwrap();
+        let rel = cwd.join("rel/c");
         assert_eq!(
             c.watch,
             vec![
-                std::path::PathBuf::from("/etc/a"),
-                std::path::PathBuf::from("/etc/b"),
-                cwd.join("rel/c")
+                b"/etc/a".to_vec(),
+                b"/etc/b".to_vec(),
+                rel.as_os_str().as_encoded_bytes().to_vec()
             ]
         );
+        assert_eq!(watch_path(b"//etc/./a//b/"), Ok(b"/etc/a/b".to_vec()));
+        assert_eq!(watch_path(b"/"), Ok(b"/".to_vec()));
+        assert_eq!(watch_path(b"/./"), Ok(b"/".to_vec()));
         assert_eq!(c.on_change, OnChange::Signal(libc::SIGUSR1));
         assert_eq!(c.watch_debounce, Duration::from_millis(250));
         let c = config(&[

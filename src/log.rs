@@ -401,18 +401,17 @@ impl fmt::Display for Trigger {
 /// The watched paths that changed (at most a few named, `more` counted).
 #[derive(Clone, Copy, Debug)]
 pub struct Changed<'a> {
-    pub paths: &'a [std::path::PathBuf],
+    pub paths: &'a [Vec<u8>],
     pub more: usize,
 }
 
 impl fmt::Display for Changed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use std::os::unix::ffi::OsStrExt;
         for (i, p) in self.paths.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            Lossy(p.as_os_str().as_bytes()).fmt(f)?;
+            Lossy(p).fmt(f)?;
         }
         if self.more > 0 {
             write!(f, " and {} more", self.more)?;
@@ -1674,7 +1673,6 @@ impl Logger {
 mod tests {
     use super::*;
     use nix::fcntl::{FcntlArg, fcntl};
-    use std::os::unix::ffi::OsStrExt as _;
     use std::time::Instant;
 
     fn fixed_clock() -> SystemTime {
@@ -1942,10 +1940,7 @@ mod tests {
 
     #[test]
     fn config_changes_are_said_with_what_changed_and_what_was_done() {
-        let paths = [
-            std::path::PathBuf::from("/etc/app/..data"),
-            std::path::PathBuf::from("/etc/app/extra"),
-        ];
+        let paths = [b"/etc/app/..data".to_vec(), b"/etc/app/extra".to_vec()];
         let one = Changed {
             paths: &paths[..1],
             more: 0,
@@ -2077,11 +2072,7 @@ mod tests {
     }
 
     /// One sample of every variant (a new variant should be added here too).
-    fn samples<'a>(
-        long: &'a [u8],
-        stragglers: &'a [Proc],
-        paths: &'a [std::path::PathBuf],
-    ) -> Vec<Event<'a>> {
+    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc], paths: &'a [Vec<u8>]) -> Vec<Event<'a>> {
         let d = Duration::from_millis(1500);
         let s = libc::SIGTERM;
         let text = std::str::from_utf8(long).unwrap_or("?");
@@ -2321,7 +2312,7 @@ mod tests {
     #[test]
     fn a_disabled_event_formats_nothing() {
         let stragglers = procs(&[(2, "probe")]);
-        let paths = [std::path::PathBuf::from("/etc/x")];
+        let paths = [b"/etc/x".to_vec()];
         for e in samples(b"x", &stragglers, &paths) {
             let mut v = Refuse(0);
             assert!(e.describe(&mut v).is_none(), "{e:?}");
@@ -2354,8 +2345,7 @@ mod tests {
             &[b'"'; 5000],
             "\u{4e16}".repeat(2000).as_bytes(),
         ] {
-            let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(long));
-            let paths = vec![path; 8];
+            let paths = vec![long.to_vec(); 8];
             for e in samples(long, &stragglers, &paths) {
                 let (mut log, r) = on_pipe(Level::Debug, Format::Json);
                 log.emit(&e);

@@ -109,7 +109,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             }
             Err(e) => {
                 log::emit(&log::Event::WatchFailed {
-                    path: e.path.as_os_str().as_bytes(),
+                    path: &e.path,
                     err: e.err,
                     start: true,
                 });

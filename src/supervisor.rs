@@ -1,5 +1,6 @@
-//! The dispatcher: takes the reactor's events, feeds the two pure machines (the stop sequence in
-//! `stop`, the restarts in `generations`), and carries out what they decide. Decisions live in
+//! The dispatcher: takes the reactor's events, feeds the pure machines (the stop sequence in
+//! `stop`, the restarts in `generations`, the `--watch` debounce in `watch`), and carries out
+//! what they decide. Decisions live in
 //! the machines; this file only routes events and makes syscalls, signals and kills first and
 //! log lines after, so a slow log reader never delays a deadline.
 //!

@@ -10,8 +10,8 @@
 //!     is renamed over `..data`, the old directory is removed; the visible `key` files are
 //!     symlinks `key -> ..data/key` and never change themselves. So the one event of an update
 //!     is `..data` being moved into the volume's directory: for a watched directory every entry
-//!     counts except the writer's private `..`-names, and for a watched file the first step of
-//!     its symlink within its directory (`..data`) counts as the file;
+//!     counts except the writer's private `..`-names, and for a watched file `..data` in its
+//!     directory counts as the file (any key's update is a new `..data`);
 //!   - a file rewritten in place, an editor's write-to-temp-and-rename, a file deleted and
 //!     recreated: all are events of the file's name in its directory;
 //!   - a watched path that does not exist yet (or whose directory is replaced or removed):
@@ -29,10 +29,10 @@
 
 use crate::clock::Mono;
 use crate::log;
-use std::ffi::{CString, OsStr, OsString};
+use nix::errno::Errno;
+use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A pending action is taken at most this many quiet windows after the first change.
@@ -44,6 +44,9 @@ const BATCH_BYTES: usize = 4096;
 
 /// At most this many changed paths are kept for the log line (the rest are counted).
 const NAMED_PATHS: usize = 8;
+
+/// The atomic writer's symlink to the current payload: `key -> ..data/key`.
+const DATA: &[u8] = b"..data";
 
 /// Entry events of a watched directory, and events of the directory itself. Never IN_ACCESS,
 /// IN_OPEN, IN_CLOSE_NOWRITE or IN_ATTRIB: reading a file (atime) changes nothing.
@@ -65,48 +68,49 @@ const GONE: u32 = libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_UNMOUNT |
 enum Role {
     /// It is the target: any entry counts but the atomic writer's private ones.
     Dir,
-    /// It holds the target: entries of these names count (the target's own name, and the first
-    /// step of its symlink when that stays in this directory: `..data` for `key -> ..data/key`).
-    Holder(Vec<OsString>),
+    /// It holds the target, whose name this is: that entry counts, and `..data` (a key of a
+    /// ConfigMap volume is `key -> ..data/key`, and the `..data` swap is its update).
+    Holder(Vec<u8>),
     /// The target does not exist yet and this is the nearest directory on its way that does:
     /// the entry of this name leads on to it.
-    Ancestor(OsString),
+    Ancestor(Vec<u8>),
 }
 
 struct Watch {
     wd: i32,
     target: usize,
-    dir: PathBuf,
+    dir: Vec<u8>,
     role: Role,
 }
 
-/// The inotify fd and what each of its watches stands for.
+/// The inotify fd and what each of its watches stands for. Paths are absolute and plain (see
+/// `cli`), handled as bytes: `/a/b` is the entry `b` of `/a`.
 pub struct Watcher {
     fd: OwnedFd,
-    targets: Vec<PathBuf>,
+    targets: Vec<Vec<u8>>,
     watches: Vec<Watch>,
     /// What changed since the last [`Watcher::take_changed`], for the log line.
-    changed: Vec<PathBuf>,
+    changed: Vec<Vec<u8>>,
     more: usize,
 }
 
 /// Why [`Watcher::new`] could not watch.
 #[derive(Debug)]
 pub struct CannotWatch {
-    pub path: PathBuf,
-    pub err: nix::errno::Errno,
+    pub path: Vec<u8>,
+    pub err: Errno,
 }
 
 impl Watcher {
-    /// Watches every (absolute) path in `targets`; a path that does not exist yet is waited for
-    /// (and said so). Fails on anything else: no inotify, no permission, no watches left.
-    pub fn new(targets: &[PathBuf]) -> Result<Watcher, CannotWatch> {
+    /// Watches every path in `targets`; a path that does not exist yet is waited for (and said
+    /// so). Fails on anything else: no inotify, no permission, no watches left.
+    pub fn new(targets: &[Vec<u8>]) -> Result<Watcher, CannotWatch> {
         // SAFETY: inotify_init1 takes flags only and returns a new fd or -1.
         let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         if raw < 0 {
             return Err(CannotWatch {
                 path: targets.first().cloned().unwrap_or_default(),
-                err: nix::errno::Errno::last(),
+                err: Errno::last(),
             });
         }
         // SAFETY: `raw` is a new fd that nothing else owns.
@@ -122,10 +126,10 @@ impl Watcher {
             return Err(CannotWatch { path, err });
         }
         for watch in &w.watches {
-            if let Role::Ancestor(_) = watch.role {
+            if let (Role::Ancestor(_), Some(path)) = (&watch.role, w.targets.get(watch.target)) {
                 log::emit(&log::Event::WatchWaiting {
-                    path: w.targets[watch.target].as_os_str().as_bytes(),
-                    dir: watch.dir.as_os_str().as_bytes(),
+                    path,
+                    dir: &watch.dir,
                 });
             }
         }
@@ -136,43 +140,37 @@ impl Watcher {
     /// watch descriptor (inotify hands out the same one for the same inode), so no event is
     /// missed in between; watches no longer needed are removed afterwards. Returns the paths
     /// that could not be watched, with why.
-    fn arm(&mut self) -> Vec<(PathBuf, nix::errno::Errno)> {
+    fn arm(&mut self) -> Vec<(Vec<u8>, Errno)> {
         let mut watches = Vec::new();
         let mut failed = Vec::new();
         for (i, target) in self.targets.iter().enumerate() {
-            let mut add = |dir: &Path, role: Role| -> Result<(), nix::errno::Errno> {
+            let mut add = |dir: &[u8], role: Role| -> Result<(), Errno> {
                 let wd = add_watch(self.fd.as_fd(), dir)?;
                 watches.push(Watch {
                     wd,
                     target: i,
-                    dir: dir.to_path_buf(),
+                    dir: dir.to_vec(),
                     role,
                 });
                 Ok(())
             };
-            let result = if std::fs::metadata(target).is_ok_and(|m| m.is_dir()) {
-                add(target, Role::Dir)
-            } else {
-                // A file, or nothing yet: its directory, or the nearest one on the way.
-                let mut step = target.as_path();
-                loop {
-                    let Some(dir) = step.parent() else {
-                        break Ok(());
-                    };
-                    let Some(name) = step.file_name() else {
-                        break Ok(());
-                    };
-                    let role = if step == target {
-                        Role::Holder(names_of(target, name))
-                    } else {
-                        Role::Ancestor(name.to_os_string())
-                    };
-                    match add(dir, role) {
-                        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => step = dir,
-                        other => break other,
-                    }
-                }
-            };
+            // IN_ONLYDIR: the watch itself says whether the target is a directory, with no race
+            // between a stat and the watch. Else a file, or nothing yet: its directory, or the
+            // nearest one on the way.
+            let mut step: &[u8] = target;
+            let mut result = add(target, Role::Dir);
+            while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
+                let Some((dir, name)) = split(step) else {
+                    break;
+                };
+                let role = if step == target.as_slice() {
+                    Role::Holder(name.to_vec())
+                } else {
+                    Role::Ancestor(name.to_vec())
+                };
+                result = add(dir, role);
+                step = dir;
+            }
             if let Err(err) = result {
                 failed.push((target.clone(), err));
             }
@@ -195,8 +193,8 @@ impl Watcher {
         // SAFETY: reads at most `buf.len()` bytes into a valid, writable local buffer.
         let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         let Ok(n) = usize::try_from(n) else {
-            let err = nix::errno::Errno::last();
-            if !matches!(err, nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) {
+            let err = Errno::last();
+            if !matches!(err, Errno::EAGAIN | Errno::EINTR) {
                 log::emit(&log::Event::WatchReadFailed { err });
             }
             return false;
@@ -215,44 +213,39 @@ impl Watcher {
             let end = start.saturating_add(len).min(data.len());
             let raw = data.get(start..end).unwrap_or_default();
             // The name is NUL-padded.
-            let name = OsStr::from_bytes(raw.split(|&b| b == 0).next().unwrap_or_default());
+            let name = raw.split(|&b| b == 0).next().unwrap_or_default();
             at = start.saturating_add(len);
             if mask & libc::IN_Q_OVERFLOW != 0 {
                 // Events were lost: anything may have changed.
-                for t in self.targets.clone() {
-                    self.note(t);
+                for t in 0..self.targets.len() {
+                    self.note_target(t);
                 }
-                changed = true;
-                rearm = true;
+                (changed, rearm) = (true, true);
                 continue;
             }
             let gone = mask & GONE != 0;
             for i in 0..self.watches.len() {
-                let w = &self.watches[i];
-                if w.wd != wd {
+                let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
                     continue;
-                }
+                };
                 let target = w.target;
-                let path = w.dir.join(name);
                 match &w.role {
-                    Role::Dir if gone => {
-                        self.note(self.targets[target].clone());
+                    Role::Dir | Role::Holder(_) if gone => {
+                        self.note_target(target);
                         (changed, rearm) = (true, true);
                     }
                     Role::Dir if !name.is_empty() && !private(name) => {
+                        let path = join(&w.dir, name);
                         self.note(path);
                         changed = true;
                     }
-                    Role::Holder(_) if gone => {
-                        self.note(self.targets[target].clone());
-                        (changed, rearm) = (true, true);
-                    }
-                    Role::Holder(names) if names.iter().any(|n| n == name) => {
+                    Role::Holder(own) if name == own.as_slice() || name == DATA => {
+                        let path = join(&w.dir, name);
                         self.note(path);
                         (changed, rearm) = (true, true);
                     }
                     Role::Ancestor(_) if gone => rearm = true,
-                    Role::Ancestor(next) if next == name => {
+                    Role::Ancestor(next) if name == next.as_slice() => {
                         rearm = true;
                         appeared.push(target);
                     }
@@ -263,7 +256,7 @@ impl Watcher {
         if rearm {
             for (path, err) in self.arm() {
                 log::emit(&log::Event::WatchFailed {
-                    path: path.as_os_str().as_bytes(),
+                    path: &path,
                     err,
                     start: false,
                 });
@@ -271,16 +264,25 @@ impl Watcher {
         }
         // A target waited for counts as changed once it is there.
         for t in appeared {
-            let path = self.targets[t].clone();
-            if std::fs::symlink_metadata(&path).is_ok() {
-                self.note(path);
+            let there = self
+                .targets
+                .get(t)
+                .is_some_and(|p| std::fs::symlink_metadata(OsStr::from_bytes(p)).is_ok());
+            if there {
+                self.note_target(t);
                 changed = true;
             }
         }
         changed
     }
 
-    fn note(&mut self, path: PathBuf) {
+    fn note_target(&mut self, t: usize) {
+        if let Some(path) = self.targets.get(t).cloned() {
+            self.note(path);
+        }
+    }
+
+    fn note(&mut self, path: Vec<u8>) {
         if self.changed.contains(&path) {
             return;
         }
@@ -292,12 +294,12 @@ impl Watcher {
     }
 
     /// What changed since the last [`Watcher::take_changed`], left in place.
-    pub fn changed_so_far(&self) -> (Vec<PathBuf>, usize) {
+    pub fn changed_so_far(&self) -> (Vec<Vec<u8>>, usize) {
         (self.changed.clone(), self.more)
     }
 
     /// What changed since the last call (for the action's log line), and how many more paths.
-    pub fn take_changed(&mut self) -> (Vec<PathBuf>, usize) {
+    pub fn take_changed(&mut self) -> (Vec<Vec<u8>>, usize) {
         (
             std::mem::take(&mut self.changed),
             std::mem::take(&mut self.more),
@@ -311,35 +313,35 @@ impl AsFd for Watcher {
     }
 }
 
-fn add_watch(fd: BorrowedFd, dir: &Path) -> Result<i32, nix::errno::Errno> {
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+fn add_watch(fd: BorrowedFd, dir: &[u8]) -> Result<i32, Errno> {
+    let c = CString::new(dir).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
     let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), MASK) };
-    if wd < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(wd)
+    if wd < 0 { Err(Errno::last()) } else { Ok(wd) }
+}
+
+/// `/a/b` as (`/a`, `b`); `/b` as (`/`, `b`); None for `/`.
+fn split(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    let name = path.get(slash + 1..).filter(|n| !n.is_empty())?;
+    let dir = path.get(..slash.max(1))?;
+    Some((dir, name))
+}
+
+/// Entry `name` of directory `dir`.
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if p.last() != Some(&b'/') {
+        p.push(b'/');
     }
+    p.extend_from_slice(name);
+    p
 }
 
 /// The atomic writer's private entries: `..data_tmp`, `..<timestamp>` (not `..data`, whose
 /// move is the update itself).
-fn private(name: &OsStr) -> bool {
-    name.as_bytes().starts_with(b"..") && name != ".." && name != "..data"
-}
-
-/// The names in its directory that stand for `target`: its own, and the first step of its
-/// symlink when that is a name in the same directory (`key -> ..data/key`).
-fn names_of(target: &Path, name: &OsStr) -> Vec<OsString> {
-    let mut names = vec![name.to_os_string()];
-    if let Ok(link) = std::fs::read_link(target)
-        && link.is_relative()
-        && let Some(std::path::Component::Normal(first)) = link.components().next()
-        && first != name
-    {
-        names.push(first.to_os_string());
-    }
-    names
+fn private(name: &[u8]) -> bool {
+    name.starts_with(b"..") && name != b".." && name != DATA
 }
 
 /// The debounce machine's settings.
@@ -511,6 +513,17 @@ mod tests {
             acts.windows(2).all(|w| w[1].0 - w[0].0 <= 10_500),
             "{acts:?}"
         );
+    }
+
+    #[test]
+    fn paths_split_into_directory_and_entry() {
+        assert_eq!(split(b"/a/b"), Some((&b"/a"[..], &b"b"[..])));
+        assert_eq!(split(b"/b"), Some((&b"/"[..], &b"b"[..])));
+        assert_eq!(split(b"/"), None);
+        assert_eq!(join(b"/", b"b"), b"/b");
+        assert_eq!(join(b"/a", b"b"), b"/a/b");
+        assert!(private(b"..data_tmp") && private(b"..2026_12_02_12_00_00.1"));
+        assert!(!private(b"..data") && !private(b"app.yaml") && !private(b".hidden"));
     }
 
     #[test]
