@@ -225,8 +225,13 @@ struct Args {
     watch: Vec<OsString>,
 
     /// On a --watch change: signal:SIG (to the app, as forwarded) or restart (a new generation)
-    #[arg(long, env = "SIGWARD_ON_CHANGE", value_name = "ACTION", default_value = "signal:HUP", value_parser = parse_on_change)]
-    on_change: OnChange,
+    #[arg(
+        long,
+        env = "SIGWARD_ON_CHANGE",
+        value_name = "ACTION",
+        default_value = "signal:HUP"
+    )]
+    on_change: OsString,
 
     /// Quiet time after the last change before acting (at most 10 times this after the first)
     #[arg(long, env = "SIGWARD_WATCH_DEBOUNCE", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -573,7 +578,13 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if a.on_change == OnChange::Restart && !watch.is_empty() && a.listen.is_empty() {
+    let on_change = parse_on_change(&a.on_change.to_string_lossy()).map_err(|why| {
+        escaped(&format!(
+            "invalid value '{}' for '--on-change <ACTION>': {why} (see --help)",
+            a.on_change.to_string_lossy()
+        ))
+    })?;
+    if on_change == OnChange::Restart && !watch.is_empty() && a.listen.is_empty() {
         return Err(
             "--on-change restart needs --listen for now: a new generation needs sockets to take over (use --on-change signal:SIG)"
                 .into(),
@@ -622,7 +633,7 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         ready: a.ready,
         ready_timeout: a.ready_timeout,
         watch,
-        on_change: a.on_change,
+        on_change,
         watch_debounce: a.watch_debounce,
     })
 }
