@@ -566,24 +566,14 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
-    let watch = a
-        .watch
-        .iter()
-        .map(|p| {
-            watch_path(p.as_encoded_bytes()).map_err(|why| {
-                escaped(&format!(
-                    "invalid value '{}' for '--watch <PATH>': {why} (see --help)",
-                    p.to_string_lossy()
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let on_change = parse_on_change(&a.on_change.to_string_lossy()).map_err(|why| {
-        escaped(&format!(
-            "invalid value '{}' for '--on-change <ACTION>': {why} (see --help)",
-            a.on_change.to_string_lossy()
-        ))
-    })?;
+    let mut watch = Vec::with_capacity(a.watch.len());
+    for p in &a.watch {
+        watch.push(
+            watch_path(p.as_encoded_bytes()).map_err(|why| bad_value("--watch <PATH>", p, &why))?,
+        );
+    }
+    let on_change = parse_on_change(&a.on_change.to_string_lossy())
+        .map_err(|why| bad_value("--on-change <ACTION>", &a.on_change, &why))?;
     if on_change == OnChange::Restart && !watch.is_empty() && a.listen.is_empty() {
         return Err(
             "--on-change restart needs --listen for now: a new generation needs sockets to take over (use --on-change signal:SIG)"
@@ -889,6 +879,15 @@ fn watch_path(text: &[u8]) -> Result<Vec<u8>, String> {
         out.push(b'/');
     }
     Ok(out)
+}
+
+/// A usage error for a value checked after clap, worded as clap's own.
+#[inline(never)]
+fn bad_value(arg: &str, value: &OsStr, why: &str) -> String {
+    escaped(&format!(
+        "invalid value '{}' for '{arg}': {why} (see --help)",
+        value.to_string_lossy()
+    ))
 }
 
 /// `signal:SIG` or `restart`.

@@ -102,20 +102,11 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let watcher = if cfg.watch.is_empty() {
         None
     } else {
-        match watch::Watcher::new(&cfg.watch) {
-            Ok(w) => {
-                keep.push(w.as_fd().as_raw_fd());
-                Some(w)
-            }
-            Err(e) => {
-                log::emit(&log::Event::WatchFailed {
-                    path: &e.path,
-                    err: e.err,
-                    start: true,
-                });
-                return START_FAILED;
-            }
-        }
+        let Some(w) = watch::Watcher::new(&cfg.watch) else {
+            return START_FAILED;
+        };
+        keep.push(w.as_fd().as_raw_fd());
+        Some(w)
     };
     let (started, held) = match listeners {
         None => (

@@ -126,7 +126,7 @@ pub struct Supervisor<'a> {
     /// What asked for the restart being handled, for its log lines.
     restart_trigger: log::Trigger,
     /// `--watch`: the inotify side and the debounce machine.
-    watch: Option<Watcher>,
+    watch: Option<Watcher<'a>>,
     reload: watch::State,
     reload_params: watch::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
@@ -147,7 +147,7 @@ impl<'a> Supervisor<'a> {
         pid1: bool,
         terminal: bool,
         held: Option<Held>,
-        watch: Option<Watcher>,
+        watch: Option<Watcher<'a>>,
     ) -> Self {
         let name = cfg
             .command
@@ -182,9 +182,7 @@ impl<'a> Supervisor<'a> {
             restart_trigger: log::Trigger::ConfigChange,
             watch,
             reload: watch::State::Idle,
-            reload_params: watch::Params {
-                quiet: cfg.watch_debounce,
-            },
+            reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,

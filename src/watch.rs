@@ -85,45 +85,45 @@ struct Watch {
 
 /// The inotify fd and what each of its watches stands for. Paths are absolute and plain (see
 /// `cli`), handled as bytes: `/a/b` is the entry `b` of `/a`.
-pub struct Watcher {
+pub struct Watcher<'a> {
     fd: OwnedFd,
-    targets: Vec<Vec<u8>>,
+    targets: &'a [Vec<u8>],
     watches: Vec<Watch>,
     /// What changed since the last [`Watcher::take_changed`], for the log line.
     changed: Vec<Vec<u8>>,
     more: usize,
 }
 
-/// Why [`Watcher::new`] could not watch.
-#[derive(Debug)]
-pub struct CannotWatch {
-    pub path: Vec<u8>,
-    pub err: Errno,
-}
-
-impl Watcher {
+impl<'a> Watcher<'a> {
     /// Watches every path in `targets`; a path that does not exist yet is waited for (and said
-    /// so). Fails on anything else: no inotify, no permission, no watches left.
-    pub fn new(targets: &[Vec<u8>]) -> Result<Watcher, CannotWatch> {
+    /// so). Fails, and says so, on anything else: no inotify, no permission, no watches left.
+    #[inline(never)]
+    pub fn new(targets: &'a [Vec<u8>]) -> Option<Watcher<'a>> {
+        let failed = |path: &[u8], err| {
+            log::emit(&log::Event::WatchFailed {
+                path,
+                err,
+                start: true,
+            })
+        };
         // SAFETY: inotify_init1 takes flags only and returns a new fd or -1.
         let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         if raw < 0 {
-            return Err(CannotWatch {
-                path: targets.first().cloned().unwrap_or_default(),
-                err: Errno::last(),
-            });
+            failed(targets.first().map_or(&[], |t| t), Errno::last());
+            return None;
         }
         // SAFETY: `raw` is a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut w = Watcher {
             fd,
-            targets: targets.to_vec(),
+            targets,
             watches: Vec::new(),
             changed: Vec::new(),
             more: 0,
         };
-        if let Some((path, err)) = w.arm().into_iter().next() {
-            return Err(CannotWatch { path, err });
+        if let Some((path, err)) = w.arm().first() {
+            failed(path, *err);
+            return None;
         }
         for watch in &w.watches {
             if let (Role::Ancestor(_), Some(path)) = (&watch.role, w.targets.get(watch.target)) {
@@ -133,13 +133,14 @@ impl Watcher {
                 });
             }
         }
-        Ok(w)
+        Some(w)
     }
 
     /// (Re)places the watches from what the paths are now. A directory still relevant keeps its
     /// watch descriptor (inotify hands out the same one for the same inode), so no event is
     /// missed in between; watches no longer needed are removed afterwards. Returns the paths
     /// that could not be watched, with why.
+    #[inline(never)] // one copy for start-up and re-arming
     fn arm(&mut self) -> Vec<(Vec<u8>, Errno)> {
         let mut watches = Vec::new();
         let mut failed = Vec::new();
@@ -307,7 +308,7 @@ impl Watcher {
     }
 }
 
-impl AsFd for Watcher {
+impl AsFd for Watcher<'_> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -349,12 +350,16 @@ fn private(name: &[u8]) -> bool {
 pub struct Params {
     /// `--watch-debounce`: how long things must stay quiet before the action.
     pub quiet: Duration,
+    /// The latest an action is taken after the first change of its window.
+    pub cap: Duration,
 }
 
 impl Params {
-    /// The latest an action is taken after the first change of its window.
-    pub fn cap(&self) -> Duration {
-        self.quiet.saturating_mul(CAP_WINDOWS)
+    pub fn new(quiet: Duration) -> Params {
+        Params {
+            quiet,
+            cap: quiet.saturating_mul(CAP_WINDOWS),
+        }
     }
 }
 
@@ -401,7 +406,7 @@ impl State {
     /// than [`Params::cap`] after the first. None unless a change is pending: no idle timer.
     pub fn timer(&self, p: &Params) -> Option<Mono> {
         match *self {
-            State::Pending { first, last } => Some(last.after(p.quiet).min(first.after(p.cap()))),
+            State::Pending { first, last } => Some(last.after(p.quiet).min(first.after(p.cap))),
             _ => None,
         }
     }
@@ -458,6 +463,7 @@ mod tests {
 
     const P: Params = Params {
         quiet: Duration::from_secs(1),
+        cap: Duration::from_secs(10),
     };
 
     fn ms(n: u64) -> Mono {
@@ -597,9 +603,7 @@ mod tests {
 
     #[test]
     fn no_debounce_acts_on_the_next_turn() {
-        let p = Params {
-            quiet: Duration::ZERO,
-        };
+        let p = Params::new(Duration::ZERO);
         let (s, _) = State::Idle.step(Event::Changed, ms(5), &p);
         assert_eq!(s.timer(&p), Some(ms(5)));
         assert_eq!(
@@ -659,7 +663,7 @@ mod tests {
                 }
                 if let State::Pending { first, .. } = s {
                     let due = s.timer(&P).unwrap();
-                    prop_assert!(due <= first.after(P.cap()), "deadline past the cap");
+                    prop_assert!(due <= first.after(P.cap), "deadline past the cap");
                 }
                 let (next, a) = s.step(e, ms(t), &P);
                 match (e, a) {
