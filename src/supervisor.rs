@@ -506,8 +506,9 @@ impl<'a> Supervisor<'a> {
         // Effects first, in order...
         let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a)).collect();
         if was_running && next.stopping() && next != stop::State::Done {
-            self.on_gens(generations::Event::Stopping, now);
+            // The watch first: nothing the restart machine does now may still act on a change.
             self.on_reload(watch::Event::Stopping, now);
+            self.on_gens(generations::Event::Stopping, now);
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
         // when a received signal caused them).
