@@ -221,6 +221,27 @@ struct Args {
     /// here is created if missing; the default one never is
     #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH)]
     termination_log: String,
+    /// Act when this file or directory changes (repeatable, ':'-separated; waited for if missing)
+    #[arg(
+        long,
+        env = "SIGWARD_WATCH",
+        value_name = "PATH",
+        value_delimiter = ':'
+    )]
+    watch: Vec<OsString>,
+
+    /// On a --watch change: signal:SIG (to the app, as forwarded) or restart (a new generation)
+    #[arg(
+        long,
+        env = "SIGWARD_ON_CHANGE",
+        value_name = "ACTION",
+        default_value = "signal:HUP"
+    )]
+    on_change: OsString,
+
+    /// Quiet time after the last change before acting (at most 10 times this after the first)
+    #[arg(long, env = "SIGWARD_WATCH_DEBOUNCE", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    watch_debounce: Duration,
 
     /// One line per event on stderr
     #[arg(
@@ -262,6 +283,20 @@ pub struct Config {
     pub ready: Ready,
     pub ready_timeout: Duration,
     pub termination_log: termination::Dest,
+    /// Absolute paths to watch (--watch), without `.`, `..`, `//` or a trailing `/`; empty: no
+    /// watching.
+    pub watch: Vec<Vec<u8>>,
+    pub on_change: OnChange,
+    pub watch_debounce: Duration,
+}
+
+/// What a change of a watched path does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnChange {
+    /// Send this signal to the app, as a forwarded one (to every live generation).
+    Signal(i32),
+    /// Start a new generation, as the restart signal does.
+    Restart,
 }
 
 /// A socket to bind and hand to every generation.
@@ -281,6 +316,12 @@ pub enum ListenAddr {
 pub use crate::generations::Ready;
 
 impl Config {
+    /// The app may be restarted: by the restart signal, or by `--on-change restart`.
+    pub fn restartable(&self) -> bool {
+        self.restart_signal.is_some()
+            || (!self.watch.is_empty() && self.on_change == OnChange::Restart)
+    }
+
     /// What `sig` is forwarded as, or None when it is dropped.
     pub fn rewritten(&self, sig: i32) -> Option<i32> {
         let to = *self.rewrite.get(usize::try_from(sig).ok()?)?;
@@ -537,6 +578,14 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
+    let mut watch = Vec::with_capacity(a.watch.len());
+    for p in &a.watch {
+        watch.push(
+            watch_path(p.as_encoded_bytes()).map_err(|why| bad_value("--watch <PATH>", p, &why))?,
+        );
+    }
+    let on_change = parse_on_change(&a.on_change.to_string_lossy())
+        .map_err(|why| bad_value("--on-change <ACTION>", &a.on_change, &why))?;
     if let Ready::After(after) = a.ready
         && after >= a.ready_timeout
     {
@@ -590,6 +639,9 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         ready: a.ready,
         ready_timeout: a.ready_timeout,
         termination_log,
+        watch,
+        on_change,
+        watch_debounce: a.watch_debounce,
     })
 }
 
@@ -814,6 +866,56 @@ fn hosts_lookup(text: &str, host: &str, v6: bool) -> Option<IpAddr> {
         let addr: IpAddr = fields.next()?.parse().ok()?;
         (addr.is_ipv6() == v6 && fields.any(|name| name.eq_ignore_ascii_case(host))).then_some(addr)
     })
+}
+
+/// A path to watch, made absolute now (sigward moves to `/` once the app runs) and plain: no
+/// `.`, `//` or trailing `/`. `..` is refused: the watched directories are found from the path's
+/// own names, never by resolving it.
+fn watch_path(text: &[u8]) -> Result<Vec<u8>, String> {
+    if text.is_empty() {
+        return Err("empty path (in SIGWARD_WATCH, ':' separates paths)".into());
+    }
+    let mut out = Vec::new();
+    if text.first() != Some(&b'/') {
+        let cwd = std::env::current_dir().map_err(|e| format!("cannot make it absolute: {e}"))?;
+        out.extend_from_slice(cwd.as_os_str().as_encoded_bytes());
+    }
+    for part in text.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("a watched path cannot contain '..' (give it without)".into()),
+            _ => {
+                if out.last() != Some(&b'/') {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(part);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
+/// A usage error for a value checked after clap, worded as clap's own.
+#[inline(never)]
+fn bad_value(arg: &str, value: &OsStr, why: &str) -> String {
+    escaped(&format!(
+        "invalid value '{}' for '{arg}': {why} (see --help)",
+        value.to_string_lossy()
+    ))
+}
+
+/// `signal:SIG` or `restart`.
+fn parse_on_change(text: &str) -> Result<OnChange, String> {
+    match text {
+        "restart" => Ok(OnChange::Restart),
+        _ => match text.strip_prefix("signal:") {
+            Some(sig) => signals::parse(sig).map(OnChange::Signal),
+            None => Err("expected signal:SIG (e.g. signal:HUP) or restart".into()),
+        },
+    }
 }
 
 fn parse_ready(text: &str) -> Result<Ready, String> {
@@ -1202,6 +1304,66 @@ fe80::1%eth0 scoped
         assert_eq!(c.pre_stop_delay, Duration::ZERO);
         assert_eq!(c.stop_signals, SigMask::of(&[libc::SIGTERM, libc::SIGINT]));
         assert!(!c.single_child);
+    }
+
+    #[test]
+    fn watch_paths_are_absolute_split_on_colons_and_act_with_sighup_after_1s_by_default() {
+        let c = config(&["app"]);
+        assert!(c.watch.is_empty());
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGHUP));
+        assert_eq!(c.watch_debounce, Duration::from_secs(1));
+        let c = config(&[
+            "--watch",
+            "/etc/a:/etc/b/",
+            "--watch",
+            "rel/c",
+            "--on-change",
+            "signal:USR1",
+            "--watch-debounce",
+            "250ms",
+            "app",
+        ]);
+        let cwd = std::env::current_dir().unwrap();
+        let rel = cwd.join("rel/c");
+        assert_eq!(
+            c.watch,
+            vec![
+                b"/etc/a".to_vec(),
+                b"/etc/b".to_vec(),
+                rel.as_os_str().as_encoded_bytes().to_vec()
+            ]
+        );
+        assert_eq!(watch_path(b"//etc/./a//b/"), Ok(b"/etc/a/b".to_vec()));
+        assert_eq!(watch_path(b"/"), Ok(b"/".to_vec()));
+        assert_eq!(watch_path(b"/./"), Ok(b"/".to_vec()));
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGUSR1));
+        assert_eq!(c.watch_debounce, Duration::from_millis(250));
+        let c = config(&[
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--watch",
+            "/x",
+            "--on-change",
+            "restart",
+            "app",
+        ]);
+        assert_eq!(c.on_change, OnChange::Restart);
+    }
+
+    #[test]
+    fn bad_watch_settings_are_one_line_usage_errors_naming_the_value() {
+        let e = rejected(&["--watch", "/etc/../x", "app"]).unwrap();
+        assert!(e.contains("'/etc/../x'") && e.contains("'..'"), "{e}");
+        let e = rejected(&["--watch", "/a::/b", "app"]).unwrap();
+        assert!(e.contains("empty path"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "reload", "app"]).unwrap();
+        assert!(e.contains("'reload'") && e.contains("signal:SIG"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "signal:NOPE", "app"]).unwrap();
+        assert!(e.contains("'signal:NOPE'"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "1x", "app"]).unwrap();
+        assert!(e.contains("'1x'") && e.contains("unknown unit"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "876000h1ms", "app"]).unwrap();
+        assert!(e.contains("maximum of 100 years"), "{e}");
     }
 
     fn rejected(args: &[&str]) -> Option<String> {

@@ -252,13 +252,11 @@ pub enum Event<'a> {
     // Restarts. `generation`/`pid`: the one the event is about; `current`/`current_pid`: the one
     // serving.
     RestartIgnored {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         busy: Busy,
     },
     Restarting {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         generation: u32,
         pid: i32,
         current: u32,
@@ -269,8 +267,7 @@ pub enum Event<'a> {
     /// with the stop sequence (`stop`: its stop signal, None when rewritten to 0), then started
     /// again.
     RestartInPlace {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         generation: u32,
         pid: i32,
         stop: Option<i32>,
@@ -385,6 +382,27 @@ pub enum Event<'a> {
         generation: u32,
     },
 
+    // Configuration reloads (--watch). Paths are bytes (not always UTF-8).
+    /// A watched path does not exist yet: waiting for it, watching `dir`.
+    WatchWaiting {
+        path: &'a [u8],
+        dir: &'a [u8],
+    },
+    /// A path cannot be watched (`start`: at start-up, which fails).
+    WatchFailed {
+        path: &'a [u8],
+        err: Errno,
+        start: bool,
+    },
+    WatchReadFailed {
+        err: Errno,
+    },
+    /// What changed, and what sigward does about it.
+    ConfigChanged {
+        changed: Changed<'a>,
+        then: Reload,
+    },
+
     /// Lines that could not be written; said before the next line that can be.
     LogLinesDropped {
         count: u64,
@@ -429,6 +447,69 @@ pub enum Busy {
     Restarting(u32),
     /// The app has exited: sigward ends with it.
     Ended,
+}
+
+/// What a restart was asked by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The restart signal, from `from`.
+    Signal { sig: i32, from: i32 },
+    /// A change of a watched path (`--on-change restart`).
+    ConfigChange,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Trigger::Signal { sig, from } => {
+                write!(f, "received {} from {}", Name(sig), Sender(from))
+            }
+            Trigger::ConfigChange => f.write_str("configuration changed"),
+        }
+    }
+}
+
+/// The watched paths that changed (at most a few named, `more` counted).
+#[derive(Clone, Copy, Debug)]
+pub struct Changed<'a> {
+    pub paths: &'a [Vec<u8>],
+    pub more: usize,
+}
+
+impl fmt::Display for Changed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.paths.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            Lossy(p).fmt(f)?;
+        }
+        if self.more > 0 {
+            write!(f, " and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a configuration change led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// `sig` was sent to `target` (as [`Event::Forwarded`]'s target).
+    Signalled {
+        sig: i32,
+        target: i32,
+    },
+    SignalFailed {
+        sig: i32,
+        target: i32,
+        err: Errno,
+    },
+    /// A restart was asked for.
+    Restart,
+    /// A restart is under way: the action waits for it to be over.
+    Deferred(Busy),
+    /// The stop sequence is under way: no action.
+    Dropped,
 }
 
 /// What a starting generation waits for before it takes over.
@@ -751,18 +832,15 @@ impl Event<'_> {
                 v.head(Warn, "reaped")?;
                 v.msg(format_args!("reaped orphan {pid} ({})", Status(exit)));
             }
-            Event::RestartIgnored { sig, from, busy } => {
+            Event::RestartIgnored { by, busy } => {
                 v.head(Warn, "restart_ignored")?;
-                v.msg(format_args!(
-                    "received {} from {}: restart ignored, {busy}",
-                    Name(sig),
-                    Sender(from)
-                ));
-                v.text("signal", &Name(sig));
+                v.msg(format_args!("{by}: restart ignored, {busy}"));
+                if let Trigger::Signal { sig, .. } = by {
+                    v.text("signal", &Name(sig));
+                }
             }
             Event::Restarting {
-                sig,
-                from,
+                by,
                 generation,
                 pid,
                 current,
@@ -771,16 +849,13 @@ impl Event<'_> {
             } => {
                 v.head(Info, "restart")?;
                 v.msg(format_args!(
-                    "received {} from {}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}",
-                    Name(sig),
-                    Sender(from)
+                    "{by}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}"
                 ));
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
             }
             Event::RestartInPlace {
-                sig,
-                from,
+                by,
                 generation,
                 pid,
                 stop,
@@ -788,14 +863,14 @@ impl Event<'_> {
             } => {
                 v.head(Info, "restart_in_place")?;
                 v.msg(format_args!(
-                    "received {} from {}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
-                    Name(sig),
-                    Sender(from),
+                    "{by}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
                     MaybeSig(stop),
                     Dur(grace)
                 ));
-                v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                if let Trigger::Signal { sig, from } = by {
+                    v.text("signal", &Name(sig));
+                    v.int("from_pid", from.into());
+                }
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
                 v.int("grace_ms", ms(grace));
@@ -844,6 +919,77 @@ impl Event<'_> {
                 ));
                 v.text("signal", &Name(sig));
                 v.int("from_pid", from.into());
+            }
+            Event::WatchWaiting { path, dir } => {
+                v.head(Info, "watch_waiting")?;
+                v.msg(format_args!(
+                    "{} does not exist yet: waiting for it (watching {})",
+                    Lossy(path),
+                    Lossy(dir)
+                ));
+                v.text("path", &Lossy(path));
+            }
+            Event::WatchFailed { path, err, start } => {
+                v.head(if start { Error } else { Warn }, "watch_failed")?;
+                if start {
+                    v.msg(format_args!("cannot watch {}: {err}", Lossy(path)));
+                } else {
+                    v.msg(format_args!(
+                        "cannot watch {} any more: {err}; its changes go unseen",
+                        Lossy(path)
+                    ));
+                }
+                v.text("path", &Lossy(path));
+                v.int("errno", err as i64);
+            }
+            Event::WatchReadFailed { err } => {
+                v.head(Warn, "watch_failed")?;
+                v.msg(format_args!("reading watch events failed: {err}"));
+            }
+            Event::ConfigChanged { changed, then } => {
+                let level = match then {
+                    Reload::SignalFailed { .. } => Warn,
+                    _ => Info,
+                };
+                v.head(level, "config_changed")?;
+                match then {
+                    Reload::Signalled { sig, target } => v.msg(format_args!(
+                        "config changed ({changed}): sent {} to {}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::SignalFailed { sig, target, err } => v.msg(format_args!(
+                        "config changed ({changed}): could not send {} to {}: {err}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::Restart => v.msg(format_args!(
+                        "config changed ({changed}): restarting the app"
+                    )),
+                    Reload::Deferred(busy) => v.msg(format_args!(
+                        "config changed ({changed}): {busy}; acting once the restart is over"
+                    )),
+                    Reload::Dropped => v.msg(format_args!(
+                        "config changed ({changed}) during the stop sequence: not acting on it"
+                    )),
+                }
+                v.text("paths", &changed);
+                v.text(
+                    "action",
+                    &match then {
+                        Reload::Signalled { .. } => "signal",
+                        Reload::SignalFailed { .. } => "signal_failed",
+                        Reload::Restart => "restart",
+                        Reload::Deferred(_) => "deferred",
+                        Reload::Dropped => "dropped",
+                    },
+                );
+                if let Reload::Signalled { sig, target }
+                | Reload::SignalFailed { sig, target, .. } = then
+                {
+                    v.text("signal", &Name(sig));
+                    v.int("pid", target.into());
+                }
             }
             Event::RestartNoNotifySocket { generation, err } => {
                 v.head(Warn, "restart_failed")?;
@@ -2060,16 +2206,20 @@ mod tests {
         );
         assert_eq!(
             t(Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 busy: Busy::Starting(2)
             }),
             "sigward: warning: received SIGHUP from outside the PID namespace (pid 0): restart ignored, generation 2 is still starting\n"
         );
         assert_eq!(
             t(Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 generation: 2,
                 pid: 9,
                 current: 1,
@@ -2077,6 +2227,72 @@ mod tests {
                 wait: ReadyWait::Notify(Duration::from_secs(60))
             }),
             "sigward: received SIGHUP from outside the PID namespace (pid 0): starting generation 2 as pid 9 beside generation 1 (pid 2); waiting for READY=1, up to 1m\n"
+        );
+    }
+
+    #[test]
+    fn config_changes_are_said_with_what_changed_and_what_was_done() {
+        let paths = [b"/etc/app/..data".to_vec(), b"/etc/app/extra".to_vec()];
+        let one = Changed {
+            paths: &paths[..1],
+            more: 0,
+        };
+        let t = |then| text(&Event::ConfigChanged { changed: one, then });
+        assert_eq!(
+            t(Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7
+            }),
+            "sigward: config changed (/etc/app/..data): sent SIGHUP to process group 7\n"
+        );
+        assert_eq!(
+            t(Reload::Restart),
+            "sigward: config changed (/etc/app/..data): restarting the app\n"
+        );
+        assert_eq!(
+            t(Reload::Deferred(Busy::Draining(1))),
+            "sigward: config changed (/etc/app/..data): generation 1 is still draining; acting once the restart is over\n"
+        );
+        assert_eq!(
+            t(Reload::Dropped),
+            "sigward: config changed (/etc/app/..data) during the stop sequence: not acting on it\n"
+        );
+        assert_eq!(
+            text(&Event::ConfigChanged {
+                changed: Changed {
+                    paths: &paths,
+                    more: 4
+                },
+                then: Reload::SignalFailed {
+                    sig: libc::SIGUSR1,
+                    target: -7,
+                    err: Errno::ESRCH
+                }
+            }),
+            "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        let v = json(&Event::ConfigChanged {
+            changed: one,
+            then: Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7,
+            },
+        });
+        assert_eq!(v["event"], "config_changed");
+        assert_eq!(v["paths"], "/etc/app/..data");
+        assert_eq!(v["action"], "signal");
+        assert_eq!(v["signal"], "SIGHUP");
+        assert_eq!(v["pid"], -7);
+        assert_eq!(
+            text(&Event::Restarting {
+                by: Trigger::ConfigChange,
+                generation: 2,
+                pid: 9,
+                current: 1,
+                current_pid: 2,
+                wait: ReadyWait::After(Duration::from_secs(1))
+            }),
+            "sigward: configuration changed: starting generation 2 as pid 9 beside generation 1 (pid 2); waiting for 1s (after:)\n"
         );
     }
 
@@ -2148,7 +2364,7 @@ mod tests {
     }
 
     /// One sample of every variant (a new variant should be added here too).
-    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc]) -> Vec<Event<'a>> {
+    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc], paths: &'a [Vec<u8>]) -> Vec<Event<'a>> {
         let d = Duration::from_millis(1500);
         let s = libc::SIGTERM;
         let text = std::str::from_utf8(long).unwrap_or("?");
@@ -2252,13 +2468,14 @@ mod tests {
                 },
             },
             Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0,
+                },
                 busy: Busy::Stopping,
             },
             Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::ConfigChange,
                 generation: 2,
                 pid: 9,
                 current: 1,
@@ -2323,10 +2540,55 @@ mod tests {
             },
             Event::AppStopping { generation: 1 },
             Event::AppReloading { generation: 1 },
+            Event::WatchWaiting {
+                path: long,
+                dir: long,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::ENOSPC,
+                start: true,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::EACCES,
+                start: false,
+            },
+            Event::WatchReadFailed { err: Errno::EIO },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 3 },
+                then: Reload::Signalled { sig: s, target: -2 },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::SignalFailed {
+                    sig: s,
+                    target: 2,
+                    err: Errno::ESRCH,
+                },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Restart,
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Deferred(Busy::Starting(2)),
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Dropped,
+            },
             Event::LogLinesDropped { count: 12 },
             Event::RestartInPlace {
-                sig: 1,
-                from: 77,
+                by: Trigger::Signal { sig: 1, from: 77 },
+                generation: 1,
+                pid: 2,
+                stop: Some(3),
+                grace: d,
+            },
+            Event::RestartInPlace {
+                by: Trigger::ConfigChange,
                 generation: 1,
                 pid: 2,
                 stop: Some(3),
@@ -2350,8 +2612,7 @@ mod tests {
                 generation: 1,
             },
             Event::RestartIgnored {
-                sig: 1,
-                from: 77,
+                by: Trigger::Signal { sig: 1, from: 77 },
                 busy: Busy::Restarting(1),
             },
             Event::Died {
@@ -2502,7 +2763,8 @@ mod tests {
     #[test]
     fn a_disabled_event_formats_nothing() {
         let stragglers = procs(&[(2, "probe")]);
-        for e in samples(b"x", &stragglers) {
+        let paths = [b"/etc/x".to_vec()];
+        for e in samples(b"x", &stragglers, &paths) {
             let mut v = Refuse(0);
             assert!(e.describe(&mut v).is_none(), "{e:?}");
             assert_eq!(v.0, 0, "{e:?} went on past a refused head");
@@ -2534,7 +2796,8 @@ mod tests {
             &[b'"'; 5000],
             "\u{4e16}".repeat(2000).as_bytes(),
         ] {
-            for e in samples(long, &stragglers) {
+            let paths = vec![long.to_vec(); 8];
+            for e in samples(long, &stragglers, &paths) {
                 let (mut log, r) = on_pipe(Level::Debug, Format::Json);
                 log.emit(&e);
                 let line = drain(&r);

@@ -23,6 +23,7 @@ mod spawn;
 mod stop;
 mod supervisor;
 mod termination;
+mod watch;
 
 use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
@@ -101,9 +102,20 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
     let launch = supervisor::Launch::new(detach, inherited);
+    // Before the app starts, so that a path that cannot be watched stops here, with no app half
+    // started; close-on-exec, so the app never holds it.
+    let watcher = if cfg.watch.is_empty() {
+        None
+    } else {
+        let Some(w) = watch::Watcher::new(&cfg.watch) else {
+            return START_FAILED;
+        };
+        keep.push(w.as_fd().as_raw_fd());
+        Some(w)
+    };
     let (started, held) = match listeners {
         // An app that may be restarted in place counts its generations from the first.
-        None if cfg.restart_signal.is_some() => (launch.spawn(&cfg.command, 1, None), None),
+        None if cfg.restartable() => (launch.spawn(&cfg.command, 1, None), None),
         None => (
             spawn::spawn(&cfg.command, detach, &launch.inherited, None).map(|p| p.as_raw()),
             None,
@@ -152,16 +164,8 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let (exit, summary) = supervisor::Supervisor::new(
-        cfg,
-        signals,
-        child,
-        pid1,
-        launch,
-        held,
-        oom,
-    )
-    .run();
+    let (exit, summary) =
+        supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held, oom, watcher).run();
     let dest = &cfg.termination_log;
     let written = (*dest != termination::Dest::Off)
         .then(|| termination::write(dest, &summary.render(clock::Mono::now())))

@@ -1,5 +1,6 @@
-//! The dispatcher: takes the reactor's events, feeds the two pure machines (the stop sequence in
-//! `stop`, the restarts in `generations`), and carries out what they decide. Decisions live in
+//! The dispatcher: takes the reactor's events, feeds the pure machines (the stop sequence in
+//! `stop`, the restarts in `generations`, the `--watch` debounce in `watch`), and carries out
+//! what they decide. Decisions live in
 //! the machines; this file only routes events and makes syscalls, signals and kills first and
 //! log lines after, so a slow log reader never delays a deadline.
 //!
@@ -38,6 +39,7 @@ use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::stop::{self, Action as StopAction, Because, Told};
 use crate::termination::{Dest, Summary};
+use crate::watch::{self, Watcher};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
@@ -166,8 +168,12 @@ pub struct Supervisor<'a> {
     main_exit: Option<Exit>,
     /// The main child was reaped in the current reaping pass.
     main_just_exited: bool,
-    /// Who sent the restart signal being handled, for its log line.
-    restart_from: i32,
+    /// What asked for the restart being handled, for its log lines.
+    restart_trigger: log::Trigger,
+    /// `--watch`: the inotify side and the debounce machine.
+    watch: Option<Watcher<'a>>,
+    reload: watch::State,
+    reload_params: watch::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
     /// When to SIGCONT the stopped processes among those just given the stop signal, and the
@@ -211,6 +217,7 @@ impl<'a> Supervisor<'a> {
         launch: Launch,
         held: Option<Held>,
         oom: OomCounter,
+        watch: Option<Watcher<'a>>,
     ) -> Self {
         let name = cfg
             .command
@@ -242,7 +249,10 @@ impl<'a> Supervisor<'a> {
             me: std::process::id() as i32,
             main_exit: None,
             main_just_exited: false,
-            restart_from: 0,
+            restart_trigger: log::Trigger::ConfigChange,
+            watch,
+            reload: watch::State::Idle,
+            reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
@@ -294,10 +304,20 @@ impl<'a> Supervisor<'a> {
                 self.on_gens(generations::Event::Timer(t), now);
                 continue;
             }
+            if self
+                .reload
+                .timer(&self.reload_params)
+                .is_some_and(|at| now >= at)
+            {
+                let restarting = self.restart_under_way();
+                self.on_reload(watch::Event::Timer { restarting }, now);
+                continue;
+            }
             let deadline = [
                 self.stop.timer().map(|(_, at)| at),
                 self.gens.timer(&self.params).map(|(_, at)| at),
                 self.continue_at,
+                self.reload.timer(&self.reload_params),
             ]
             .into_iter()
             .flatten()
@@ -309,8 +329,9 @@ impl<'a> Supervisor<'a> {
                 ],
                 None => [None, None],
             };
+            let watch = self.watch.as_ref().map(|w| w.as_fd());
             events.clear();
-            self.reactor.wait(notify, deadline, &mut events);
+            self.reactor.wait(notify, watch, deadline, &mut events);
             for event in events.drain(..) {
                 self.dispatch(event);
             }
@@ -329,6 +350,7 @@ impl<'a> Supervisor<'a> {
             reactor::Event::Stopped(pid, sig) => self.on_stopped(pid, sig),
             reactor::Event::Reaped(left) => self.on_reaped(left),
             reactor::Event::Notify(slot) => self.on_notify(slot),
+            reactor::Event::Watch => self.on_watch(),
             reactor::Event::Timeout => {}
         }
     }
@@ -345,7 +367,7 @@ impl<'a> Supervisor<'a> {
             return self.report_stop_signal(before, sig, r.pid);
         }
         if self.cfg.restart_signal == Some(sig) {
-            return self.request_restart(r.pid);
+            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -366,12 +388,13 @@ impl<'a> Supervisor<'a> {
         self.forward(sig);
     }
 
-    /// A restart of the app, asked by `from` (the restart signal's sender): with sockets to hand
-    /// over, a new generation beside the current one (the restart machine); without, a restart in
-    /// place (the stop machine drains the current generation, then it starts again). Either
-    /// machine answers a restart under way, or the stop sequence, by ignoring it (logged).
-    fn request_restart(&mut self, from: i32) {
-        self.restart_from = from;
+    /// A restart of the app: the restart signal, or `--on-change restart`. With sockets to hand
+    /// over, a new generation beside the current one (the restart machine); without, a restart
+    /// in place (the stop machine drains the current generation, then it starts again). Either
+    /// machine answers a restart under way, or the stop sequence, by ignoring it (logged); the
+    /// watch's own machine never asks then (it defers).
+    fn request_restart(&mut self, trigger: log::Trigger) {
+        self.restart_trigger = trigger;
         let now = Mono::now();
         if self.held.is_some() {
             self.on_gens(generations::Event::Restart, now);
@@ -416,6 +439,7 @@ impl<'a> Supervisor<'a> {
                     previous,
                     after: now.since(began),
                 });
+                self.after_restart(now);
             }
             Err(e) => {
                 let (status, what, err) = match e {
@@ -734,6 +758,8 @@ impl<'a> Supervisor<'a> {
         // Effects first, in order...
         let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a, now)).collect();
         if !was_exiting && next.exiting() && next != stop::State::Done {
+            // The watch first: nothing the restart machine does now may still act on a change.
+            self.on_reload(watch::Event::Stopping, now);
             self.on_gens(generations::Event::Stopping, now);
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
@@ -871,8 +897,7 @@ impl<'a> Supervisor<'a> {
             (StopAction::RestartBegan { sig, grace }, _) => {
                 let current = self.gens.current;
                 log::emit(&Event::RestartInPlace {
-                    sig: self.cfg.restart_signal.unwrap_or(0),
-                    from: self.restart_from,
+                    by: self.restart_trigger,
                     generation: current.n,
                     pid: current.pid,
                     stop: self.cfg.rewritten(sig),
@@ -880,8 +905,7 @@ impl<'a> Supervisor<'a> {
                 })
             }
             (StopAction::RestartIgnored(busy), _) => log::emit(&Event::RestartIgnored {
-                sig: self.cfg.restart_signal.unwrap_or(0),
-                from: self.restart_from,
+                by: self.restart_trigger,
                 busy: match busy {
                     stop::Busy::Stopping => log::Busy::Stopping,
                     stop::Busy::Restarting => log::Busy::Restarting(self.gens.current.n),
@@ -1028,10 +1052,75 @@ impl<'a> Supervisor<'a> {
         for action in actions {
             self.carry_out_gens(action, now);
         }
+        self.after_restart(now);
+    }
+
+    /// A restart is under way: a new generation beside the current one (`--listen`), or a restart
+    /// in place.
+    fn restart_under_way(&self) -> bool {
+        self.gens.restart != generations::Restart::Idle || self.stop.restarting()
+    }
+
+    /// A configuration change deferred during a restart is acted on once it is over.
+    fn after_restart(&mut self, now: Mono) {
+        if self.reload == watch::State::Deferred && !self.restart_under_way() {
+            self.on_reload(watch::Event::RestartOver, now);
+        }
+    }
+
+    /// Events on the inotify fd: a change starts (or extends) the quiet window.
+    fn on_watch(&mut self) {
+        if self.watch.as_mut().is_some_and(|w| w.read()) {
+            self.on_reload(watch::Event::Changed, Mono::now());
+        }
+    }
+
+    /// Feeds the debounce machine and carries out its decision: signals first, the line after.
+    fn on_reload(&mut self, event: watch::Event, now: Mono) {
+        let (next, action) = self.reload.step(event, now, &self.reload_params);
+        self.reload = next;
+        let Some(action) = action else { return };
+        // Deferred: the paths stay for the line of the action taken later.
+        let (paths, more) = match self.watch.as_mut() {
+            Some(w) if action == watch::Action::Defer => w.changed_so_far(),
+            Some(w) => w.take_changed(),
+            None => (Vec::new(), 0),
+        };
+        let changed = log::Changed {
+            paths: &paths,
+            more,
+        };
+        let then = match (action, self.cfg.on_change) {
+            (watch::Action::Act, crate::cli::OnChange::Signal(sig)) => {
+                let child = self.gens.current.pid;
+                let target = if self.cfg.single_child { child } else { -child };
+                match self.deliver(sig) {
+                    Ok(()) => log::Reload::Signalled { sig, target },
+                    Err(err) => log::Reload::SignalFailed { sig, target, err },
+                }
+            }
+            (watch::Action::Act, crate::cli::OnChange::Restart) => {
+                // Said first: the restart's own lines (the new generation) follow.
+                log::emit(&Event::ConfigChanged {
+                    changed,
+                    then: log::Reload::Restart,
+                });
+                return self.request_restart(log::Trigger::ConfigChange);
+            }
+            (watch::Action::Defer, _) => log::Reload::Deferred(match self.gens.restart {
+                generations::Restart::Starting { next, .. } => log::Busy::Starting(next.n),
+                generations::Restart::Retiring { old, .. } => log::Busy::Draining(old.n),
+                generations::Restart::Idle if self.stop.restarting() => {
+                    log::Busy::Restarting(self.gens.current.n)
+                }
+                generations::Restart::Idle => log::Busy::Stopping,
+            }),
+            (watch::Action::Drop, _) => log::Reload::Dropped,
+        };
+        log::emit(&Event::ConfigChanged { changed, then });
     }
 
     fn carry_out_gens(&mut self, action: GenAction, now: Mono) {
-        let sig = self.cfg.restart_signal.unwrap_or(0);
         match action {
             GenAction::Spawn { n } => {
                 let Some(held) = self.held.as_mut() else {
@@ -1075,8 +1164,7 @@ impl<'a> Supervisor<'a> {
                 }
             }
             GenAction::Ignored(busy) => log::emit(&Event::RestartIgnored {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 busy: match busy {
                     Busy::Stopping => log::Busy::Stopping,
                     Busy::Starting(n) => log::Busy::Starting(n),
@@ -1084,8 +1172,7 @@ impl<'a> Supervisor<'a> {
                 },
             }),
             GenAction::Started { next, current } => log::emit(&Event::Restarting {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 generation: next.n,
                 pid: next.pid,
                 current: current.n,
