@@ -164,8 +164,19 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let (exit, summary) =
-        supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held, oom, watcher).run();
+    let (exit, summary) = supervisor::Supervisor::new(
+        cfg,
+        supervisor::Sources {
+            signals,
+            watch: watcher,
+        },
+        child,
+        pid1,
+        launch,
+        held,
+        oom,
+    )
+    .run();
     let dest = &cfg.termination_log;
     let written = (*dest != termination::Dest::Off)
         .then(|| termination::write(dest, &summary.render(clock::Mono::now())))

@@ -208,17 +208,23 @@ struct Death {
     core: bool,
 }
 
+/// What sigward waits on besides its children: the signalfd, and the inotify fd of `--watch`.
+pub struct Sources<'a> {
+    pub signals: SignalFd,
+    pub watch: Option<Watcher<'a>>,
+}
+
 impl<'a> Supervisor<'a> {
     pub fn new(
         cfg: &'a Config,
-        signals: SignalFd,
+        sources: Sources<'a>,
         child: i32,
         pid1: bool,
         launch: Launch,
         held: Option<Held>,
         oom: OomCounter,
-        watch: Option<Watcher<'a>>,
     ) -> Self {
+        let Sources { signals, watch } = sources;
         let name = cfg
             .command
             .first()
