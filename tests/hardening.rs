@@ -119,14 +119,21 @@ fn child_gets_only_stdio_and_sigward_keeps_one_fd() {
     );
     // Beside stdio and its signalfd, sigward may hold one fd more: its own non-blocking open
     // file description of stderr's pipe (log writes never block), which names the same pipe.
-    let fds = eventually(T, || fds_of(ns.pid1), |f: &Vec<(i32, String)>| f.len() >= 4);
-    let stderr = &fds[2].1;
-    let rest: Vec<&str> = fds[3..]
-        .iter()
-        .map(|(_, l)| if l == stderr { "stderr" } else { l.as_str() })
-        .collect();
+    // Until it has read the end of the exec report, it also holds that pipe: a slow sigward (under
+    // QEMU) may still do so when the probe has started, so this waits for the settled set.
+    let only_its_own = |fds: &Vec<(i32, String)>| {
+        let Some((_, stderr)) = fds.get(2) else {
+            return false;
+        };
+        let rest: Vec<&str> = fds[3..]
+            .iter()
+            .map(|(_, l)| if l == stderr { "stderr" } else { l.as_str() })
+            .collect();
+        rest == ["anon_inode:[signalfd]"] || rest == ["stderr", "anon_inode:[signalfd]"]
+    };
+    let fds = eventually(T, || fds_of(ns.pid1), only_its_own);
     assert!(
-        rest == ["anon_inode:[signalfd]"] || rest == ["stderr", "anon_inode:[signalfd]"],
+        only_its_own(&fds),
         "sigward holds only stdio, its signalfd and its log's stderr: {fds:?}"
     );
 }
