@@ -182,9 +182,11 @@ pub enum Event<'a> {
         from: i32,
     },
     DelayOver,
-    /// `count` processes were left when the main child exited; they were sent `sig`.
+    /// `count` processes were left when the main child exited; `sent` of them were sent `sig`
+    /// now, the others had it already (with their process group, or earlier).
     Leftovers {
         count: usize,
+        sent: usize,
         sig: i32,
         wait: Duration,
     },
@@ -658,15 +660,22 @@ impl Event<'_> {
                 v.head(Info, "delay_over")?;
                 v.msg(format_args!("pre-stop delay over"));
             }
-            Event::Leftovers { count, sig, wait } => {
+            Event::Leftovers {
+                count,
+                sent,
+                sig,
+                wait,
+            } => {
                 v.head(Info, "leftovers")?;
+                let had = count.saturating_sub(sent);
                 v.msg(format_args!(
-                    "{} left after the main child exited: sent {}, waiting up to {} for them",
+                    "{} left after the main child exited: {}, waiting up to {} for them",
                     Count(count, "process", "processes"),
-                    Name(sig),
+                    Told { sent, had, sig },
                     Dur(wait)
                 ));
                 v.int("count", int(count));
+                v.int("sent", int(sent));
                 v.text("signal", &Name(sig));
                 v.int("wait_ms", ms(wait));
             }
@@ -1274,6 +1283,26 @@ impl fmt::Display for MaybeSig {
 /// `1 process`, `3 processes`: a count with its noun.
 struct Count(usize, &'static str, &'static str);
 
+/// Who of the leftovers was sent the stop signal now and who had it already: `sent SIGTERM`,
+/// `sent SIGTERM to 1, 2 already had it`, `all had SIGTERM already`.
+struct Told {
+    sent: usize,
+    had: usize,
+    sig: i32,
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sig = Name(self.sig);
+        match (self.sent, self.had) {
+            (_, 0) => write!(f, "sent {sig}"),
+            (0, 1) => write!(f, "it had {sig} already"),
+            (0, _) => write!(f, "all had {sig} already"),
+            (sent, had) => write!(f, "sent {sig} to {sent}, {had} already had it"),
+        }
+    }
+}
+
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let noun = if self.0 == 1 { self.1 } else { self.2 };
@@ -1821,10 +1850,32 @@ mod tests {
         assert_eq!(
             t(Event::Leftovers {
                 count: 1,
+                sent: 1,
                 sig: libc::SIGTERM,
                 wait: Duration::from_millis(19_500)
             }),
             "sigward: 1 process left after the main child exited: sent SIGTERM, waiting up to 19.5s for them\n"
+        );
+        // Only those sent it now are said to be sent it: the others had it with their group.
+        let told = |count, sent| {
+            t(Event::Leftovers {
+                count,
+                sent,
+                sig: libc::SIGTERM,
+                wait: Duration::from_secs(2),
+            })
+        };
+        assert_eq!(
+            told(3, 1),
+            "sigward: 3 processes left after the main child exited: sent SIGTERM to 1, 2 already had it, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(1, 0),
+            "sigward: 1 process left after the main child exited: it had SIGTERM already, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(2, 0),
+            "sigward: 2 processes left after the main child exited: all had SIGTERM already, waiting up to 2s for them\n"
         );
         assert_eq!(
             t(Event::ExecFailed {
@@ -2037,6 +2088,7 @@ mod tests {
             Event::DelayOver,
             Event::Leftovers {
                 count: 3,
+                sent: 2,
                 sig: s,
                 wait: d,
             },

@@ -661,8 +661,8 @@ impl<'a> Supervisor<'a> {
             }
             StopAction::StopLeftovers { sig, .. } => {
                 let Some(to) = self.cfg.rewritten(sig) else {
-                    let n = procs::responsible_for(self.reach()).len();
-                    return Done::Counted(n);
+                    let left = procs::responsible_for(self.reach()).len();
+                    return Done::Counted { left, sent: 0 };
                 };
                 let remaining = procs::responsible_for(self.reach());
                 let mut count = 0;
@@ -678,7 +678,10 @@ impl<'a> Supervisor<'a> {
                     }
                     count += 1;
                 }
-                Done::Counted(remaining.len().max(count))
+                Done::Counted {
+                    left: remaining.len(),
+                    sent: count,
+                }
             }
             StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
             StopAction::Began { .. }
@@ -709,11 +712,12 @@ impl<'a> Supervisor<'a> {
             (StopAction::ForwardAgain { sig }, Done::Sent { to, result }) => {
                 self.report_delivery(sig, to, result, true)
             }
-            (StopAction::StopLeftovers { sig, wait }, Done::Counted(count)) => {
+            (StopAction::StopLeftovers { sig, wait }, Done::Counted { left, sent }) => {
                 log::emit(&match self.cfg.rewritten(sig) {
-                    None => Event::LeftoversUnsignalled { count, sig },
+                    None => Event::LeftoversUnsignalled { count: left, sig },
                     Some(to) => Event::Leftovers {
-                        count,
+                        count: left,
+                        sent,
                         sig: to,
                         wait,
                     },
@@ -1174,6 +1178,10 @@ enum Done {
         to: Option<i32>,
         result: Result<(), Errno>,
     },
-    Counted(usize),
+    /// Processes left, and how many of them were sent the signal now (the others had it).
+    Counted {
+        left: usize,
+        sent: usize,
+    },
     Killed(Vec<Proc>),
 }

@@ -397,3 +397,33 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
         "the real stop sweeps the whole namespace: {status:?}"
     );
 }
+
+#[test]
+fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it() {
+    // When generation 1's main process exits on TERM it leaves two workers: one in its process
+    // group (told with the group: not sent it again) and one in a session of its own (told now).
+    let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then {probe} log={dir}grouped on-term=drain:1500:0 & {probe} log={dir}daemon sid on-term=drain:1500:0 & exec {probe} log={dir}gen1; fi; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let ns = in_place(&[], script);
+    for name in ["grouped", "daemon", "gen1"] {
+        wait_line(&ns.dir.path(name), "ready", T);
+    }
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    for name in ["grouped", "daemon"] {
+        assert_eq!(
+            signals_seen(&read(&ns.dir.path(name))),
+            vec![libc::SIGTERM],
+            "{name}: once"
+        );
+    }
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,"
+        ),
+        "{}",
+        done.stderr
+    );
+}
