@@ -285,11 +285,13 @@ pub enum Event<'a> {
         status: i32,
     },
     /// A stop signal during a restart in place: it becomes the real stop, and no new generation
-    /// starts. Whoever is left has had the stop signal already.
+    /// starts. Whoever is left has had the stop signal already (`told`), unless it is rewritten
+    /// to 0 (nobody had it, nobody gets it).
     RestartBecameStop {
         sig: i32,
         from: i32,
         generation: u32,
+        told: bool,
     },
     RestartNoNotifySocket {
         generation: u32,
@@ -808,13 +810,19 @@ impl Event<'_> {
                 sig,
                 from,
                 generation,
+                told,
             } => {
                 v.head(Info, "stop_signal")?;
                 v.msg(format_args!(
-                    "received {} from {} during a restart: stopping instead, generation {} will not start (everything left already had the stop signal)",
+                    "received {} from {} during a restart: stopping instead, generation {} will not start ({})",
                     Name(sig),
                     Sender(from),
-                    generation.saturating_add(1)
+                    generation.saturating_add(1),
+                    if told {
+                        "everything left already had the stop signal"
+                    } else {
+                        "the stop signal is rewritten to 0: nobody is signalled"
+                    }
                 ));
                 v.text("signal", &Name(sig));
                 v.int("from_pid", from.into());
@@ -2212,6 +2220,7 @@ mod tests {
                 sig: 15,
                 from: 0,
                 generation: 1,
+                told: true,
             },
             Event::RestartIgnored {
                 sig: 1,

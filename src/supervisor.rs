@@ -522,6 +522,7 @@ impl<'a> Supervisor<'a> {
                 sig,
                 from,
                 generation: self.gens.current.n,
+                told: self.cfg.rewritten(self.cfg.stop_signal).is_some(),
             },
             stop::State::Running => Event::StopSignal {
                 sig,

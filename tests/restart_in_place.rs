@@ -427,3 +427,28 @@ fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it
         done.stderr
     );
 }
+
+#[test]
+fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nobody_had_it() {
+    // `-r TERM:0`: the restart sends nothing, so nobody "already had the stop signal".
+    let ns = in_place(&["-r", "TERM:0", "-t", "1s"], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    ns.signal(libc::SIGTERM);
+    let gen1 = gen_log(&ns, 1);
+    assert!(signals_seen(&read(&gen1)).is_empty(), "nothing was sent");
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "killed at the deadline: {}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("during a restart: stopping instead, generation 2 will not start"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        !done.stderr.contains("already had the stop signal"),
+        "{}",
+        done.stderr
+    );
+}
