@@ -452,3 +452,38 @@ fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nob
         done.stderr
     );
 }
+
+#[test]
+fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_no_new_one() {
+    // A systemd-style stop signal (SIGRTMIN+3, as TERM to the app) waits behind 80 queued
+    // SIGRTMIN (real-time signals queue, lowest number first) while the old generation exits:
+    // all of them are pending when the new generation would start, and the stop signal wins.
+    let out = Scratch::new();
+    let gen_path = |n: u32| out.path(&format!("gen{n}"));
+    let script = format!(
+        "exec {{probe}} log={}gen$SIGWARD_GENERATION on-term=drain:500:0",
+        out.path("")
+    );
+    let ns = in_place(&["-S", "RTMIN+3", "-r", "RTMIN+3:TERM"], &script);
+    wait_line(&gen_path(1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_path(1), &format!("sig {} ", libc::SIGTERM), T);
+    // Hold sigward still (as PID 1 it can be stopped from outside) while generation 1 drains
+    // and exits.
+    ns.signal(libc::SIGSTOP);
+    wait_line(&gen_path(1), "exit", T);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..80 {
+        ns.signal(libc::SIGRTMIN());
+    }
+    ns.signal(libc::SIGRTMIN() + 3);
+    ns.signal(libc::SIGCONT);
+    let done = ns.wait(T);
+    assert!(
+        !std::path::Path::new(&gen_path(2)).exists()
+            && !done.stderr.contains("generation 2 started"),
+        "a new generation started although a stop signal was pending: {}",
+        done.stderr
+    );
+    assert_eq!(done.code, 0, "generation 1 drained: {}", done.stderr);
+}
