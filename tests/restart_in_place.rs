@@ -487,3 +487,44 @@ fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_n
     );
     assert_eq!(done.code, 0, "generation 1 drained: {}", done.stderr);
 }
+
+#[test]
+fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() {
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH);
+    // The probe runs directly (a shell would reset SIGCHLD): both generations record to {log}.
+    let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE);
+    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
+    let ns = Ns::pid1(
+        &[
+            "{probe}",
+            &ign,
+            &mask,
+            "--",
+            sigward_bin(),
+            "--restart-signal",
+            "USR1",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGUSR1);
+    eventually(T, || ns.count_records("ready"), |n| *n == 2);
+    let records = ns.records();
+    let starts: Vec<&str> = records.lines().filter(|l| l.starts_with("start")).collect();
+    assert_eq!(starts.len(), 2, "{records}");
+    for start in &starts {
+        assert_eq!(field(start, "mask"), format!("{blocked:016x}"), "{records}");
+        assert_eq!(
+            field(start, "ignored"),
+            format!("{ignored:016x}"),
+            "{records}"
+        );
+    }
+    assert_eq!(field(starts[1], "fds"), "0,1,2", "nothing of sigward's");
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.wait(T).code, 143);
+}
