@@ -1283,7 +1283,8 @@ impl fmt::Display for MaybeSig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(s) => Name(s).fmt(f),
-            None => f.write_str("nothing (SIGTERM is rewritten to 0)"),
+            // Not always SIGTERM: whichever stop signal `-S` names first.
+            None => f.write_str("nothing (the stop signal is rewritten to 0)"),
         }
     }
 }
@@ -1927,7 +1928,7 @@ mod tests {
                 sig: None,
                 grace: Duration::from_secs(90)
             }),
-            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (SIGTERM is rewritten to 0), grace period 1m30s\n"
+            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (the stop signal is rewritten to 0), grace period 1m30s\n"
         );
         assert_eq!(
             t(Event::RestartIgnored {

@@ -528,3 +528,21 @@ fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() 
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.wait(T).code, 143);
 }
+
+#[test]
+fn a_restart_whose_stop_signal_is_rewritten_to_0_does_not_misname_it() {
+    let ns = in_place(&["-S", "QUIT", "-r", "QUIT:0", "-t", "1s"], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    ns.signal(libc::SIGQUIT);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "stopping generation 1 (pid 2) with nothing (the stop signal is rewritten to 0)"
+        ) && !done.stderr.contains("SIGTERM is rewritten"),
+        "SIGQUIT is the stop signal: {}",
+        done.stderr
+    );
+}
