@@ -191,9 +191,11 @@ pub enum Event<'a> {
         from: i32,
     },
     DelayOver,
-    /// `count` processes were left when the main child exited; they were sent `sig`.
+    /// `count` processes were left when the main child exited; `sent` of them were sent `sig`
+    /// now, the others had it already (with their process group, or earlier).
     Leftovers {
         count: usize,
+        sent: usize,
         sig: i32,
         wait: Duration,
     },
@@ -289,11 +291,13 @@ pub enum Event<'a> {
         status: i32,
     },
     /// A stop signal during a restart in place: it becomes the real stop, and no new generation
-    /// starts. Whoever is left has had the stop signal already.
+    /// starts. Whoever is left has had the stop signal already (`told`), unless it is rewritten
+    /// to 0 (nobody had it, nobody gets it).
     RestartBecameStop {
         sig: i32,
         from: i32,
         generation: u32,
+        told: bool,
     },
     RestartNoNotifySocket {
         generation: u32,
@@ -774,15 +778,22 @@ impl Event<'_> {
                 v.head(Info, "delay_over")?;
                 v.msg(format_args!("pre-stop delay over"));
             }
-            Event::Leftovers { count, sig, wait } => {
+            Event::Leftovers {
+                count,
+                sent,
+                sig,
+                wait,
+            } => {
                 v.head(Info, "leftovers")?;
+                let had = count.saturating_sub(sent);
                 v.msg(format_args!(
-                    "{} left after the main child exited: sent {}, waiting up to {} for them",
+                    "{} left after the main child exited: {}, waiting up to {} for them",
                     Count(count, "process", "processes"),
-                    Name(sig),
+                    Told { sent, had, sig },
                     Dur(wait)
                 ));
                 v.int("count", int(count));
+                v.int("sent", int(sent));
                 v.text("signal", &Name(sig));
                 v.int("wait_ms", ms(wait));
             }
@@ -909,13 +920,19 @@ impl Event<'_> {
                 sig,
                 from,
                 generation,
+                told,
             } => {
                 v.head(Info, "stop_signal")?;
                 v.msg(format_args!(
-                    "received {} from {} during a restart: stopping instead, generation {} will not start (everything left already had the stop signal)",
+                    "received {} from {} during a restart: stopping instead, generation {} will not start ({})",
                     Name(sig),
                     Sender(from),
-                    generation.saturating_add(1)
+                    generation.saturating_add(1),
+                    if told {
+                        "everything left already had the stop signal"
+                    } else {
+                        "the stop signal is rewritten to 0: nobody is signalled"
+                    }
                 ));
                 v.text("signal", &Name(sig));
                 v.int("from_pid", from.into());
@@ -1600,13 +1617,34 @@ impl fmt::Display for MaybeSig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(s) => Name(s).fmt(f),
-            None => f.write_str("nothing (SIGTERM is rewritten to 0)"),
+            // Not always SIGTERM: whichever stop signal `-S` names first.
+            None => f.write_str("nothing (the stop signal is rewritten to 0)"),
         }
     }
 }
 
 /// `1 process`, `3 processes`: a count with its noun.
 struct Count(usize, &'static str, &'static str);
+
+/// Who of the leftovers was sent the stop signal now and who had it already: `sent SIGTERM`,
+/// `sent SIGTERM to 1, 2 already had it`, `all had SIGTERM already`.
+struct Told {
+    sent: usize,
+    had: usize,
+    sig: i32,
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sig = Name(self.sig);
+        match (self.sent, self.had) {
+            (_, 0) => write!(f, "sent {sig}"),
+            (0, 1) => write!(f, "it had {sig} already"),
+            (0, _) => write!(f, "all had {sig} already"),
+            (sent, had) => write!(f, "sent {sig} to {sent}, {had} already had it"),
+        }
+    }
+}
 
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2155,10 +2193,32 @@ mod tests {
         assert_eq!(
             t(Event::Leftovers {
                 count: 1,
+                sent: 1,
                 sig: libc::SIGTERM,
                 wait: Duration::from_millis(19_500)
             }),
             "sigward: 1 process left after the main child exited: sent SIGTERM, waiting up to 19.5s for them\n"
+        );
+        // Only those sent it now are said to be sent it: the others had it with their group.
+        let told = |count, sent| {
+            t(Event::Leftovers {
+                count,
+                sent,
+                sig: libc::SIGTERM,
+                wait: Duration::from_secs(2),
+            })
+        };
+        assert_eq!(
+            told(3, 1),
+            "sigward: 3 processes left after the main child exited: sent SIGTERM to 1, 2 already had it, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(1, 0),
+            "sigward: 1 process left after the main child exited: it had SIGTERM already, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(2, 0),
+            "sigward: 2 processes left after the main child exited: all had SIGTERM already, waiting up to 2s for them\n"
         );
         assert_eq!(
             t(Event::ExecFailed {
@@ -2202,7 +2262,7 @@ mod tests {
                 sig: None,
                 grace: Duration::from_secs(90)
             }),
-            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (SIGTERM is rewritten to 0), grace period 1m30s\n"
+            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (the stop signal is rewritten to 0), grace period 1m30s\n"
         );
         assert_eq!(
             t(Event::RestartIgnored {
@@ -2441,6 +2501,7 @@ mod tests {
             Event::DelayOver,
             Event::Leftovers {
                 count: 3,
+                sent: 2,
                 sig: s,
                 wait: d,
             },
@@ -2610,6 +2671,7 @@ mod tests {
                 sig: 15,
                 from: 0,
                 generation: 1,
+                told: true,
             },
             Event::RestartIgnored {
                 by: Trigger::Signal { sig: 1, from: 77 },

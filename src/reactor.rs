@@ -19,6 +19,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 pub const SIGNAL_BATCH: usize = 32;
 /// Children reaped per call before the dispatcher looks at its timers and signals again.
 pub const REAP_BATCH: usize = 256;
+/// Signal batches read at most by [`Reactor::pending`] (4,096 signals).
+const PENDING_BATCHES: usize = 128;
 
 /// What woke sigward.
 #[derive(Clone, Copy, Debug)]
@@ -135,12 +137,18 @@ impl Reactor {
 
     /// Without sleeping: what is already queued (a reaping pass if one is due, then the
     /// signals). Before a new generation starts in place, so that a stop signal that came
-    /// meanwhile is seen first.
+    /// meanwhile is seen first: every queued signal, not one batch (real-time signals queue, a
+    /// stop signal may wait behind many), up to a bound no flood can stretch.
     pub fn pending(&mut self, out: &mut Vec<Event>) {
         if self.reap_pending {
             self.reap(out);
         }
-        self.read_signals(out);
+        for _ in 0..PENDING_BATCHES {
+            self.read_signals(out);
+            if self.drained {
+                break;
+            }
+        }
     }
 
     /// One non-blocking read of the signalfd; SIGCHLD becomes pending reaping.

@@ -599,6 +599,7 @@ impl<'a> Supervisor<'a> {
                 sig,
                 from,
                 generation: self.gens.current.n,
+                told: self.cfg.rewritten(self.cfg.stop_signal).is_some(),
             },
             stop::State::Running => Event::StopSignal {
                 sig,
@@ -829,8 +830,8 @@ impl<'a> Supervisor<'a> {
             StopAction::StopLeftovers { sig, .. } => {
                 self.summary.leftovers.get_or_insert(now);
                 let Some(to) = self.cfg.rewritten(sig) else {
-                    let n = procs::responsible_for(self.reach()).len();
-                    return Done::Counted(n);
+                    let left = procs::responsible_for(self.reach()).len();
+                    return Done::Counted { left, sent: 0 };
                 };
                 let remaining = procs::responsible_for(self.reach());
                 let mut count = 0;
@@ -849,7 +850,10 @@ impl<'a> Supervisor<'a> {
                     }
                     count += 1;
                 }
-                Done::Counted(remaining.len().max(count))
+                Done::Counted {
+                    left: remaining.len(),
+                    sent: count,
+                }
             }
             StopAction::Kill { first } => {
                 let killed = self.kill_everything();
@@ -890,11 +894,12 @@ impl<'a> Supervisor<'a> {
             (StopAction::ForwardAgain { sig }, Done::Sent { to, result }) => {
                 self.report_delivery(sig, to, result, true)
             }
-            (StopAction::StopLeftovers { sig, wait }, Done::Counted(count)) => {
+            (StopAction::StopLeftovers { sig, wait }, Done::Counted { left, sent }) => {
                 log::emit(&match self.cfg.rewritten(sig) {
-                    None => Event::LeftoversUnsignalled { count, sig },
+                    None => Event::LeftoversUnsignalled { count: left, sig },
                     Some(to) => Event::Leftovers {
-                        count,
+                        count: left,
+                        sent,
                         sig: to,
                         wait,
                     },
@@ -1434,6 +1439,10 @@ enum Done {
         to: Option<i32>,
         result: Result<(), Errno>,
     },
-    Counted(usize),
+    /// Processes left, and how many of them were sent the signal now (the others had it).
+    Counted {
+        left: usize,
+        sent: usize,
+    },
     Killed(Vec<Proc>),
 }
