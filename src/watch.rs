@@ -14,6 +14,8 @@
 //!     directory counts as the file (any key's update is a new `..data`);
 //!   - a file rewritten in place, an editor's write-to-temp-and-rename, a file deleted and
 //!     recreated: all are events of the file's name in its directory;
+//!   - a symlink (into a volume mounted elsewhere, or a `current -> v2` link swapped by rename):
+//!     each link on the way, and what the last one names, is watched in its own directory too;
 //!   - a watched path that does not exist yet (or whose directory is replaced or removed):
 //!     sigward waits for it, watching the nearest directory on its way that exists, and acts
 //!     when it appears;
@@ -41,6 +43,9 @@ pub const CAP_WINDOWS: u32 = 10;
 /// Bytes read from the inotify fd at once: about 150 events, enough for one update of a large
 /// ConfigMap volume; more wait for the next turn of the reactor.
 const BATCH_BYTES: usize = 4096;
+
+/// Symlinks followed from a watched path to what it names, each watched in its directory.
+const MAX_LINKS: usize = 8;
 
 /// At most this many changed paths are kept for the log line (the rest are counted).
 const NAMED_PATHS: usize = 8;
@@ -147,6 +152,10 @@ impl<'a> Watcher<'a> {
         for (i, target) in self.targets.iter().enumerate() {
             let mut add = |dir: &[u8], role: Role| -> Result<(), Errno> {
                 let wd = add_watch(self.fd.as_fd(), dir)?;
+                let same = |w: &Watch| w.wd == wd && w.target == i && w.role == role;
+                if watches.iter().any(same) {
+                    return Ok(());
+                }
                 watches.push(Watch {
                     wd,
                     target: i,
@@ -174,6 +183,31 @@ impl<'a> Watcher<'a> {
             }
             if let Err(err) = result {
                 failed.push((target.clone(), err));
+                continue;
+            }
+            // A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
+            // elsewhere, a `current -> releases/v1` swapped by rename): the events that matter
+            // happen where the link and what it names live, not in the target's own directory.
+            // Each link on the way is watched in its directory, and so is what the last one
+            // names, each as the holder of that entry. A dangling link's end may fail: then the
+            // link itself still counts.
+            let mut at = target.clone();
+            for _ in 0..MAX_LINKS {
+                let Ok(dest) = std::fs::read_link(OsStr::from_bytes(&at)) else {
+                    break;
+                };
+                let Some((dir, name)) = split(&at) else { break };
+                let _ = add(dir, Role::Holder(name.to_vec()));
+                let dest = dest.as_os_str().as_bytes();
+                at = match dest.first() {
+                    Some(b'/') => dest.to_vec(),
+                    _ => join(dir, dest),
+                };
+            }
+            if at != *target
+                && let Some((dir, name)) = split(&at)
+            {
+                let _ = add(dir, Role::Holder(name.to_vec()));
             }
         }
         for old in &self.watches {

@@ -628,3 +628,77 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
         done.stderr
     );
 }
+
+/// sigward as PID 1 watching one absolute `path`, with the 400 ms debounce, running the probe.
+fn watching_path(path: &str) -> Ns {
+    let ns = Ns::start_with(
+        &[
+            "--watch",
+            path,
+            "--watch-debounce",
+            "400ms",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        only_stdio,
+    );
+    ns.wait_record("ready", T);
+    ns
+}
+
+#[test]
+fn a_watched_symlink_into_a_volume_mounted_elsewhere_fires_on_its_update() {
+    // The image links its config path into the volume: app.yaml -> /abs/config/app.yaml (an
+    // absolute target, another directory), itself `app.yaml -> ..data/app.yaml`.
+    let dir = Scratch::new();
+    let mut vol = Volume::new(dir.path("config"), &[("app.yaml", "1"), ("other", "1")]);
+    std::fs::create_dir(dir.path("app")).unwrap();
+    let link = dir.path("app/app.yaml");
+    symlink(format!("{}/app.yaml", vol.dir), &link).unwrap();
+    let ns = watching_path(&link);
+    vol.update(&[("app.yaml", "2"), ("other", "1")], true);
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    vol.update(&[("app.yaml", "3"), ("other", "1")], true);
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
+
+#[test]
+fn a_watched_symlink_fires_when_its_target_is_rewritten_where_it_lives() {
+    let dir = Scratch::new();
+    std::fs::create_dir(dir.path("srv")).unwrap();
+    std::fs::create_dir(dir.path("etc")).unwrap();
+    let real = dir.path("srv/app.conf");
+    std::fs::write(&real, "v1").unwrap();
+    let link = dir.path("etc/app.conf");
+    symlink(&real, &link).unwrap();
+    let ns = watching_path(&link);
+    std::fs::write(&real, "v2").unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    // An editor's temp-and-rename where the file lives.
+    std::fs::write(dir.path("srv/.app.conf.tmp"), "v3").unwrap();
+    std::fs::rename(dir.path("srv/.app.conf.tmp"), &real).unwrap();
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
+
+#[test]
+fn a_watched_directory_symlink_pointed_elsewhere_is_one_action_and_follows_it() {
+    // A `current -> releases/v1` link swapped by rename (`ln -s v2 tmp && mv -T tmp current`):
+    // nothing in either directory changes, the link does.
+    let dir = Scratch::new();
+    for v in ["v1", "v2"] {
+        std::fs::create_dir_all(dir.path(&format!("releases/{v}"))).unwrap();
+        std::fs::write(dir.path(&format!("releases/{v}/app.conf")), v).unwrap();
+    }
+    let current = dir.path("current");
+    symlink(dir.path("releases/v1"), &current).unwrap();
+    let ns = watching_path(&current);
+    symlink(dir.path("releases/v2"), dir.path("current.tmp")).unwrap();
+    std::fs::rename(dir.path("current.tmp"), &current).unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    // From then on the new target is what is watched, not the old one.
+    std::fs::write(dir.path("releases/v1/app.conf"), "old").unwrap();
+    assert_eq!(hups_during(&ns, D * 3), 1, "the old target still fired");
+    std::fs::write(dir.path("releases/v2/app.conf"), "v2'").unwrap();
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
