@@ -3,8 +3,9 @@
 //!
 //! * [`Watcher`], the inotify side: one non-blocking, close-on-exec inotify fd in the reactor's
 //!   poll set, read in bounded batches, that turns kernel events into "this path changed". It
-//!   only ever watches directories (never the files themselves), because how configuration is
-//!   replaced decides where the event shows up:
+//!   watches directories (a watched file's too), because how configuration is replaced decides
+//!   where the event shows up (a watched file is also watched itself, for a file bind-mounted
+//!   over another, whose events its directory never sees):
 //!   - a Kubernetes ConfigMap or Secret volume is updated by the kubelet's atomic writer: the
 //!     keys are written into a new `..<timestamp>` directory, a `..data_tmp` symlink pointed at it
 //!     is renamed over `..data`, the old directory is removed; the visible `key` files are
@@ -65,6 +66,12 @@ const MASK: u32 = libc::IN_CREATE
     | libc::IN_MOVE_SELF
     | libc::IN_ONLYDIR;
 
+/// A watched file's own watch: written in place. Its entry's events (renamed over, removed) are
+/// its directory's; a file bind-mounted over another (`docker run -v ./app.conf:/etc/app.conf`)
+/// reports even its writes only to the directory it came from, so they are seen only here.
+const FILE_MASK: u32 =
+    libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF;
+
 /// The watched directory itself is gone or moved: what it meant must be looked up again.
 const GONE: u32 = libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_UNMOUNT | libc::IN_IGNORED;
 
@@ -76,6 +83,8 @@ enum Role {
     /// It holds the target, whose name this is: that entry counts, and `..data` (a key of a
     /// ConfigMap volume is `key -> ..data/key`, and the `..data` swap is its update).
     Holder(Vec<u8>),
+    /// It is the target, a file: its own writes count (see [`FILE_MASK`]).
+    File,
     /// The target does not exist yet and this is the nearest directory on its way that does:
     /// the entry of this name leads on to it.
     Ancestor(Vec<u8>),
@@ -151,7 +160,8 @@ impl<'a> Watcher<'a> {
         let mut failed = Vec::new();
         for (i, target) in self.targets.iter().enumerate() {
             let mut add = |dir: &[u8], role: Role| -> Result<(), Errno> {
-                let wd = add_watch(self.fd.as_fd(), dir)?;
+                let mask = if role == Role::File { FILE_MASK } else { MASK };
+                let wd = add_watch(self.fd.as_fd(), dir, mask)?;
                 let same = |w: &Watch| w.wd == wd && w.target == i && w.role == role;
                 if watches.iter().any(same) {
                     return Ok(());
@@ -169,6 +179,10 @@ impl<'a> Watcher<'a> {
             // nearest one on the way.
             let mut step: &[u8] = target;
             let mut result = add(target, Role::Dir);
+            if result == Err(Errno::ENOTDIR) {
+                // A file: watched itself too (a path on the way that is not a directory fails).
+                let _ = add(target, Role::File);
+            }
             while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
                 let Some((dir, name)) = split(step) else {
                     break;
@@ -279,6 +293,11 @@ impl<'a> Watcher<'a> {
                         self.note(path);
                         (changed, rearm) = (true, true);
                     }
+                    Role::File if gone => rearm = true,
+                    Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
+                        self.note_target(target);
+                        changed = true;
+                    }
                     Role::Ancestor(_) if gone => rearm = true,
                     Role::Ancestor(next) if name == next.as_slice() => {
                         rearm = true;
@@ -348,10 +367,10 @@ impl AsFd for Watcher<'_> {
     }
 }
 
-fn add_watch(fd: BorrowedFd, dir: &[u8]) -> Result<i32, Errno> {
-    let c = CString::new(dir).map_err(|_| Errno::EINVAL)?;
+fn add_watch(fd: BorrowedFd, path: &[u8], mask: u32) -> Result<i32, Errno> {
+    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
-    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), MASK) };
+    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
     if wd < 0 { Err(Errno::last()) } else { Ok(wd) }
 }
 

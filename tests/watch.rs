@@ -702,3 +702,56 @@ fn a_watched_directory_symlink_pointed_elsewhere_is_one_action_and_follows_it() 
     std::fs::write(dir.path("releases/v2/app.conf"), "v2'").unwrap();
     assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
 }
+
+/// A bind mount of one file over another (`docker run -v ./app.conf:/etc/app.conf`), undone on
+/// drop. Made in the test's mount namespace; sigward's namespace starts as a copy of it.
+struct FileMount(std::ffi::CString);
+
+impl FileMount {
+    fn new(source: &str, target: &str) -> FileMount {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let (s, t) = (c(source), c(target));
+        // SAFETY: valid NUL-terminated paths; a bind mount with no data.
+        let r = unsafe {
+            libc::mount(
+                s.as_ptr(),
+                t.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "bind mount: {}", std::io::Error::last_os_error());
+        FileMount(t)
+    }
+}
+
+impl Drop for FileMount {
+    fn drop(&mut self) {
+        // SAFETY: unmounts the bind mount this value made.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
+    // Its events reach the directory it came from, not the one it is mounted in: only a watch
+    // of the file itself sees them.
+    let dir = Scratch::new();
+    std::fs::create_dir(dir.path("host")).unwrap();
+    std::fs::create_dir(dir.path("etc")).unwrap();
+    std::fs::write(dir.path("host/app.conf"), "v1").unwrap();
+    std::fs::write(dir.path("etc/app.conf"), "").unwrap();
+    let _mount = FileMount::new(&dir.path("host/app.conf"), &dir.path("etc/app.conf"));
+    let ns = watching_path(&dir.path("etc/app.conf"));
+    std::fs::write(dir.path("host/app.conf"), "v2").unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr
+            .contains(&format!("config changed ({})", dir.path("etc/app.conf"))),
+        "{}",
+        done.stderr
+    );
+}
