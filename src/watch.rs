@@ -139,8 +139,11 @@ impl<'a> Watcher<'a> {
             failed(path, *err);
             return None;
         }
-        for watch in &w.watches {
-            if let (Role::Ancestor(_), Some(path)) = (&watch.role, w.targets.get(watch.target)) {
+        // A missing path's first watch is the nearest directory on its way (its own, or one
+        // further up).
+        for (t, path) in w.targets.iter().enumerate() {
+            let missing = std::fs::symlink_metadata(OsStr::from_bytes(path)).is_err();
+            if let Some(watch) = w.watches.iter().find(|w| w.target == t).filter(|_| missing) {
                 log::emit(&log::Event::WatchWaiting {
                     path,
                     dir: &watch.dir,

@@ -755,3 +755,19 @@ fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
         done.stderr
     );
 }
+
+#[test]
+fn a_file_missing_from_an_existing_directory_is_said_to_be_waited_for() {
+    let ns = watching(&["app.conf"], DEBOUNCE);
+    let (file, dir) = (ns.dir.path("app.conf"), ns.dir.path(""));
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    let dir = dir.trim_end_matches('/');
+    assert!(
+        done.stderr.contains(&format!(
+            "{file} does not exist yet: waiting for it (watching {dir})"
+        )),
+        "{}",
+        done.stderr
+    );
+}
