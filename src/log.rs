@@ -948,11 +948,17 @@ impl Event<'_> {
             }
             Event::WatchFailed { path, err, start } => {
                 v.head(if start { Error } else { Warn }, "watch_failed")?;
+                // The kernel's words for its inotify limits say nothing of inotify.
+                let limit = match err {
+                    Errno::ENOSPC => " (no inotify watches left: fs.inotify.max_user_watches)",
+                    Errno::EMFILE => " (no inotify instances left: fs.inotify.max_user_instances)",
+                    _ => "",
+                };
                 if start {
-                    v.msg(format_args!("cannot watch {}: {err}", Lossy(path)));
+                    v.msg(format_args!("cannot watch {}: {err}{limit}", Lossy(path)));
                 } else {
                     v.msg(format_args!(
-                        "cannot watch {} any more: {err}; its changes go unseen",
+                        "cannot watch {} any more: {err}{limit}; its changes go unseen",
                         Lossy(path)
                     ));
                 }
@@ -2330,6 +2336,14 @@ mod tests {
                 }
             }),
             "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        assert_eq!(
+            text(&Event::WatchFailed {
+                path: b"/etc/app",
+                err: Errno::ENOSPC,
+                start: true
+            }),
+            "sigward: cannot watch /etc/app: ENOSPC: No space left on device (no inotify watches left: fs.inotify.max_user_watches)\n"
         );
         let v = json(&Event::ConfigChanged {
             changed: one,
