@@ -764,10 +764,14 @@ impl<'a> Supervisor<'a> {
         self.stop = next;
         // Effects first, in order...
         let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a, now)).collect();
-        if !was_exiting && next.exiting() && next != stop::State::Done {
+        if !was_exiting && next.exiting() {
             // The watch first: nothing the restart machine does now may still act on a change.
+            // Straight to the end too (a restart in place that cannot start again, a stop signal
+            // between its generations): a change waiting for it is said to be dropped.
             self.on_reload(watch::Event::Stopping, now);
-            self.on_gens(generations::Event::Stopping, now);
+            if next != stop::State::Done {
+                self.on_gens(generations::Event::Stopping, now);
+            }
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
         // when a received signal caused them).

@@ -771,3 +771,41 @@ fn a_file_missing_from_an_existing_directory_is_said_to_be_waited_for() {
         done.stderr
     );
 }
+
+#[test]
+fn a_change_deferred_by_a_restart_that_cannot_start_again_is_said_to_be_dropped() {
+    let dir = Scratch::new();
+    let app = dir.path("app");
+    std::fs::copy(probe(), &app).unwrap();
+    let conf = dir.path("app.conf");
+    // The probe drains 1.5 s on SIGTERM: the change falls due during the restart's drain.
+    let ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--watch",
+        &conf,
+        "--watch-debounce",
+        "300ms",
+        "--",
+        &app,
+        "log={log}",
+        "on-term=drain:1500:0",
+    ]);
+    ns.wait_record("ready", T);
+    std::fs::remove_file(&app).unwrap();
+    ns.signal(libc::SIGUSR2);
+    ns.wait_record("sig 15 ", T);
+    std::fs::write(&conf, "v2").unwrap();
+    let done = ns.wait(T);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
+    let deferred = done.stderr.find("acting once the restart is over");
+    let dropped = done
+        .stderr
+        .find("during the stop sequence: not acting on it");
+    assert!(
+        deferred.is_some() && dropped > deferred,
+        "deferred, then dropped as sigward exits:\n{}",
+        done.stderr
+    );
+}
