@@ -514,6 +514,8 @@ pub enum Reload {
     Deferred(Busy),
     /// The stop sequence is under way: no action.
     Dropped,
+    /// Generation n, started in place after the change, reads it: no action.
+    Covered(u32),
 }
 
 /// What a starting generation waits for before it takes over.
@@ -995,6 +997,9 @@ impl Event<'_> {
                     Reload::Dropped => v.msg(format_args!(
                         "config changed ({changed}) during the stop sequence: not acting on it"
                     )),
+                    Reload::Covered(n) => v.msg(format_args!(
+                        "config changed ({changed}): generation {n} started after it and reads it"
+                    )),
                 }
                 v.text("paths", &changed);
                 v.text(
@@ -1005,6 +1010,7 @@ impl Event<'_> {
                         Reload::Restart => "restart",
                         Reload::Deferred(_) => "deferred",
                         Reload::Dropped => "dropped",
+                        Reload::Covered(_) => "covered",
                     },
                 );
                 if let Reload::Signalled { sig, target }
@@ -2336,6 +2342,10 @@ mod tests {
                 }
             }),
             "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        assert_eq!(
+            t(Reload::Covered(2)),
+            "sigward: config changed (/etc/app/..data): generation 2 started after it and reads it\n"
         );
         assert_eq!(
             text(&Event::WatchFailed {

@@ -445,6 +445,8 @@ impl<'a> Supervisor<'a> {
                     previous,
                     after: now.since(began),
                 });
+                // What changed before reads as it starts: no signal into its start-up.
+                self.on_reload(watch::Event::Restarted, now);
                 self.after_restart(now);
             }
             Err(e) => {
@@ -1131,6 +1133,7 @@ impl<'a> Supervisor<'a> {
                 generations::Restart::Idle => log::Busy::Stopping,
             }),
             (watch::Action::Drop, _) => log::Reload::Dropped,
+            (watch::Action::Covered, _) => log::Reload::Covered(self.gens.current.n),
         };
         log::emit(&Event::ConfigChanged { changed, then });
     }

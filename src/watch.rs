@@ -28,7 +28,8 @@
 //!   the *last* change (trailing edge) but never later than [`CAP_WINDOWS`] windows after the
 //!   first, so a path that changes forever still gets its action. Stopping is an input: from
 //!   then on nothing acts, and a pending change is dropped (and said). While a restart is under
-//!   way a due action waits, and is taken once when the restart is over.
+//!   way a due action waits, and is taken once when the restart is over; a restart in place
+//!   instead covers it: its new generation starts after the change and reads it.
 
 use crate::clock::Mono;
 use crate::log;
@@ -445,6 +446,9 @@ pub enum Event {
     RestartOver,
     /// The stop sequence began.
     Stopping,
+    /// A restart in place started the next generation, after every change so far: it reads
+    /// them as it starts (a signal then, before it could handle one, would kill it).
+    Restarted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,6 +459,9 @@ pub enum Action {
     Defer,
     /// Changes were pending, or came, during the stop sequence: not acted on.
     Drop,
+    /// Changes were pending or deferred when a restart in place started the next generation:
+    /// it reads them as it starts, nothing is left to do.
+    Covered,
 }
 
 impl State {
@@ -508,6 +515,9 @@ impl State {
 
             (Deferred, Event::RestartOver) => (Idle, Some(Action::Act)),
             (Idle | Pending { .. } | Stopped { .. }, Event::RestartOver) => (self, None),
+
+            (Pending { .. } | Deferred, Event::Restarted) => (Idle, Some(Action::Covered)),
+            (Idle | Stopped { .. }, Event::Restarted) => (self, None),
         }
     }
 }
@@ -646,6 +656,36 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_in_place_covers_what_changed_before_its_new_generation_started() {
+        // Deferred during the drain, pending, or nothing: never an action into the new start.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Changed),
+                (2000, Event::Restarted),
+                (2001, Event::RestartOver),
+            ],
+            |_| true,
+        );
+        assert_eq!(acts, vec![(1000, Action::Defer), (2000, Action::Covered)]);
+        let (s, acts) = drive(&[(0, Event::Changed), (500, Event::Restarted)], |_| true);
+        assert_eq!((s, acts), (State::Idle, vec![(500, Action::Covered)]));
+        assert_eq!(
+            State::Idle.step(Event::Restarted, ms(0), &P),
+            (State::Idle, None)
+        );
+        // A change after the start is acted on as usual.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Restarted),
+                (100, Event::Changed),
+                (5000, Event::RestartOver),
+            ],
+            |_| false,
+        );
+        assert_eq!(acts, vec![(1100, Action::Act)]);
+    }
+
+    #[test]
     fn a_timer_that_is_not_due_does_nothing() {
         let s = State::Pending {
             first: ms(0),
@@ -674,6 +714,7 @@ mod tests {
             1 => Just(Event::RestartOver),
             1 => any::<bool>().prop_map(|restarting| Event::Timer { restarting }),
             1 => Just(Event::Stopping),
+            1 => Just(Event::Restarted),
         ]
     }
 
@@ -737,6 +778,12 @@ mod tests {
                         deferred = 0;
                     }
                     (Event::Changed, Some(Action::Drop)) => prop_assert!(stopping),
+                    (Event::Restarted, Some(Action::Covered)) => {
+                        prop_assert!(!stopping && changes_since_act);
+                        deferred = 0;
+                        window = None;
+                        changes_since_act = false;
+                    }
                     (_, None) => {}
                     (e, a) => prop_assert!(false, "{a:?} on {e:?}"),
                 }

@@ -809,3 +809,42 @@ fn a_change_deferred_by_a_restart_that_cannot_start_again_is_said_to_be_dropped(
         done.stderr
     );
 }
+
+#[test]
+fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signalled_into_its_start()
+{
+    // The old generation drains 1.5 s on SIGTERM; the change falls due meanwhile. The next
+    // generation starts after it, so it reads the new configuration: a SIGHUP sent as it starts,
+    // before it could handle one, would kill it.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:1500:0";
+    let mut ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--watch",
+        "{dir}app.conf",
+        "--watch-debounce",
+        "300ms",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
+    wait_line(&generation(1), "ready", T);
+    ns.signal(libc::SIGUSR2);
+    wait_line(&generation(1), "sig 15 ", T);
+    std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
+    wait_line(&generation(2), "start", T);
+    std::thread::sleep(Duration::from_millis(1200));
+    let g2 = std::fs::read_to_string(generation(2)).unwrap_or_default();
+    assert!(ns.alive(), "sigward ended: {g2}");
+    assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr
+            .contains("app.conf): generation 2 started after it and reads it"),
+        "{}",
+        done.stderr
+    );
+}
