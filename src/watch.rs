@@ -211,12 +211,10 @@ impl<'a> Watcher<'a> {
             // link itself still counts.
             let mut at = target.clone();
             for _ in 0..MAX_LINKS {
-                let Ok(dest) = std::fs::read_link(OsStr::from_bytes(&at)) else {
-                    break;
-                };
+                let Some(dest) = read_link(&at) else { break };
                 let Some((dir, name)) = split(&at) else { break };
                 let _ = add(dir, Role::Holder(name.to_vec()));
-                let dest = dest.as_os_str().as_bytes();
+                let dest = dest.as_slice();
                 at = match dest.first() {
                     Some(b'/') => dest.to_vec(),
                     _ => join(dir, dest),
@@ -376,6 +374,17 @@ fn add_watch(fd: BorrowedFd, path: &[u8], mask: u32) -> Result<i32, Errno> {
     // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
     let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
     if wd < 0 { Err(Errno::last()) } else { Ok(wd) }
+}
+
+/// What the symlink `path` points to; None when it is no symlink (or cannot be read).
+fn read_link(path: &[u8]) -> Option<Vec<u8>> {
+    let c = CString::new(path).ok()?;
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: `c` is a valid NUL-terminated path; at most `buf.len()` bytes are written to it.
+    let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    // A link as long as the buffer may be cut short: not followed.
+    let n = usize::try_from(n).ok().filter(|&n| n < buf.len())?;
+    buf.get(..n).map(<[u8]>::to_vec)
 }
 
 /// `/a/b` as (`/a`, `b`); `/b` as (`/`, `b`); None for `/`.
