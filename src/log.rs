@@ -514,6 +514,8 @@ pub enum Reload {
     Deferred(Busy),
     /// The stop sequence is under way: no action.
     Dropped,
+    /// Generation n, started in place after the change, reads it: no action.
+    Covered(u32),
 }
 
 /// What a starting generation waits for before it takes over.
@@ -948,11 +950,17 @@ impl Event<'_> {
             }
             Event::WatchFailed { path, err, start } => {
                 v.head(if start { Error } else { Warn }, "watch_failed")?;
+                // The kernel's words for its inotify limits say nothing of inotify.
+                let limit = match err {
+                    Errno::ENOSPC => " (no inotify watches left: fs.inotify.max_user_watches)",
+                    Errno::EMFILE => " (no inotify instances left: fs.inotify.max_user_instances)",
+                    _ => "",
+                };
                 if start {
-                    v.msg(format_args!("cannot watch {}: {err}", Lossy(path)));
+                    v.msg(format_args!("cannot watch {}: {err}{limit}", Lossy(path)));
                 } else {
                     v.msg(format_args!(
-                        "cannot watch {} any more: {err}; its changes go unseen",
+                        "cannot watch {} any more: {err}{limit}; its changes go unseen",
                         Lossy(path)
                     ));
                 }
@@ -989,6 +997,9 @@ impl Event<'_> {
                     Reload::Dropped => v.msg(format_args!(
                         "config changed ({changed}) during the stop sequence: not acting on it"
                     )),
+                    Reload::Covered(n) => v.msg(format_args!(
+                        "config changed ({changed}): generation {n} started after it and reads it"
+                    )),
                 }
                 v.text("paths", &changed);
                 v.text(
@@ -999,6 +1010,7 @@ impl Event<'_> {
                         Reload::Restart => "restart",
                         Reload::Deferred(_) => "deferred",
                         Reload::Dropped => "dropped",
+                        Reload::Covered(_) => "covered",
                     },
                 );
                 if let Reload::Signalled { sig, target }
@@ -2330,6 +2342,18 @@ mod tests {
                 }
             }),
             "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        assert_eq!(
+            t(Reload::Covered(2)),
+            "sigward: config changed (/etc/app/..data): generation 2 started after it and reads it\n"
+        );
+        assert_eq!(
+            text(&Event::WatchFailed {
+                path: b"/etc/app",
+                err: Errno::ENOSPC,
+                start: true
+            }),
+            "sigward: cannot watch /etc/app: ENOSPC: No space left on device (no inotify watches left: fs.inotify.max_user_watches)\n"
         );
         let v = json(&Event::ConfigChanged {
             changed: one,

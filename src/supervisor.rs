@@ -445,6 +445,8 @@ impl<'a> Supervisor<'a> {
                     previous,
                     after: now.since(began),
                 });
+                // What changed before reads as it starts: no signal into its start-up.
+                self.on_reload(watch::Event::Restarted, now);
                 self.after_restart(now);
             }
             Err(e) => {
@@ -764,10 +766,14 @@ impl<'a> Supervisor<'a> {
         self.stop = next;
         // Effects first, in order...
         let done: Vec<Done> = actions.iter().map(|a| self.carry_out(*a, now)).collect();
-        if !was_exiting && next.exiting() && next != stop::State::Done {
+        if !was_exiting && next.exiting() {
             // The watch first: nothing the restart machine does now may still act on a change.
+            // Straight to the end too (a restart in place that cannot start again, a stop signal
+            // between its generations): a change waiting for it is said to be dropped.
             self.on_reload(watch::Event::Stopping, now);
-            self.on_gens(generations::Event::Stopping, now);
+            if next != stop::State::Done {
+                self.on_gens(generations::Event::Stopping, now);
+            }
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
         // when a received signal caused them).
@@ -1127,6 +1133,7 @@ impl<'a> Supervisor<'a> {
                 generations::Restart::Idle => log::Busy::Stopping,
             }),
             (watch::Action::Drop, _) => log::Reload::Dropped,
+            (watch::Action::Covered, _) => log::Reload::Covered(self.gens.current.n),
         };
         log::emit(&Event::ConfigChanged { changed, then });
     }

@@ -3,8 +3,9 @@
 //!
 //! * [`Watcher`], the inotify side: one non-blocking, close-on-exec inotify fd in the reactor's
 //!   poll set, read in bounded batches, that turns kernel events into "this path changed". It
-//!   only ever watches directories (never the files themselves), because how configuration is
-//!   replaced decides where the event shows up:
+//!   watches directories (a watched file's too), because how configuration is replaced decides
+//!   where the event shows up (a watched file is also watched itself, for a file bind-mounted
+//!   over another, whose events its directory never sees):
 //!   - a Kubernetes ConfigMap or Secret volume is updated by the kubelet's atomic writer: the
 //!     keys are written into a new `..<timestamp>` directory, a `..data_tmp` symlink pointed at it
 //!     is renamed over `..data`, the old directory is removed; the visible `key` files are
@@ -14,6 +15,8 @@
 //!     directory counts as the file (any key's update is a new `..data`);
 //!   - a file rewritten in place, an editor's write-to-temp-and-rename, a file deleted and
 //!     recreated: all are events of the file's name in its directory;
+//!   - a symlink (into a volume mounted elsewhere, or a `current -> v2` link swapped by rename):
+//!     each link on the way, and what the last one names, is watched in its own directory too;
 //!   - a watched path that does not exist yet (or whose directory is replaced or removed):
 //!     sigward waits for it, watching the nearest directory on its way that exists, and acts
 //!     when it appears;
@@ -25,7 +28,8 @@
 //!   the *last* change (trailing edge) but never later than [`CAP_WINDOWS`] windows after the
 //!   first, so a path that changes forever still gets its action. Stopping is an input: from
 //!   then on nothing acts, and a pending change is dropped (and said). While a restart is under
-//!   way a due action waits, and is taken once when the restart is over.
+//!   way a due action waits, and is taken once when the restart is over; a restart in place
+//!   instead covers it: its new generation starts after the change and reads it.
 
 use crate::clock::Mono;
 use crate::log;
@@ -41,6 +45,9 @@ pub const CAP_WINDOWS: u32 = 10;
 /// Bytes read from the inotify fd at once: about 150 events, enough for one update of a large
 /// ConfigMap volume; more wait for the next turn of the reactor.
 const BATCH_BYTES: usize = 4096;
+
+/// Symlinks followed from a watched path to what it names, each watched in its directory.
+const MAX_LINKS: usize = 8;
 
 /// At most this many changed paths are kept for the log line (the rest are counted).
 const NAMED_PATHS: usize = 8;
@@ -60,6 +67,12 @@ const MASK: u32 = libc::IN_CREATE
     | libc::IN_MOVE_SELF
     | libc::IN_ONLYDIR;
 
+/// A watched file's own watch: written in place. Its entry's events (renamed over, removed) are
+/// its directory's; a file bind-mounted over another (`docker run -v ./app.conf:/etc/app.conf`)
+/// reports even its writes only to the directory it came from, so they are seen only here.
+const FILE_MASK: u32 =
+    libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF;
+
 /// The watched directory itself is gone or moved: what it meant must be looked up again.
 const GONE: u32 = libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_UNMOUNT | libc::IN_IGNORED;
 
@@ -71,6 +84,8 @@ enum Role {
     /// It holds the target, whose name this is: that entry counts, and `..data` (a key of a
     /// ConfigMap volume is `key -> ..data/key`, and the `..data` swap is its update).
     Holder(Vec<u8>),
+    /// It is the target, a file: its own writes count (see [`FILE_MASK`]).
+    File,
     /// The target does not exist yet and this is the nearest directory on its way that does:
     /// the entry of this name leads on to it.
     Ancestor(Vec<u8>),
@@ -125,8 +140,11 @@ impl<'a> Watcher<'a> {
             failed(path, *err);
             return None;
         }
-        for watch in &w.watches {
-            if let (Role::Ancestor(_), Some(path)) = (&watch.role, w.targets.get(watch.target)) {
+        // A missing path's first watch is the nearest directory on its way (its own, or one
+        // further up).
+        for (t, path) in w.targets.iter().enumerate() {
+            let missing = std::fs::symlink_metadata(OsStr::from_bytes(path)).is_err();
+            if let Some(watch) = w.watches.iter().find(|w| w.target == t).filter(|_| missing) {
                 log::emit(&log::Event::WatchWaiting {
                     path,
                     dir: &watch.dir,
@@ -146,7 +164,12 @@ impl<'a> Watcher<'a> {
         let mut failed = Vec::new();
         for (i, target) in self.targets.iter().enumerate() {
             let mut add = |dir: &[u8], role: Role| -> Result<(), Errno> {
-                let wd = add_watch(self.fd.as_fd(), dir)?;
+                let mask = if role == Role::File { FILE_MASK } else { MASK };
+                let wd = add_watch(self.fd.as_fd(), dir, mask)?;
+                let same = |w: &Watch| w.wd == wd && w.target == i && w.role == role;
+                if watches.iter().any(same) {
+                    return Ok(());
+                }
                 watches.push(Watch {
                     wd,
                     target: i,
@@ -160,6 +183,10 @@ impl<'a> Watcher<'a> {
             // nearest one on the way.
             let mut step: &[u8] = target;
             let mut result = add(target, Role::Dir);
+            if result == Err(Errno::ENOTDIR) {
+                // A file: watched itself too (a path on the way that is not a directory fails).
+                let _ = add(target, Role::File);
+            }
             while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
                 let Some((dir, name)) = split(step) else {
                     break;
@@ -174,6 +201,29 @@ impl<'a> Watcher<'a> {
             }
             if let Err(err) = result {
                 failed.push((target.clone(), err));
+                continue;
+            }
+            // A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
+            // elsewhere, a `current -> releases/v1` swapped by rename): the events that matter
+            // happen where the link and what it names live, not in the target's own directory.
+            // Each link on the way is watched in its directory, and so is what the last one
+            // names, each as the holder of that entry. A dangling link's end may fail: then the
+            // link itself still counts.
+            let mut at = target.clone();
+            for _ in 0..MAX_LINKS {
+                let Some(dest) = read_link(&at) else { break };
+                let Some((dir, name)) = split(&at) else { break };
+                let _ = add(dir, Role::Holder(name.to_vec()));
+                let dest = dest.as_slice();
+                at = match dest.first() {
+                    Some(b'/') => dest.to_vec(),
+                    _ => join(dir, dest),
+                };
+            }
+            if at != *target
+                && let Some((dir, name)) = split(&at)
+            {
+                let _ = add(dir, Role::Holder(name.to_vec()));
             }
         }
         for old in &self.watches {
@@ -245,6 +295,11 @@ impl<'a> Watcher<'a> {
                         self.note(path);
                         (changed, rearm) = (true, true);
                     }
+                    Role::File if gone => rearm = true,
+                    Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
+                        self.note_target(target);
+                        changed = true;
+                    }
                     Role::Ancestor(_) if gone => rearm = true,
                     Role::Ancestor(next) if name == next.as_slice() => {
                         rearm = true;
@@ -314,11 +369,22 @@ impl AsFd for Watcher<'_> {
     }
 }
 
-fn add_watch(fd: BorrowedFd, dir: &[u8]) -> Result<i32, Errno> {
-    let c = CString::new(dir).map_err(|_| Errno::EINVAL)?;
+fn add_watch(fd: BorrowedFd, path: &[u8], mask: u32) -> Result<i32, Errno> {
+    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
-    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), MASK) };
+    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
     if wd < 0 { Err(Errno::last()) } else { Ok(wd) }
+}
+
+/// What the symlink `path` points to; None when it is no symlink (or cannot be read).
+fn read_link(path: &[u8]) -> Option<Vec<u8>> {
+    let c = CString::new(path).ok()?;
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: `c` is a valid NUL-terminated path; at most `buf.len()` bytes are written to it.
+    let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    // A link as long as the buffer may be cut short: not followed.
+    let n = usize::try_from(n).ok().filter(|&n| n < buf.len())?;
+    buf.get(..n).map(<[u8]>::to_vec)
 }
 
 /// `/a/b` as (`/a`, `b`); `/b` as (`/`, `b`); None for `/`.
@@ -389,6 +455,9 @@ pub enum Event {
     RestartOver,
     /// The stop sequence began.
     Stopping,
+    /// A restart in place started the next generation, after every change so far: it reads
+    /// them as it starts (a signal then, before it could handle one, would kill it).
+    Restarted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,6 +468,9 @@ pub enum Action {
     Defer,
     /// Changes were pending, or came, during the stop sequence: not acted on.
     Drop,
+    /// Changes were pending or deferred when a restart in place started the next generation:
+    /// it reads them as it starts, nothing is left to do.
+    Covered,
 }
 
 impl State {
@@ -452,6 +524,9 @@ impl State {
 
             (Deferred, Event::RestartOver) => (Idle, Some(Action::Act)),
             (Idle | Pending { .. } | Stopped { .. }, Event::RestartOver) => (self, None),
+
+            (Pending { .. } | Deferred, Event::Restarted) => (Idle, Some(Action::Covered)),
+            (Idle | Stopped { .. }, Event::Restarted) => (self, None),
         }
     }
 }
@@ -590,6 +665,36 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_in_place_covers_what_changed_before_its_new_generation_started() {
+        // Deferred during the drain, pending, or nothing: never an action into the new start.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Changed),
+                (2000, Event::Restarted),
+                (2001, Event::RestartOver),
+            ],
+            |_| true,
+        );
+        assert_eq!(acts, vec![(1000, Action::Defer), (2000, Action::Covered)]);
+        let (s, acts) = drive(&[(0, Event::Changed), (500, Event::Restarted)], |_| true);
+        assert_eq!((s, acts), (State::Idle, vec![(500, Action::Covered)]));
+        assert_eq!(
+            State::Idle.step(Event::Restarted, ms(0), &P),
+            (State::Idle, None)
+        );
+        // A change after the start is acted on as usual.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Restarted),
+                (100, Event::Changed),
+                (5000, Event::RestartOver),
+            ],
+            |_| false,
+        );
+        assert_eq!(acts, vec![(1100, Action::Act)]);
+    }
+
+    #[test]
     fn a_timer_that_is_not_due_does_nothing() {
         let s = State::Pending {
             first: ms(0),
@@ -618,6 +723,7 @@ mod tests {
             1 => Just(Event::RestartOver),
             1 => any::<bool>().prop_map(|restarting| Event::Timer { restarting }),
             1 => Just(Event::Stopping),
+            1 => Just(Event::Restarted),
         ]
     }
 
@@ -681,6 +787,12 @@ mod tests {
                         deferred = 0;
                     }
                     (Event::Changed, Some(Action::Drop)) => prop_assert!(stopping),
+                    (Event::Restarted, Some(Action::Covered)) => {
+                        prop_assert!(!stopping && changes_since_act);
+                        deferred = 0;
+                        window = None;
+                        changes_since_act = false;
+                    }
                     (_, None) => {}
                     (e, a) => prop_assert!(false, "{a:?} on {e:?}"),
                 }

@@ -628,3 +628,223 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
         done.stderr
     );
 }
+
+/// sigward as PID 1 watching one absolute `path`, with the 400 ms debounce, running the probe.
+fn watching_path(path: &str) -> Ns {
+    let ns = Ns::start_with(
+        &[
+            "--watch",
+            path,
+            "--watch-debounce",
+            "400ms",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        only_stdio,
+    );
+    ns.wait_record("ready", T);
+    ns
+}
+
+#[test]
+fn a_watched_symlink_into_a_volume_mounted_elsewhere_fires_on_its_update() {
+    // The image links its config path into the volume: app.yaml -> /abs/config/app.yaml (an
+    // absolute target, another directory), itself `app.yaml -> ..data/app.yaml`.
+    let dir = Scratch::new();
+    let mut vol = Volume::new(dir.path("config"), &[("app.yaml", "1"), ("other", "1")]);
+    std::fs::create_dir(dir.path("app")).unwrap();
+    let link = dir.path("app/app.yaml");
+    symlink(format!("{}/app.yaml", vol.dir), &link).unwrap();
+    let ns = watching_path(&link);
+    vol.update(&[("app.yaml", "2"), ("other", "1")], true);
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    vol.update(&[("app.yaml", "3"), ("other", "1")], true);
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
+
+#[test]
+fn a_watched_symlink_fires_when_its_target_is_rewritten_where_it_lives() {
+    let dir = Scratch::new();
+    std::fs::create_dir(dir.path("srv")).unwrap();
+    std::fs::create_dir(dir.path("etc")).unwrap();
+    let real = dir.path("srv/app.conf");
+    std::fs::write(&real, "v1").unwrap();
+    let link = dir.path("etc/app.conf");
+    symlink(&real, &link).unwrap();
+    let ns = watching_path(&link);
+    std::fs::write(&real, "v2").unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    // An editor's temp-and-rename where the file lives.
+    std::fs::write(dir.path("srv/.app.conf.tmp"), "v3").unwrap();
+    std::fs::rename(dir.path("srv/.app.conf.tmp"), &real).unwrap();
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
+
+#[test]
+fn a_watched_directory_symlink_pointed_elsewhere_is_one_action_and_follows_it() {
+    // A `current -> releases/v1` link swapped by rename (`ln -s v2 tmp && mv -T tmp current`):
+    // nothing in either directory changes, the link does.
+    let dir = Scratch::new();
+    for v in ["v1", "v2"] {
+        std::fs::create_dir_all(dir.path(&format!("releases/{v}"))).unwrap();
+        std::fs::write(dir.path(&format!("releases/{v}/app.conf")), v).unwrap();
+    }
+    let current = dir.path("current");
+    symlink(dir.path("releases/v1"), &current).unwrap();
+    let ns = watching_path(&current);
+    symlink(dir.path("releases/v2"), dir.path("current.tmp")).unwrap();
+    std::fs::rename(dir.path("current.tmp"), &current).unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    // From then on the new target is what is watched, not the old one.
+    std::fs::write(dir.path("releases/v1/app.conf"), "old").unwrap();
+    assert_eq!(hups_during(&ns, D * 3), 1, "the old target still fired");
+    std::fs::write(dir.path("releases/v2/app.conf"), "v2'").unwrap();
+    assert_eq!(hups_after(&ns, 2, D), 2, "{}", ns.records());
+}
+
+/// A bind mount of one file over another (`docker run -v ./app.conf:/etc/app.conf`), undone on
+/// drop. Made in the test's mount namespace; sigward's namespace starts as a copy of it.
+struct FileMount(std::ffi::CString);
+
+impl FileMount {
+    fn new(source: &str, target: &str) -> FileMount {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let (s, t) = (c(source), c(target));
+        // SAFETY: valid NUL-terminated paths; a bind mount with no data.
+        let r = unsafe {
+            libc::mount(
+                s.as_ptr(),
+                t.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "bind mount: {}", std::io::Error::last_os_error());
+        FileMount(t)
+    }
+}
+
+impl Drop for FileMount {
+    fn drop(&mut self) {
+        // SAFETY: unmounts the bind mount this value made.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
+    // Its events reach the directory it came from, not the one it is mounted in: only a watch
+    // of the file itself sees them.
+    let dir = Scratch::new();
+    std::fs::create_dir(dir.path("host")).unwrap();
+    std::fs::create_dir(dir.path("etc")).unwrap();
+    std::fs::write(dir.path("host/app.conf"), "v1").unwrap();
+    std::fs::write(dir.path("etc/app.conf"), "").unwrap();
+    let _mount = FileMount::new(&dir.path("host/app.conf"), &dir.path("etc/app.conf"));
+    let ns = watching_path(&dir.path("etc/app.conf"));
+    std::fs::write(dir.path("host/app.conf"), "v2").unwrap();
+    assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr
+            .contains(&format!("config changed ({})", dir.path("etc/app.conf"))),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_file_missing_from_an_existing_directory_is_said_to_be_waited_for() {
+    let ns = watching(&["app.conf"], DEBOUNCE);
+    let (file, dir) = (ns.dir.path("app.conf"), ns.dir.path(""));
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    let dir = dir.trim_end_matches('/');
+    assert!(
+        done.stderr.contains(&format!(
+            "{file} does not exist yet: waiting for it (watching {dir})"
+        )),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_change_deferred_by_a_restart_that_cannot_start_again_is_said_to_be_dropped() {
+    let dir = Scratch::new();
+    let app = dir.path("app");
+    std::fs::copy(probe(), &app).unwrap();
+    let conf = dir.path("app.conf");
+    // The probe drains 1.5 s on SIGTERM: the change falls due during the restart's drain.
+    let ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--watch",
+        &conf,
+        "--watch-debounce",
+        "300ms",
+        "--",
+        &app,
+        "log={log}",
+        "on-term=drain:1500:0",
+    ]);
+    ns.wait_record("ready", T);
+    std::fs::remove_file(&app).unwrap();
+    ns.signal(libc::SIGUSR2);
+    ns.wait_record("sig 15 ", T);
+    std::fs::write(&conf, "v2").unwrap();
+    let done = ns.wait(T);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
+    let deferred = done.stderr.find("acting once the restart is over");
+    let dropped = done
+        .stderr
+        .find("during the stop sequence: not acting on it");
+    assert!(
+        deferred.is_some() && dropped > deferred,
+        "deferred, then dropped as sigward exits:\n{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signalled_into_its_start()
+{
+    // The old generation drains 1.5 s on SIGTERM; the change falls due meanwhile. The next
+    // generation starts after it, so it reads the new configuration: a SIGHUP sent as it starts,
+    // before it could handle one, would kill it.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:1500:0";
+    let mut ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--watch",
+        "{dir}app.conf",
+        "--watch-debounce",
+        "300ms",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
+    wait_line(&generation(1), "ready", T);
+    ns.signal(libc::SIGUSR2);
+    wait_line(&generation(1), "sig 15 ", T);
+    std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
+    wait_line(&generation(2), "start", T);
+    std::thread::sleep(Duration::from_millis(1200));
+    let g2 = std::fs::read_to_string(generation(2)).unwrap_or_default();
+    assert!(ns.alive(), "sigward ended: {g2}");
+    assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr
+            .contains("app.conf): generation 2 started after it and reads it"),
+        "{}",
+        done.stderr
+    );
+}
