@@ -454,12 +454,15 @@ impl<'a> Supervisor<'a> {
                 };
                 self.main_exit = Some(Exit::Code(status));
                 self.on_stop(stop::Event::StartFailed, Mono::now());
-                log::emit(&Event::RestartInPlaceFailed {
+                let event = Event::RestartInPlaceFailed {
                     generation: n,
                     what,
                     err,
                     status,
-                });
+                };
+                log::emit(&event);
+                // The termination message says first why sigward exits with this status.
+                self.summary.failed = Some(log::sentence(&event));
             }
         }
     }

@@ -44,6 +44,9 @@ pub enum Dest {
 /// supervisor's own readings of the monotonic clock (the stop machine reads none).
 #[derive(Debug, Default)]
 pub struct Summary {
+    /// The command could not be started (at start, or as the next generation of a restart in
+    /// place): sigward's sentence for it, said first, since sigward exits with its status.
+    pub failed: Option<String>,
     /// The main child's command name and pid, and how it ended.
     pub name: String,
     pub pid: i32,
@@ -79,6 +82,9 @@ impl Summary {
         let mut s = String::new();
         let name = &self.name;
         let pid = self.pid;
+        if let Some(failed) = &self.failed {
+            let _ = writeln!(s, "{failed}");
+        }
         let _ = match self.exit {
             Some(Exit::Code(c)) => writeln!(s, "{name} (pid {pid}) exited with status {c}"),
             Some(e @ Exit::Signal { sig, core }) => writeln!(
@@ -88,6 +94,7 @@ impl Summary {
                 e.status(),
                 if core { ", core dumped" } else { "" }
             ),
+            None if self.failed.is_some() => Ok(()),
             None => writeln!(s, "{name} (pid {pid}): no exit status"),
         };
         for d in &self.died {

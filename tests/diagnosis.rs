@@ -389,3 +389,45 @@ fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
 }
+
+#[test]
+fn termination_message_says_the_command_could_not_run() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let done = run(&["--termination-log", &message, "--", "/no/such/app"]);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&message).unwrap_or_default(),
+        "cannot run '/no/such/app': No such file or directory\n"
+    );
+}
+
+#[test]
+fn termination_message_after_a_restart_in_place_that_cannot_run_says_so() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let app = out.path("app");
+    std::fs::copy(probe(), &app).unwrap();
+    let ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--termination-log",
+        &message,
+        "--",
+        &app,
+        "log={log}",
+    ]);
+    ns.wait_record("ready", T);
+    std::fs::remove_file(&app).unwrap();
+    ns.signal(libc::SIGUSR2);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    // What sigward exits with comes first; the drained generation's end after it.
+    assert_eq!(
+        text.lines().next(),
+        Some("generation 2 cannot run: No such file or directory; exiting with status 127"),
+        "{text}"
+    );
+    assert!(!text.contains("stop timeline"), "{text}");
+}
