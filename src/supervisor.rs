@@ -730,7 +730,11 @@ impl<'a> Supervisor<'a> {
     fn explain_deaths(&mut self) {
         let deaths = std::mem::take(&mut self.deaths);
         let kills = deaths.iter().filter(|d| !d.core).count();
-        let rise = if kills > 0 { self.oom.rise() } else { None };
+        let rise = if kills > 0 {
+            self.oom.oom_kills_among(kills)
+        } else {
+            None
+        };
         let limit = match rise {
             Some(r) if r > 0 => self.oom.limit(),
             _ => Limit::Unknown,
