@@ -160,7 +160,9 @@ fn read(path: &str) -> Option<String> {
             Err(_) => return None,
         }
     }
-    String::from_utf8(text).ok()
+    // One mount path that is not UTF-8 (mountinfo escapes only blanks and backslashes) must not
+    // hide the others.
+    Some(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// The `oom_kill N` line of a memory.events or memory.oom_control file.
@@ -329,6 +331,18 @@ mod tests {
         assert_eq!(cg.dir, "/sys/fs/cgroup/kubepods/pod1/c2");
         // Without the memory controller's files (here: none exist), v2 is not used.
         assert_eq!(find("0::/kubepods/pod1/c2\n", mounts), None);
+    }
+
+    #[test]
+    fn a_mount_path_that_is_not_utf8_does_not_hide_the_others() {
+        let file = std::env::temp_dir().join(format!("sigward-mounts-{}", std::process::id()));
+        let mut text = b"1 0 0:1 / /mnt/caf\xe9 rw - ext4 /dev/sda1 rw\n".to_vec();
+        text.extend_from_slice(HYBRID_MOUNTS.as_bytes());
+        std::fs::write(&file, text).unwrap();
+        let mounts = read(&file.to_string_lossy()).unwrap_or_default();
+        std::fs::remove_file(&file).unwrap();
+        let cg = find(HYBRID_CGROUP, &mounts).expect("the memory controller's mount");
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory/process_api/34aa");
     }
 
     #[test]
