@@ -870,15 +870,19 @@ impl<'a> Supervisor<'a> {
                 }
                 Done::Killed(killed)
             }
-            StopAction::Began { sig, .. } => {
+            // The first stop signal, also when sigward was stopping already (the main child
+            // exited, a restart in place is draining or being killed).
+            StopAction::Began { sig, .. }
+            | StopAction::AlreadyStopping { sig }
+            | StopAction::Ignored { sig } => {
                 self.summary.stop.get_or_insert((now, sig));
                 Done::Nothing
             }
-            StopAction::AlreadyStopping { .. }
-            | StopAction::Ignored { .. }
-            | StopAction::RestartBegan { .. }
-            | StopAction::RestartIgnored(_)
-            | StopAction::Exit => Done::Nothing,
+            StopAction::RestartBegan { .. } => {
+                self.summary.restart = Some(now);
+                Done::Nothing
+            }
+            StopAction::RestartIgnored(_) | StopAction::Exit => Done::Nothing,
         }
     }
 
