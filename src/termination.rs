@@ -130,9 +130,12 @@ impl Summary {
             return;
         }
         let mut items: Vec<(Mono, String)> = Vec::new();
+        // Kept in time order as they come; what happened at the same moment stays in the order
+        // below (a few items: no sort).
         let mut item = |t: Option<Mono>, what: &dyn std::fmt::Display| {
             if let Some(t) = t {
-                items.push((t, what.to_string()));
+                let at = items.partition_point(|(u, _)| *u <= t);
+                items.insert(at, (t, what.to_string()));
             }
         };
         item(self.restart, &"restart in place began");
@@ -149,8 +152,6 @@ impl Summary {
         item(self.leftovers, &"stop signal to the processes left");
         item(self.killed.as_ref().map(|k| k.0), &"stragglers killed");
         item(Some(exiting), &"sigward exiting");
-        // Stable: what happened at the same moment stays in the order above.
-        items.sort_by_key(|(t, _)| *t);
         let origin = items.first().map_or(exiting, |(t, _)| *t);
         let _ = write!(s, "stop timeline:");
         let mut sep = " ";
