@@ -7,8 +7,10 @@
 //! and again only when a process it reaped died of a SIGKILL it did not send: a normal run costs
 //! no cgroup read after start. Missing files never fail anything: the answer is then "unknown".
 //!
-//! The counter counts kills, not victims: when the OOM killer kills a process sigward does not
-//! reap (a worker its parent reaps), the rise is only seen with the next SIGKILL sigward reaps.
+//! The counter counts kills, not victims, and counts a kill before the victim is dead: a rise
+//! beyond the SIGKILL deaths just reaped is kept for the next ones (a victim still dying). So when
+//! the OOM killer kills a process sigward does not reap (a worker its parent reaps), its kill is
+//! matched to the next SIGKILL death sigward reaps and cannot otherwise explain.
 //! cgroup v1 counts a kill in the victim's own cgroup only (v2 in every ancestor too), so a
 //! process the app moved into a child cgroup of its own is not seen under v1.
 
@@ -61,6 +63,8 @@ pub struct OomCounter {
     cgroup: Option<Cgroup>,
     /// The last reading.
     seen: Option<u64>,
+    /// OOM kills counted that no death reaped so far was matched to.
+    unmatched: u64,
 }
 
 impl OomCounter {
@@ -71,12 +75,26 @@ impl OomCounter {
             &read("/proc/self/mountinfo").unwrap_or_default(),
         );
         let seen = cgroup.as_ref().and_then(Cgroup::oom_kills);
-        OomCounter { cgroup, seen }
+        OomCounter {
+            cgroup,
+            seen,
+            unmatched: 0,
+        }
+    }
+
+    /// How many of `kills` SIGKILL deaths just reaped were the OOM killer's (None: unknown).
+    /// Kills counted beyond those deaths are kept for the next ones: the kernel counts a kill
+    /// before it sends SIGKILL, so a reading can count a victim still dying, reaped later.
+    pub fn oom_kills_among(&mut self, kills: usize) -> Option<u64> {
+        let counted = self.unmatched.saturating_add(self.rise()?);
+        let matched = counted.min(kills as u64);
+        self.unmatched = counted.saturating_sub(matched);
+        Some(matched)
     }
 
     /// How many OOM kills happened since the last reading (None: unknown), and takes this one as
     /// the new last reading.
-    pub fn rise(&mut self) -> Option<u64> {
+    fn rise(&mut self) -> Option<u64> {
         let now = self.cgroup.as_ref().and_then(Cgroup::oom_kills)?;
         // A baseline that could not be read (a file that appeared later) counts as zero.
         let rise = now.saturating_sub(self.seen.unwrap_or(0));
@@ -142,7 +160,9 @@ fn read(path: &str) -> Option<String> {
             Err(_) => return None,
         }
     }
-    String::from_utf8(text).ok()
+    // One mount path that is not UTF-8 (mountinfo escapes only blanks and backslashes) must not
+    // hide the others.
+    Some(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// The `oom_kill N` line of a memory.events or memory.oom_control file.
@@ -314,6 +334,18 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_path_that_is_not_utf8_does_not_hide_the_others() {
+        let file = std::env::temp_dir().join(format!("sigward-mounts-{}", std::process::id()));
+        let mut text = b"1 0 0:1 / /mnt/caf\xe9 rw - ext4 /dev/sda1 rw\n".to_vec();
+        text.extend_from_slice(HYBRID_MOUNTS.as_bytes());
+        std::fs::write(&file, text).unwrap();
+        let mounts = read(&file.to_string_lossy()).unwrap_or_default();
+        std::fs::remove_file(&file).unwrap();
+        let cg = find(HYBRID_CGROUP, &mounts).expect("the memory controller's mount");
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory/process_api/34aa");
+    }
+
+    #[test]
     fn mount_paths_are_unescaped() {
         assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape(r"/a\04"), r"/a\04");
@@ -333,12 +365,46 @@ mod tests {
     }
 
     #[test]
+    fn an_oom_victim_reaped_after_the_counter_was_read_is_still_the_oom_killers() {
+        // The kernel counts a kill before it sends SIGKILL: a reading taken as the first victim
+        // is reaped already counts a second victim still dying, reaped in a later pass.
+        let dir = std::env::temp_dir().join(format!("sigward-oom-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = dir.join("memory.oom_control");
+        let set = |n: u64| std::fs::write(&events, format!("oom_kill_disable 0\noom_kill {n}\n"));
+        set(0).unwrap();
+        let dir_s = dir.to_string_lossy().into_owned();
+        let cgroup = Cgroup {
+            v2: false,
+            dir: dir_s.clone(),
+            mount: dir_s,
+        };
+        let seen = cgroup.oom_kills();
+        let mut c = OomCounter {
+            cgroup: Some(cgroup),
+            seen,
+            unmatched: 0,
+        };
+        set(2).unwrap();
+        assert_eq!(c.oom_kills_among(1), Some(1), "the first victim");
+        assert_eq!(c.oom_kills_among(1), Some(1), "the second, counted before");
+        assert_eq!(c.oom_kills_among(1), Some(0), "then a SIGKILL from outside");
+        // Two deaths, one kill counted: one of them (which, the kernel does not say).
+        set(3).unwrap();
+        assert_eq!(c.oom_kills_among(2), Some(1));
+        assert_eq!(c.oom_kills_among(1), Some(0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn no_cgroup_means_unknown_never_a_failure() {
         let mut c = OomCounter {
             cgroup: None,
             seen: None,
+            unmatched: 0,
         };
-        assert_eq!(c.rise(), None);
+        assert_eq!(c.oom_kills_among(1), None);
         assert_eq!(c.limit(), Limit::Unknown);
         let c = OomCounter::start(); // whatever this machine has: must not fail
         let _ = c.limit();

@@ -143,15 +143,14 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let child = match started {
         Ok(pid) => pid,
         Err(SpawnError::Exec(errno)) => {
-            log::emit(&log::Event::ExecFailed {
+            let event = log::Event::ExecFailed {
                 command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
                 err: errno,
-            });
-            return spawn::exec_failure_status(errno);
+            };
+            return not_started(cfg, &event, spawn::exec_failure_status(errno));
         }
         Err(SpawnError::Start(what, e)) => {
-            log::emit(&log::Event::StartFailed { what, err: e });
-            return START_FAILED;
+            return not_started(cfg, &log::Event::StartFailed { what, err: e }, START_FAILED);
         }
     };
     log::emit(&log::Event::Started {
@@ -177,6 +176,29 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
         oom,
     )
     .run();
+    termination_message(cfg, &summary);
+    log::finish(std::time::Duration::from_millis(100));
+    let status = exit.status();
+    if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {
+        0
+    } else {
+        status
+    }
+}
+
+/// The command could not be started: said in the log and in the termination message.
+fn not_started(cfg: &cli::Config, event: &log::Event, status: i32) -> i32 {
+    log::emit(event);
+    let summary = termination::Summary {
+        failed: Some(log::sentence(event)),
+        ..termination::Summary::default()
+    };
+    termination_message(cfg, &summary);
+    status
+}
+
+/// Writes the termination message (see `termination`), and says what became of it.
+fn termination_message(cfg: &cli::Config, summary: &termination::Summary) {
     let dest = &cfg.termination_log;
     let written = (*dest != termination::Dest::Off)
         .then(|| termination::write(dest, &summary.render(clock::Mono::now())))
@@ -186,13 +208,6 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             path: path.as_bytes(),
             outcome,
         });
-    }
-    log::finish(std::time::Duration::from_millis(100));
-    let status = exit.status();
-    if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {
-        0
-    } else {
-        status
     }
 }
 

@@ -456,12 +456,15 @@ impl<'a> Supervisor<'a> {
                 };
                 self.main_exit = Some(Exit::Code(status));
                 self.on_stop(stop::Event::StartFailed, Mono::now());
-                log::emit(&Event::RestartInPlaceFailed {
+                let event = Event::RestartInPlaceFailed {
                     generation: n,
                     what,
                     err,
                     status,
-                });
+                };
+                log::emit(&event);
+                // The termination message says first why sigward exits with this status.
+                self.summary.failed = Some(log::sentence(&event));
             }
         }
     }
@@ -729,7 +732,11 @@ impl<'a> Supervisor<'a> {
     fn explain_deaths(&mut self) {
         let deaths = std::mem::take(&mut self.deaths);
         let kills = deaths.iter().filter(|d| !d.core).count();
-        let rise = if kills > 0 { self.oom.rise() } else { None };
+        let rise = if kills > 0 {
+            self.oom.oom_kills_among(kills)
+        } else {
+            None
+        };
         let limit = match rise {
             Some(r) if r > 0 => self.oom.limit(),
             _ => Limit::Unknown,
@@ -869,15 +876,19 @@ impl<'a> Supervisor<'a> {
                 }
                 Done::Killed(killed)
             }
-            StopAction::Began { sig, .. } => {
+            // The first stop signal, also when sigward was stopping already (the main child
+            // exited, a restart in place is draining or being killed).
+            StopAction::Began { sig, .. }
+            | StopAction::AlreadyStopping { sig }
+            | StopAction::Ignored { sig } => {
                 self.summary.stop.get_or_insert((now, sig));
                 Done::Nothing
             }
-            StopAction::AlreadyStopping { .. }
-            | StopAction::Ignored { .. }
-            | StopAction::RestartBegan { .. }
-            | StopAction::RestartIgnored(_)
-            | StopAction::Exit => Done::Nothing,
+            StopAction::RestartBegan { .. } => {
+                self.summary.restart = Some(now);
+                Done::Nothing
+            }
+            StopAction::RestartIgnored(_) | StopAction::Exit => Done::Nothing,
         }
     }
 

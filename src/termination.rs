@@ -44,12 +44,17 @@ pub enum Dest {
 /// supervisor's own readings of the monotonic clock (the stop machine reads none).
 #[derive(Debug, Default)]
 pub struct Summary {
+    /// The command could not be started (at start, or as the next generation of a restart in
+    /// place): sigward's sentence for it, said first, since sigward exits with its status.
+    pub failed: Option<String>,
     /// The main child's command name and pid, and how it ended.
     pub name: String,
     pub pid: i32,
     pub exit: Option<Exit>,
     /// The first stop signal received.
     pub stop: Option<(Mono, i32)>,
+    /// A restart in place began: its drain, should a stop signal come, is the stop sequence.
+    pub restart: Option<Mono>,
     pub delay_over: Option<Mono>,
     /// The stop signal went to the app (None: it is rewritten to 0).
     pub forwarded: Option<(Mono, Option<i32>)>,
@@ -79,6 +84,9 @@ impl Summary {
         let mut s = String::new();
         let name = &self.name;
         let pid = self.pid;
+        if let Some(failed) = &self.failed {
+            let _ = writeln!(s, "{failed}");
+        }
         let _ = match self.exit {
             Some(Exit::Code(c)) => writeln!(s, "{name} (pid {pid}) exited with status {c}"),
             Some(e @ Exit::Signal { sig, core }) => writeln!(
@@ -88,6 +96,7 @@ impl Summary {
                 e.status(),
                 if core { ", core dumped" } else { "" }
             ),
+            None if self.failed.is_some() => Ok(()),
             None => writeln!(s, "{name} (pid {pid}): no exit status"),
         };
         for d in &self.died {
@@ -112,46 +121,44 @@ impl Summary {
         cut(s, MAX)
     }
 
-    /// `stop timeline: SIGTERM received at 0 ms, ...`, from the first stop signal, or from the
-    /// main child's exit when it exited by itself and left processes behind. Nothing when there
-    /// was no stop sequence.
+    /// `stop timeline: SIGTERM received at 0 ms, ...`, in the order things happened, from the
+    /// first of them: the stop signal, a restart in place whose drain became the stop sequence,
+    /// or the main child's exit when it exited by itself and left processes behind. Nothing when
+    /// there was no stop sequence.
     fn timeline(&self, s: &mut String, exiting: Mono) {
-        let origin = match (self.stop, self.leftovers) {
-            (Some((at, _)), _) => at,
-            (None, Some(_)) => match self.main_exited {
-                Some(at) => at,
-                None => return,
-            },
-            (None, None) => return,
+        if self.stop.is_none() && self.leftovers.is_none() {
+            return;
+        }
+        let mut items: Vec<(Mono, String)> = Vec::new();
+        // Kept in time order as they come; what happened at the same moment stays in the order
+        // below (a few items: no sort).
+        let mut item = |t: Option<Mono>, what: &dyn std::fmt::Display| {
+            if let Some(t) = t {
+                let at = items.partition_point(|(u, _)| *u <= t);
+                items.insert(at, (t, what.to_string()));
+            }
         };
-        let at = |t: Mono| t.since(origin).as_millis();
-        let _ = write!(s, "stop timeline:");
-        let mut sep = " ";
-        let mut item = |s: &mut String, what: std::fmt::Arguments<'_>, t: Mono| {
-            let _ = write!(s, "{sep}{what} at {} ms", at(t));
-            sep = ", ";
-        };
+        item(self.restart, &"restart in place began");
         if let Some((t, sig)) = self.stop {
-            item(s, format_args!("{} received", Name(sig)), t);
+            item(Some(t), &format_args!("{} received", Name(sig)));
         }
-        if let Some(t) = self.delay_over {
-            item(s, format_args!("pre-stop delay over"), t);
-        }
+        item(self.delay_over, &"pre-stop delay over");
         match self.forwarded {
-            Some((t, Some(sig))) => item(s, format_args!("{} forwarded", Name(sig)), t),
-            Some((t, None)) => item(s, format_args!("stop signal dropped (rewritten to 0)"), t),
+            Some((t, Some(sig))) => item(Some(t), &format_args!("{} forwarded", Name(sig))),
+            Some((t, None)) => item(Some(t), &"stop signal dropped (rewritten to 0)"),
             None => {}
         }
-        if let Some(t) = self.main_exited {
-            item(s, format_args!("{} exited", self.name), t);
+        item(self.main_exited, &format_args!("{} exited", self.name));
+        item(self.leftovers, &"stop signal to the processes left");
+        item(self.killed.as_ref().map(|k| k.0), &"stragglers killed");
+        item(Some(exiting), &"sigward exiting");
+        let origin = items.first().map_or(exiting, |(t, _)| *t);
+        let _ = write!(s, "stop timeline:");
+        let mut sep = " ";
+        for (t, what) in &items {
+            let _ = write!(s, "{sep}{what} at {} ms", t.since(origin).as_millis());
+            sep = ", ";
         }
-        if let Some(t) = self.leftovers {
-            item(s, format_args!("stop signal to the processes left"), t);
-        }
-        if let Some((t, ..)) = self.killed {
-            item(s, format_args!("stragglers killed"), t);
-        }
-        item(s, format_args!("sigward exiting"), exiting);
         s.push('\n');
     }
 }

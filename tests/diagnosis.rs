@@ -389,3 +389,150 @@ fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
 }
+
+#[test]
+fn termination_message_says_the_command_could_not_run() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let done = run(&["--termination-log", &message, "--", "/no/such/app"]);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&message).unwrap_or_default(),
+        "cannot run '/no/such/app': No such file or directory\n"
+    );
+}
+
+#[test]
+fn termination_message_after_a_restart_in_place_that_cannot_run_says_so() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let app = out.path("app");
+    std::fs::copy(probe(), &app).unwrap();
+    let ns = Ns::start(&[
+        "--restart-signal",
+        "USR2",
+        "--termination-log",
+        &message,
+        "--",
+        &app,
+        "log={log}",
+    ]);
+    ns.wait_record("ready", T);
+    std::fs::remove_file(&app).unwrap();
+    ns.signal(libc::SIGUSR2);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    // What sigward exits with comes first; the drained generation's end after it.
+    assert_eq!(
+        text.lines().next(),
+        Some("generation 2 cannot run: No such file or directory; exiting with status 127"),
+        "{text}"
+    );
+    assert!(!text.contains("stop timeline"), "{text}");
+}
+
+/// The items of a `stop timeline:` line, each with its time in ms.
+fn timeline(text: &str) -> Vec<(String, u64)> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("stop timeline: "))
+        .unwrap_or_else(|| panic!("no timeline in {text:?}"));
+    line.split(", ")
+        .map(|item| {
+            let (what, at) = item.rsplit_once(" at ").unwrap();
+            let ms = at.strip_suffix(" ms").and_then(|n| n.parse().ok());
+            (
+                what.to_string(),
+                ms.unwrap_or_else(|| panic!("{item} in {text}")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn termination_message_of_a_restart_in_place_that_became_the_stop_has_its_timeline() {
+    // The restart's drain is under way (the app ignores SIGTERM) when the real stop comes: the
+    // drain is the stop sequence now, and the message tells it from its beginning, in order.
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let ns = Ns::start(&[
+        "--restart-signal",
+        "HUP",
+        "-t",
+        "2s",
+        "--termination-log",
+        &message,
+        "--",
+        "{probe}",
+        "log={log}",
+        "on-term=stay",
+    ]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGHUP);
+    ns.wait_record("sig 15", T);
+    std::thread::sleep(Duration::from_millis(300));
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    let items = timeline(&text);
+    // (The probe's own exit, at the kill, is named by its path.)
+    let names: Vec<&str> = items
+        .iter()
+        .map(|(w, _)| w.as_str())
+        .filter(|w| !w.ends_with("probe exited"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "restart in place began",
+            "SIGTERM forwarded",
+            "SIGTERM received",
+            "stragglers killed",
+            "sigward exiting"
+        ],
+        "{text}"
+    );
+    assert_eq!(items[0].1, 0, "{text}");
+    assert!(items.windows(2).all(|w| w[0].1 <= w[1].1), "{text}");
+    assert!(items[2].1 >= 250, "{text}");
+}
+
+#[test]
+fn termination_message_when_the_stop_signal_comes_after_the_app_exited_keeps_time_order() {
+    // The app exits by itself leaving a worker that ignores SIGTERM; the stop signal comes later.
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let ns = Ns::start(&[
+        "-t",
+        "2s",
+        "--termination-log",
+        &message,
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={dir}/worker.log on-term=ignore & sleep 0.2; touch {dir}/gone; exit 3",
+    ]);
+    wait_line(&ns.dir.path("worker.log"), "ready", T);
+    eventually(T, || Path::new(&ns.dir.path("gone")).exists(), |gone| *gone);
+    std::thread::sleep(Duration::from_millis(500));
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    let items = timeline(&text);
+    let names: Vec<&str> = items.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sh exited",
+            "stop signal to the processes left",
+            "SIGTERM received",
+            "stragglers killed",
+            "sigward exiting"
+        ],
+        "{text}\n{}",
+        done.stderr
+    );
+    assert!(items.windows(2).all(|w| w[0].1 <= w[1].1), "{text}");
+}
