@@ -69,6 +69,12 @@ pub struct Lossy<'a>(pub &'a [u8]);
 
 impl fmt::Display for Lossy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable ASCII, the usual name, goes out as it is.
+        if self.0.iter().all(|b| (0x20..0x7f).contains(b))
+            && let Ok(plain) = std::str::from_utf8(self.0)
+        {
+            return f.write_str(plain);
+        }
         for chunk in self.0.utf8_chunks() {
             // Runs of plain characters go out as one str (a name is usually all plain: one
             // write instead of one per character, on the path of the main child's exit line).
