@@ -203,7 +203,7 @@ struct Args {
     #[arg(long, env = "SIGWARD_LISTEN", value_name = "ADDR", value_delimiter = ',', value_parser = parse_listen)]
     listen: Vec<Listen>,
 
-    /// Signal that starts a new generation [default: HUP when --listen is given]
+    /// Signal that restarts the app: a new generation beside the old with --listen, else in place (stop, then start again) [default: HUP with --listen]
     #[arg(long, value_name = "SIG", value_parser = parse_catchable)]
     restart_signal: Option<i32>,
 
@@ -249,7 +249,8 @@ pub struct Config {
     pub log_format: Format,
     pub command: Vec<OsString>,
     pub listen: Vec<Listen>,
-    /// Set when generations are enabled (--listen); starts a new generation.
+    /// Set when generations are enabled (--listen, or asked for): starts a new generation, beside
+    /// the old one with sockets to hand over, else in its place.
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
@@ -513,14 +514,10 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             fmt_duration(a.grace_period)
         ));
     }
+    // Without --listen a restart is a restart in place (the old generation stops, then the
+    // command starts again): only when asked for, since HUP means "reload" to many apps.
     let restart_signal = match (a.restart_signal, a.listen.is_empty()) {
-        (Some(_), true) => {
-            return Err(
-                "--restart-signal needs --listen: a new generation needs sockets to take over"
-                    .into(),
-            );
-        }
-        (Some(sig), false) => Some(sig),
+        (Some(sig), _) => Some(sig),
         (None, false) => Some(libc::SIGHUP),
         (None, true) => None,
     };
@@ -952,6 +949,19 @@ mod tests {
         }
         let c = config(&["--ready", "after:59s", "app"]);
         assert_eq!(c.ready, Ready::After(Duration::from_secs(59)));
+    }
+
+    #[test]
+    fn restart_signal_without_listen_means_a_restart_in_place_and_is_never_a_default() {
+        let c = config(&["--restart-signal", "USR2", "app"]);
+        assert_eq!(c.restart_signal, Some(libc::SIGUSR2));
+        assert!(c.listen.is_empty());
+        assert_eq!(config(&["app"]).restart_signal, None, "HUP is the app's");
+        let msg = rejected(&["--restart-signal", "INT", "app"]).unwrap();
+        assert!(
+            msg.contains("SIGINT cannot both stop sigward and restart"),
+            "{msg}"
+        );
     }
 
     const HOSTS_FILE: &str = "\

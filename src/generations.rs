@@ -10,6 +10,11 @@
 //! announced as ready, and a starting generation just waits for the stop signal with the rest of
 //! the app. A generation that already has the stop signal (the retiring one) never gets it again
 //! from the stop sequence. At most two generations live at once.
+//!
+//! Without sockets to hand over, a restart is a restart *in place*: the stop machine drains the
+//! old generation with the stop sequence, and this machine only learns the result
+//! ([`Event::StartedInPlace`]), so generations are numbered the same way either way
+//! ([`Generations::next_n`]).
 
 use crate::clock::Mono;
 use crate::reap::Exit;
@@ -100,6 +105,12 @@ pub enum Event {
     /// The stop sequence began.
     Stopping,
     Timer(Timer),
+    /// A restart in place started generation `n` as `pid` once the old one was gone: it is the
+    /// current generation from now on.
+    StartedInPlace {
+        n: u32,
+        pid: i32,
+    },
 }
 
 /// What sigward's own notify-aware parent is told.
@@ -181,6 +192,11 @@ impl Generations {
             restart: Restart::Idle,
             stopping: false,
         }
+    }
+
+    /// The number the next generation gets, however it starts.
+    pub fn next_n(&self) -> u32 {
+        self.current.n.saturating_add(1)
     }
 
     /// The generation beside the current one, starting or retiring, if any.
@@ -281,9 +297,17 @@ impl Generations {
                 vec![Ignored(Busy::Starting(next.n))]
             }
             (Event::Restart, Restart::Retiring { old, .. }) => vec![Ignored(Busy::Retiring(old.n))],
-            (Event::Restart, Restart::Idle) => vec![Spawn {
-                n: self.current.n.saturating_add(1),
-            }],
+            (Event::Restart, Restart::Idle) => vec![Spawn { n: self.next_n() }],
+
+            // Only after the old generation is gone (no other beside it) and never once stopping:
+            // the stop machine starts nothing then. Anything else is stale.
+            (Event::StartedInPlace { n, pid }, Restart::Idle) if !self.stopping => {
+                self.current = Gen { n, pid, began: now };
+                self.current_ready = false;
+                self.current_exited = false;
+                vec![]
+            }
+            (Event::StartedInPlace { .. }, _) => vec![],
 
             (Event::Spawned { n, pid }, Restart::Idle) if !self.stopping => {
                 let next = Gen { n, pid, began: now };
@@ -545,6 +569,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_restart_in_place_counts_generations_as_a_hand_over_does() {
+        let p = params(Ready::Notify);
+        let mut g = Generations::new(100, Mono(0));
+        assert_eq!(g.next_n(), 2);
+        let a = g.step(Event::StartedInPlace { n: 2, pid: 300 }, Mono(S), &p);
+        assert_eq!(a, vec![]);
+        assert_eq!(
+            g.current,
+            Gen {
+                n: 2,
+                pid: 300,
+                began: Mono(S)
+            }
+        );
+        assert_eq!(g.next_n(), 3);
+        assert_eq!(
+            g.step(Event::Restart, Mono(2 * S), &p),
+            vec![Action::Spawn { n: 3 }]
+        );
+        // Once stopping, nothing becomes current.
+        let mut g = Generations::new(100, Mono(0));
+        g.step(Event::Stopping, Mono(S), &p);
+        g.step(Event::StartedInPlace { n: 2, pid: 300 }, Mono(S), &p);
+        assert_eq!(g.current.pid, 100);
+    }
+
     #[derive(Clone, Copy, Debug)]
     enum Step {
         Restart,
@@ -557,6 +608,7 @@ mod tests {
         Stop,
         Timer,
         Wait(u64),
+        InPlace,
     }
 
     fn arb_step() -> impl Strategy<Value = Step> {
@@ -571,6 +623,7 @@ mod tests {
             Just(Step::Stop),
             Just(Step::Timer),
             (0..20 * S).prop_map(Step::Wait),
+            Just(Step::InPlace),
         ]
     }
 
@@ -607,13 +660,24 @@ mod tests {
                     Step::Stop => Event::Stopping,
                     Step::Timer => match g.timer(&p) { Some((t, at)) => { now = now.max(at); Event::Timer(t) } None => continue },
                     Step::Wait(ns) => { now = now.after(Duration::from_nanos(ns)); continue }
+                    Step::InPlace => { next_pid += 1; Event::StartedInPlace { n: g.next_n(), pid: next_pid } }
                 };
+                let (n_before, other_before) = (g.current.n, g.other());
                 let retire_deadline = match g.restart { Restart::Retiring { deadline, .. } => Some(deadline), _ => None };
                 if event == Event::Stopping && !stopped {
                     stopped = true;
                 }
                 let was_current = g.current;
                 let actions = g.step(event, now, &p);
+                if let Event::StartedInPlace { pid, .. } = event {
+                    // Counted as any restart; never beside another generation, never once stopping.
+                    prop_assert!(actions.is_empty());
+                    if stopped || other_before.is_some() {
+                        prop_assert_eq!(g.current, was_current);
+                    } else {
+                        prop_assert_eq!((g.current.n, g.current.pid), (n_before + 1, pid));
+                    }
+                }
                 if event == Event::Stopping && stop_signalled.is_empty() {
                     // The stop sequence's own stop signal: to every stop target, once.
                     for (t, _) in g.stop_targets() {

@@ -256,6 +256,39 @@ pub enum Event<'a> {
         current_pid: i32,
         wait: ReadyWait,
     },
+    /// The restart signal, without sockets to hand over: generation `generation` is stopped
+    /// with the stop sequence (`stop`: its stop signal, None when rewritten to 0), then started
+    /// again.
+    RestartInPlace {
+        sig: i32,
+        from: i32,
+        generation: u32,
+        pid: i32,
+        stop: Option<i32>,
+        grace: Duration,
+    },
+    /// A restart in place started generation `generation`; `after`: since the restart began.
+    RestartedInPlace {
+        generation: u32,
+        pid: i32,
+        previous: u32,
+        after: Duration,
+    },
+    /// A restart in place could not start generation `generation` (`what`: the step that
+    /// failed, `run` when exec did): sigward exits with `status`.
+    RestartInPlaceFailed {
+        generation: u32,
+        what: &'a str,
+        err: Errno,
+        status: i32,
+    },
+    /// A stop signal during a restart in place: it becomes the real stop, and no new generation
+    /// starts. Whoever is left has had the stop signal already.
+    RestartBecameStop {
+        sig: i32,
+        from: i32,
+        generation: u32,
+    },
     RestartNoNotifySocket {
         generation: u32,
         err: Errno,
@@ -357,6 +390,10 @@ pub enum Busy {
     Starting(u32),
     /// Generation n is still draining.
     Draining(u32),
+    /// Generation n is being restarted in place.
+    Restarting(u32),
+    /// The app has exited: sigward ends with it.
+    Ended,
 }
 
 /// What a starting generation waits for before it takes over.
@@ -705,6 +742,73 @@ impl Event<'_> {
                 ));
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
+            }
+            Event::RestartInPlace {
+                sig,
+                from,
+                generation,
+                pid,
+                stop,
+                grace,
+            } => {
+                v.head(Info, "restart_in_place")?;
+                v.msg(format_args!(
+                    "received {} from {}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
+                    Name(sig),
+                    Sender(from),
+                    MaybeSig(stop),
+                    Dur(grace)
+                ));
+                v.text("signal", &Name(sig));
+                v.int("from_pid", from.into());
+                v.int("generation", generation.into());
+                v.int("pid", pid.into());
+                v.int("grace_ms", ms(grace));
+            }
+            Event::RestartedInPlace {
+                generation,
+                pid,
+                previous,
+                after,
+            } => {
+                v.head(Info, "restarted")?;
+                v.msg(format_args!(
+                    "generation {generation} started as pid {pid}, {} ms after generation {previous} was told to stop",
+                    after.as_millis()
+                ));
+                v.int("generation", generation.into());
+                v.int("pid", pid.into());
+                v.int("after_ms", ms(after));
+            }
+            Event::RestartInPlaceFailed {
+                generation,
+                what,
+                err,
+                status,
+            } => {
+                v.head(Error, "restart_failed")?;
+                v.msg(format_args!(
+                    "generation {generation} cannot {what}: {}; exiting with status {status}",
+                    err.desc()
+                ));
+                v.int("generation", generation.into());
+                v.int("errno", err as i64);
+                v.int("status", status.into());
+            }
+            Event::RestartBecameStop {
+                sig,
+                from,
+                generation,
+            } => {
+                v.head(Info, "stop_signal")?;
+                v.msg(format_args!(
+                    "received {} from {} during a restart: stopping instead, generation {} will not start (everything left already had the stop signal)",
+                    Name(sig),
+                    Sender(from),
+                    generation.saturating_add(1)
+                ));
+                v.text("signal", &Name(sig));
+                v.int("from_pid", from.into());
             }
             Event::RestartNoNotifySocket { generation, err } => {
                 v.head(Warn, "restart_failed")?;
@@ -1204,6 +1308,8 @@ impl fmt::Display for Busy {
             Busy::Stopping => f.write_str("sigward is stopping"),
             Busy::Starting(n) => write!(f, "generation {n} is still starting"),
             Busy::Draining(n) => write!(f, "generation {n} is still draining"),
+            Busy::Restarting(n) => write!(f, "generation {n} is being restarted"),
+            Busy::Ended => f.write_str("the app has exited"),
         }
     }
 }
@@ -2036,6 +2142,36 @@ mod tests {
             Event::AppStopping { generation: 1 },
             Event::AppReloading { generation: 1 },
             Event::LogLinesDropped { count: 12 },
+            Event::RestartInPlace {
+                sig: 1,
+                from: 77,
+                generation: 1,
+                pid: 2,
+                stop: Some(3),
+                grace: d,
+            },
+            Event::RestartedInPlace {
+                generation: 2,
+                pid: 9,
+                previous: 1,
+                after: d,
+            },
+            Event::RestartInPlaceFailed {
+                generation: 2,
+                what: "run",
+                err: Errno::ENOENT,
+                status: 127,
+            },
+            Event::RestartBecameStop {
+                sig: 15,
+                from: 0,
+                generation: 1,
+            },
+            Event::RestartIgnored {
+                sig: 1,
+                from: 77,
+                busy: Busy::Restarting(1),
+            },
         ]
     }
 

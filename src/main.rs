@@ -96,9 +96,12 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     };
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
+    let launch = supervisor::Launch::new(detach, inherited);
     let (started, held) = match listeners {
+        // An app that may be restarted in place counts its generations from the first.
+        None if cfg.restart_signal.is_some() => (launch.spawn(&cfg.command, 1, None), None),
         None => (
-            spawn::spawn(&cfg.command, detach, &inherited, None).map(|p| p.as_raw()),
+            spawn::spawn(&cfg.command, detach, &launch.inherited, None).map(|p| p.as_raw()),
             None,
         ),
         Some(listeners) => {
@@ -112,10 +115,10 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
                 }
             };
             keep.push(notify.as_fd().as_raw_fd());
-            let held = supervisor::Held::new(listeners, detach, inherited, notify);
+            let held = supervisor::Held::new(listeners, notify);
             keep.extend(held.upstream.as_ref().map(|u| u.as_fd().as_raw_fd()));
             let started = match &held.notify[0] {
-                Some(n) => held.spawn(&cfg.command, 1, n),
+                Some(n) => held.spawn(&launch, &cfg.command, 1, n),
                 None => Err(SpawnError::Start("notify", nix::errno::Errno::EBADF)),
             };
             (started, Some(held))
@@ -145,15 +148,7 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let exit = supervisor::Supervisor::new(
-        cfg,
-        signals,
-        child,
-        pid1,
-        detach == Detach::TerminalForeground,
-        held,
-    )
-    .run();
+    let exit = supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held).run();
     log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
     if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {

@@ -123,6 +123,16 @@ impl Reactor {
         self.read_signals(out);
     }
 
+    /// Without sleeping: what is already queued (a reaping pass if one is due, then the
+    /// signals). Before a new generation starts in place, so that a stop signal that came
+    /// meanwhile is seen first.
+    pub fn pending(&mut self, out: &mut Vec<Event>) {
+        if self.reap_pending {
+            self.reap(out);
+        }
+        self.read_signals(out);
+    }
+
     /// One non-blocking read of the signalfd; SIGCHLD becomes pending reaping.
     fn read_signals(&mut self, out: &mut Vec<Event>) {
         let mut batch = [Received { signo: 0, pid: 0 }; SIGNAL_BATCH];

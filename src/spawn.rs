@@ -69,20 +69,29 @@ pub struct Inherited {
     pub sigchld_ignored: bool,
 }
 
-/// What a generation is handed: sockets as fds 3..., and the environment that describes them.
+/// What a generation is handed: its number, sigward's original working directory, and with
+/// sockets to hand over, those as fds 3... and the environment that describes them.
 pub struct Handover<'a> {
-    pub fds: &'a [std::os::fd::OwnedFd],
-    /// LISTEN_FDNAMES, `a:b`.
-    pub fdnames: &'a str,
-    /// NOTIFY_SOCKET for this generation.
-    pub notify: &'a str,
+    /// None for a restart in place: the generation gets sigward's environment as it is, but for
+    /// `SIGWARD_GENERATION`.
+    pub sockets: Option<Sockets<'a>>,
     pub generation: u32,
     /// The directory sigward was started in: every generation starts there, although sigward
     /// itself has moved to `/`.
     pub cwd: Option<&'a std::ffi::CStr>,
 }
 
-/// Variables sigward sets for a generation; any inherited value of them is dropped.
+/// The held sockets, for a generation that takes them over.
+pub struct Sockets<'a> {
+    pub fds: &'a [std::os::fd::OwnedFd],
+    /// LISTEN_FDNAMES, `a:b`.
+    pub fdnames: &'a str,
+    /// NOTIFY_SOCKET for this generation.
+    pub notify: &'a str,
+}
+
+/// Variables sigward sets for a generation that takes sockets over; any inherited value of them
+/// is dropped. Without sockets only the last one is set (and dropped).
 const HANDOVER_VARS: [&str; 5] = [
     "LISTEN_PID",
     "LISTEN_FDS",
@@ -143,7 +152,8 @@ pub fn spawn(
     // LISTEN_PID must be the child's own pid: the child writes its digits into this buffer.
     let mut listen_pid = *b"LISTEN_PID=\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
     let listen_pid_digits = listen_pid[11..].as_mut_ptr();
-    let sockets = handover.map_or(0, |h| h.fds.len());
+    let held = handover.and_then(|h| h.sockets.as_ref());
+    let sockets = held.map_or(0, |s| s.fds.len());
     let floor = i32::try_from(sockets)
         .ok()
         .and_then(|n| n.checked_add(3))
@@ -152,30 +162,38 @@ pub fn spawn(
     let mut high = Vec::with_capacity(sockets);
     let mut moves: Vec<(RawFd, RawFd)> = Vec::with_capacity(sockets);
     if let Some(h) = handover {
-        for (fd, to) in h.fds.iter().zip(3..) {
+        let set = match held {
+            Some(_) => &HANDOVER_VARS[..],
+            None => &HANDOVER_VARS[4..],
+        };
+        for (fd, to) in held.map_or(&[][..], |s| s.fds).iter().zip(3..) {
             let copy = at_or_above(fd, floor).map_err(|e| SpawnError::Start("dup", e))?;
             moves.push((copy.as_raw_fd(), to));
             high.push(copy);
         }
         for (key, value) in std::env::vars_os() {
-            if !HANDOVER_VARS.iter().any(|v| key == *v) {
+            if !set.iter().any(|v| key == *v) {
                 let mut kv = key.into_vec();
                 kv.push(b'=');
                 kv.extend(value.as_bytes());
                 env.extend(CString::new(kv).ok());
             }
         }
-        for kv in [
-            format!("LISTEN_FDS={}", h.fds.len()),
-            format!("LISTEN_FDNAMES={}", h.fdnames),
-            format!("NOTIFY_SOCKET={}", h.notify),
-            format!("SIGWARD_GENERATION={}", h.generation),
-        ] {
-            env.extend(CString::new(kv).ok());
+        if let Some(s) = held {
+            for kv in [
+                format!("LISTEN_FDS={}", s.fds.len()),
+                format!("LISTEN_FDNAMES={}", s.fdnames),
+                format!("NOTIFY_SOCKET={}", s.notify),
+            ] {
+                env.extend(CString::new(kv).ok());
+            }
         }
+        env.extend(CString::new(format!("SIGWARD_GENERATION={}", h.generation)).ok());
     }
     let mut built_envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    built_envp.push(listen_pid.as_ptr().cast());
+    if held.is_some() {
+        built_envp.push(listen_pid.as_ptr().cast());
+    }
     built_envp.push(std::ptr::null());
     let envp = match handover {
         Some(_) => built_envp.as_ptr(),
@@ -243,7 +261,9 @@ pub fn spawn(
                             }
                         }
                     }
-                    write_decimal(listen_pid_digits, libc::getpid() as u32);
+                    if h.sockets.is_some() {
+                        write_decimal(listen_pid_digits, libc::getpid() as u32);
+                    }
                 }
                 fail(STEP_EXEC, exec_search(&paths, &argv, &mut sh_argv, envp))
             }
@@ -547,9 +567,11 @@ mod tests {
         let command = [script.into_os_string(), "7".into()];
         for handover in [false, true] {
             let h = Handover {
-                fds: &[],
-                fdnames: "",
-                notify: "@none",
+                sockets: Some(Sockets {
+                    fds: &[],
+                    fdnames: "",
+                    notify: "@none",
+                }),
                 generation: 1,
                 cwd: None,
             };
@@ -584,9 +606,11 @@ mod tests {
         assert!(lowest_hole < slots_end, "no free fd among the slots");
         drop(holes);
         let h = Handover {
-            fds: &sockets,
-            fdnames: "",
-            notify: "@none",
+            sockets: Some(Sockets {
+                fds: &sockets,
+                fdnames: "",
+                notify: "@none",
+            }),
             generation: 1,
             cwd: None,
         };

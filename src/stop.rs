@@ -7,6 +7,28 @@
 //!  Every state ──no process left──▶ Done
 //! ```
 //!
+//! **Restart in place** (the restart signal without sockets to hand over) is the same stop
+//! sequence with another ending: Draining and Killing carry [`Then`], and a sequence that began
+//! on the restart signal ends, once no process is left, in `Respawning` instead of `Done`:
+//!
+//! ```text
+//!  Running ──restart signal──▶ Draining(then restart) ──deadline──▶ Killing(then restart)
+//!     ▲                            │  └──────no process left────────────┐  │
+//!     │                            └──stop signal: then exit (the real stop, same deadline)
+//!     └──next generation started── Respawning ◀───────────no process left──┘
+//!                                     ├──stop signal──▶ Done (no new generation)
+//!                                     └──it could not start──▶ Done (exit with its status)
+//! ```
+//!
+//! Why a mode of this machine and not of `generations`: the drain must be exactly the stop
+//! sequence (the stop signal once per process, SIGCONT, its own grace period, leftovers told,
+//! stragglers SIGKILLed and named, resweeps), and here every one of those rules is already
+//! stated once and checked. Only the ending differs. The restart uses no pre-stop delay: that
+//! delay is for load balancers to forget a pod that is going away, and a pod restarting its app
+//! in place is not going away, so holding the stop signal would only lengthen the outage. The
+//! next generation starts only once nothing of the old one is left (`AllGone`: no child, orphans
+//! included), so two generations never run at once without sockets to share.
+//!
 //! No syscalls and no clock reads: the dispatcher feeds events with the current [`Mono`] instant
 //! and executes the returned [`Action`]s (signals first, log lines after). That keeps the rules
 //! that matter checkable by tests over every state and every event sequence: the app gets the stop
@@ -46,17 +68,37 @@ pub enum State {
         held: i32,
     },
     /// The stop signal `signal` was delivered; waiting for every process to exit. `asked`: a
-    /// stop signal was received (not only the main child's exit), so a further one is forwarded.
+    /// stop signal was received (not only the main child's exit or a restart), so a further one
+    /// is forwarded.
     Draining {
         began: Mono,
         deadline: Mono,
         signal: i32,
         asked: bool,
+        then: Then,
     },
     /// The deadline passed and everything left was SIGKILLed; look again at `resweep`.
-    Killing { began: Mono, resweep: Mono },
+    Killing {
+        began: Mono,
+        resweep: Mono,
+        then: Then,
+    },
+    /// A restart in place: nothing of the old generation is left. The dispatcher first handles
+    /// what is already pending (a stop signal that came meanwhile wins), then starts the next
+    /// generation and answers with [`Event::Started`] or [`Event::StartFailed`]. `began`: when
+    /// the restart began.
+    Respawning { began: Mono },
     /// No process is left: sigward exits.
     Done,
+}
+
+/// How a stop sequence ends once no process is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// sigward exits (a stop signal, or the app ended by itself).
+    Exit,
+    /// The same command starts again (the restart signal, without sockets to hand over).
+    Restart,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +111,24 @@ pub enum Event {
     AllGone,
     /// A timer this machine asked for (see [`State::timer`]) is due.
     Timer(Timer),
+    /// The restart signal, without sockets to hand over: restart in place. `ended`: the main
+    /// child was already reaped (the app ended by itself; it is not restarted then).
+    Restart { ended: bool },
+    /// In `Respawning`: the next generation was started.
+    Started,
+    /// In `Respawning`: the next generation could not be started.
+    StartFailed,
+}
+
+/// Why a restart signal changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// The stop sequence is under way.
+    Stopping,
+    /// A restart in place is under way.
+    Restarting,
+    /// The main child has exited: the app ended, and sigward ends with it.
+    Ended,
 }
 
 /// The stop machine's named timers: a fired timer says which deadline it was.
@@ -88,6 +148,8 @@ pub enum Because {
     DelayOver,
     /// A second stop signal (this one) cut the pre-stop delay short.
     DelayCut(i32),
+    /// A restart in place begins.
+    Restart,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,13 +179,18 @@ pub enum Action {
     Ignored { sig: i32 },
     /// Every process is gone: exit with the main child's status.
     Exit,
+    /// A restart in place began: the stop signal `sig` goes to the app (in the `StopApp` that
+    /// follows), with the grace period `grace`.
+    RestartBegan { sig: i32, grace: Duration },
+    /// A restart signal that changed nothing.
+    RestartIgnored(Busy),
 }
 
 impl State {
     /// The one pending timer, if any, and when it is due.
     pub fn timer(&self) -> Option<(Timer, Mono)> {
         match *self {
-            State::Running | State::Done => None,
+            State::Running | State::Respawning { .. } | State::Done => None,
             State::Delaying {
                 until, deadline, ..
             } => Some(if until <= deadline {
@@ -150,13 +217,34 @@ impl State {
         match *self {
             State::Delaying { began, .. }
             | State::Draining { began, .. }
-            | State::Killing { began, .. } => Some(began),
+            | State::Killing { began, .. }
+            | State::Respawning { began } => Some(began),
             State::Running | State::Done => None,
         }
     }
 
+    /// Anything but serving: a stop sequence, or a restart in place, is under way.
     pub fn stopping(&self) -> bool {
         *self != State::Running
+    }
+
+    /// A restart in place is under way (it ends in a new generation unless a stop signal comes).
+    pub fn restarting(&self) -> bool {
+        matches!(
+            self,
+            State::Draining {
+                then: Then::Restart,
+                ..
+            } | State::Killing {
+                then: Then::Restart,
+                ..
+            } | State::Respawning { .. }
+        )
+    }
+
+    /// sigward is on its way out: no new generation will start.
+    pub fn exiting(&self) -> bool {
+        self.stopping() && !self.restarting()
     }
 
     /// One transition. Every (state, event) pair is answered here, and nowhere else.
@@ -173,6 +261,53 @@ impl State {
         }
         match (self, event) {
             (State::Done, _) => (State::Done, vec![]),
+
+            // Restart in place: the restart signal, and the end of the old generation.
+            (State::Running, Restart { ended: true }) => {
+                (self, vec![RestartIgnored(self::Busy::Ended)])
+            }
+            (State::Running, Restart { ended: false }) => {
+                let sig = budget.stop_signal;
+                let draining = State::Draining {
+                    began: now,
+                    deadline: now.after(grace),
+                    signal: sig,
+                    asked: false,
+                    then: Then::Restart,
+                };
+                let because = Because::Restart;
+                (
+                    draining,
+                    vec![RestartBegan { sig, grace }, StopApp { sig, because }],
+                )
+            }
+            (_, Restart { .. }) if self.restarting() => {
+                (self, vec![RestartIgnored(self::Busy::Restarting)])
+            }
+            (_, Restart { .. }) => (self, vec![RestartIgnored(self::Busy::Stopping)]),
+            (State::Respawning { .. }, StopSignal(_)) => {
+                // Between the old generation's end and the next one's start: nothing to stop,
+                // and nothing starts.
+                (State::Done, vec![Exit])
+            }
+            (State::Respawning { .. }, Started) => (State::Running, vec![]),
+            (State::Respawning { .. }, StartFailed) => (State::Done, vec![Exit]),
+            (State::Respawning { .. }, _) => (self, vec![]),
+            (_, Started | StartFailed) => (self, vec![]),
+            (
+                State::Draining {
+                    began,
+                    then: Then::Restart,
+                    ..
+                }
+                | State::Killing {
+                    began,
+                    then: Then::Restart,
+                    ..
+                },
+                AllGone,
+            ) => (State::Respawning { began }, vec![]),
+
             (_, AllGone) => (State::Done, vec![Exit]),
 
             (State::Running, StopSignal(sig)) => {
@@ -183,6 +318,7 @@ impl State {
                         deadline,
                         signal: sig,
                         asked: true,
+                        then: Then::Exit,
                     };
                     let because = Because::Received;
                     let began = Began {
@@ -210,6 +346,7 @@ impl State {
                     deadline: now.after(grace),
                     signal: sig,
                     asked: false,
+                    then: Then::Exit,
                 };
                 (draining, vec![StopLeftovers { sig, wait: grace }])
             }
@@ -233,6 +370,7 @@ impl State {
                     deadline,
                     signal: held,
                     asked: true,
+                    then: Then::Exit,
                 };
                 (draining, vec![StopApp { sig: held, because }])
             }
@@ -253,6 +391,7 @@ impl State {
                     deadline,
                     signal: held,
                     asked: true,
+                    then: Then::Exit,
                 };
                 let wait = deadline.since(now);
                 (draining, vec![StopLeftovers { sig: held, wait }])
@@ -260,7 +399,7 @@ impl State {
             (State::Delaying { began, .. }, Timer(self::Timer::Deadline)) => {
                 // Only reachable when the delay ends after the deadline (validation forbids it):
                 // the deadline still wins.
-                kill_first(began, now)
+                kill_first(began, now, Then::Exit)
             }
             (State::Delaying { .. }, Timer(_)) => (self, vec![]),
 
@@ -273,16 +412,19 @@ impl State {
                     deadline,
                     signal,
                     asked: false,
+                    ..
                 },
                 StopSignal(sig),
             ) => {
                 // The first stop signal from outside, after sigward began stopping by itself (the
-                // main child exited): everything left has had the stop signal already.
+                // main child exited, or a restart in place): everything left has had the stop
+                // signal already. A restart becomes the real stop, within the same deadline.
                 let draining = State::Draining {
                     began,
                     deadline,
                     signal,
                     asked: true,
+                    then: Then::Exit,
                 };
                 (draining, vec![AlreadyStopping { sig }])
             }
@@ -296,31 +438,46 @@ impl State {
                 (self, vec![StopLeftovers { sig: signal, wait }])
             }
             (State::Draining { .. }, MainExited { others: false }) => (self, vec![]),
-            (State::Draining { began, .. }, Timer(self::Timer::Deadline)) => kill_first(began, now),
+            (State::Draining { began, then, .. }, Timer(self::Timer::Deadline)) => {
+                kill_first(began, now, then)
+            }
             (State::Draining { .. }, Timer(_)) => (self, vec![]),
 
-            (State::Killing { .. }, StopSignal(sig)) => (self, vec![Ignored { sig }]),
-            (State::Killing { began, .. }, MainExited { others: true }) => {
-                (killing(began, now), vec![Kill { first: false }])
+            (State::Killing { began, resweep, .. }, StopSignal(sig)) => {
+                // A restart being killed becomes the real stop; the resweep stays as it was.
+                let then = Then::Exit;
+                let killing = State::Killing {
+                    began,
+                    resweep,
+                    then,
+                };
+                (killing, vec![Ignored { sig }])
+            }
+            (State::Killing { began, then, .. }, MainExited { others: true }) => {
+                (killing(began, now, then), vec![Kill { first: false }])
             }
             (State::Killing { .. }, MainExited { others: false }) => (self, vec![]),
-            (State::Killing { began, .. }, Timer(self::Timer::Resweep)) => {
-                (killing(began, now), vec![Kill { first: false }])
+            (State::Killing { began, then, .. }, Timer(self::Timer::Resweep)) => {
+                (killing(began, now, then), vec![Kill { first: false }])
             }
             (State::Killing { .. }, Timer(_)) => (self, vec![]),
         }
     }
 }
 
-fn killing(began: Mono, now: Mono) -> State {
+fn killing(began: Mono, now: Mono, then: Then) -> State {
     State::Killing {
         began,
         resweep: now.after(RESWEEP),
+        then,
     }
 }
 
-fn kill_first(began: Mono, now: Mono) -> (State, Vec<Action>) {
-    (killing(began, now), vec![Action::Kill { first: true }])
+fn kill_first(began: Mono, now: Mono, then: Then) -> (State, Vec<Action>) {
+    (
+        killing(began, now, then),
+        vec![Action::Kill { first: true }],
+    )
 }
 
 /// Who has had the stop signal in this stop sequence, so that nobody gets it twice: process
@@ -388,6 +545,7 @@ mod tests {
                 deadline: Mono(11 * S),
                 signal: TERM,
                 asked: true,
+                then: Then::Exit,
             }
         );
         assert_eq!(a.len(), 2);
@@ -505,6 +663,163 @@ mod tests {
         );
     }
 
+    fn restarting_at(b: &Budget, at: Mono) -> State {
+        let (s, a) = State::Running.step(Event::Restart { ended: false }, at, b);
+        assert_eq!(
+            a,
+            vec![
+                RestartBegan {
+                    sig: TERM,
+                    grace: b.grace
+                },
+                StopApp {
+                    sig: TERM,
+                    because: Because::Restart
+                }
+            ]
+        );
+        s
+    }
+
+    #[test]
+    fn a_restart_drains_with_the_stop_signal_and_no_pre_stop_delay_then_starts_again() {
+        let b = budget(3);
+        let s = restarting_at(&b, Mono(S));
+        assert_eq!(
+            s,
+            State::Draining {
+                began: Mono(S),
+                deadline: Mono(11 * S),
+                signal: TERM,
+                asked: false,
+                then: Then::Restart,
+            },
+            "no pre-stop delay: the pod is not going away"
+        );
+        assert!(s.restarting() && s.stopping() && !s.exiting());
+        // The old main process exits, a worker is left: it is told, inside the same deadline.
+        let (s, a) = s.step(Event::MainExited { others: true }, Mono(2 * S), &b);
+        assert_eq!(
+            a,
+            vec![StopLeftovers {
+                sig: TERM,
+                wait: Duration::from_secs(9)
+            }]
+        );
+        let (s, a) = s.step(Event::AllGone, Mono(3 * S), &b);
+        assert_eq!((s, a), (State::Respawning { began: Mono(S) }, vec![]));
+        assert_eq!(
+            s.timer(),
+            None,
+            "nothing to wait for: the dispatcher starts it"
+        );
+        let (s, a) = s.step(Event::Started, Mono(3 * S), &b);
+        assert_eq!((s, a), (State::Running, vec![]));
+    }
+
+    #[test]
+    fn a_restart_kills_stragglers_at_its_deadline_and_starts_again_once_all_are_gone() {
+        let b = budget(0);
+        let s = restarting_at(&b, Mono(S));
+        assert_eq!(
+            s.step(Event::Timer(Timer::Deadline), Mono(10 * S), &b).1,
+            vec![]
+        );
+        let (s, a) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        assert_eq!(a, vec![Kill { first: true }]);
+        assert!(s.restarting());
+        let (s, a) = s.step(Event::Timer(Timer::Resweep), Mono(12 * S), &b);
+        assert_eq!(a, vec![Kill { first: false }]);
+        let (s, _) = s.step(Event::AllGone, Mono(12 * S), &b);
+        assert_eq!(s, State::Respawning { began: Mono(S) });
+    }
+
+    #[test]
+    fn a_stop_signal_during_a_restart_becomes_the_real_stop_within_the_same_deadline() {
+        let b = budget(3);
+        let s = restarting_at(&b, Mono(S));
+        let (s, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
+        assert_eq!(
+            a,
+            vec![AlreadyStopping { sig: libc::SIGINT }],
+            "the app already had the stop signal: not again, and no pre-stop delay now"
+        );
+        assert_eq!(s.deadline(), Some(Mono(11 * S)), "the deadline never moves");
+        assert!(s.exiting());
+        let (s, a) = s.step(Event::StopSignal(TERM), Mono(3 * S), &b);
+        assert_eq!(
+            a,
+            vec![ForwardAgain { sig: TERM }],
+            "a later one is forwarded"
+        );
+        let (s, a) = s.step(Event::AllGone, Mono(4 * S), &b);
+        assert_eq!((s, a), (State::Done, vec![Exit]), "no new generation");
+
+        // While killing: the resweep stays, and the ending is exit.
+        let s = restarting_at(&b, Mono(S));
+        let (s, _) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        let (k, a) = s.step(Event::StopSignal(TERM), Mono(11 * S + 1), &b);
+        assert_eq!(a, vec![Ignored { sig: TERM }]);
+        assert_eq!(k.timer(), s.timer());
+        assert_eq!(k.step(Event::AllGone, Mono(12 * S), &b).0, State::Done);
+
+        // Between the old generation's end and the next one's start: nothing starts.
+        let s = State::Respawning { began: Mono(S) };
+        let (s, a) = s.step(Event::StopSignal(TERM), Mono(12 * S), &b);
+        assert_eq!((s, a), (State::Done, vec![Exit]));
+    }
+
+    #[test]
+    fn a_restart_signal_changes_nothing_while_stopping_restarting_or_after_the_app_ended() {
+        let b = budget(3);
+        let restart = Event::Restart { ended: false };
+        let ignored = |s: State, busy| {
+            assert_eq!(
+                s.step(restart, Mono(2 * S), &b),
+                (s, vec![RestartIgnored(busy)])
+            );
+        };
+        let r = restarting_at(&b, Mono(S));
+        ignored(r, Busy::Restarting);
+        ignored(
+            r.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b).0,
+            Busy::Restarting,
+        );
+        ignored(State::Respawning { began: Mono(S) }, Busy::Restarting);
+        let stopping = State::Running.step(Event::StopSignal(TERM), Mono(S), &b).0;
+        ignored(stopping, Busy::Stopping);
+        let leftovers = State::Running
+            .step(Event::MainExited { others: true }, Mono(S), &b)
+            .0;
+        ignored(leftovers, Busy::Stopping);
+        assert_eq!(
+            State::Running.step(Event::Restart { ended: true }, Mono(S), &b),
+            (State::Running, vec![RestartIgnored(Busy::Ended)]),
+            "the app ended by itself: sigward ends with it"
+        );
+        assert_eq!(
+            State::Done.step(restart, Mono(S), &b),
+            (State::Done, vec![])
+        );
+    }
+
+    #[test]
+    fn a_next_generation_that_cannot_start_ends_sigward() {
+        let s = State::Respawning { began: Mono(S) };
+        let b = budget(0);
+        assert_eq!(
+            s.step(Event::StartFailed, Mono(2 * S), &b),
+            (State::Done, vec![Exit])
+        );
+        // Stale answers elsewhere do nothing.
+        for e in [Event::Started, Event::StartFailed] {
+            assert_eq!(
+                State::Running.step(e, Mono(S), &b),
+                (State::Running, vec![])
+            );
+        }
+    }
+
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
             prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT])
@@ -513,13 +828,17 @@ mod tests {
             Just(Event::AllGone),
             prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
                 .prop_map(Event::Timer),
+            any::<bool>().prop_map(|ended| Event::Restart { ended }),
+            Just(Event::Started),
+            Just(Event::StartFailed),
         ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
-        /// The invariants of the stop sequence over any event sequence at any pace.
+        /// The invariants of the stop sequence over any event sequence at any pace, restarts in
+        /// place included: each restart's drain is a stop sequence of its own.
         #[test]
         fn every_event_sequence_keeps_the_stop_rules(
             delay in 0u64..5,
@@ -534,12 +853,15 @@ mod tests {
             };
             let mut state = State::Running;
             let mut now = Mono(start);
+            // Per stop sequence (a restart's drain is one): reset when a new generation runs.
             let mut deadline: Option<Mono> = None;
             let mut stop_apps = 0;
             let mut told = false;
             let mut received = false;
-            let mut exits = 0;
             let mut main_exited = false;
+            // For the whole run.
+            let mut exits = 0;
+            let mut stop_received = false;
             for (event, step, at_timer) in events {
                 // Time only moves forward; sometimes straight to the pending timer.
                 now = match (at_timer, state.timer()) {
@@ -547,16 +869,17 @@ mod tests {
                     _ => now.after(Duration::from_nanos(step)),
                 };
                 let event = match event {
-                    // The main child exits once.
+                    // Each generation's main child exits once.
                     Event::MainExited { .. } if main_exited => Event::Timer(Timer::Resweep),
                     Event::MainExited { others } => { main_exited = true; Event::MainExited { others } }
+                    Event::Restart { .. } => Event::Restart { ended: main_exited },
                     // A timer event is the due timer (or a stale one, which must do nothing).
                     e => e,
                 };
                 let before = state;
                 let (next, actions) = state.step(event, now, &b);
                 let received_now = matches!(event, Event::StopSignal(_));
-                // The deadline, once set, never moves.
+                // The deadline, once set, never moves within a stop sequence.
                 if let (Some(d), Some(n)) = (deadline, next.deadline()) {
                     prop_assert_eq!(d, n, "deadline moved: {:?} -> {:?}", before, next);
                 }
@@ -576,33 +899,64 @@ mod tests {
                             prop_assert!(told, "forwarded again before any stop signal went out");
                             prop_assert!(received, "forwarded again, but no stop signal came before");
                         }
+                        RestartBegan { .. } => {
+                            prop_assert_eq!(before, State::Running);
+                            prop_assert!(!stop_received, "a restart after a stop signal");
+                        }
                         Exit => exits += 1,
                         _ => {}
                     }
                 }
-                // Stale timers and anything after Done change nothing.
-                let stale = matches!(event, Event::Timer(t) if before.timer().map(|p| p.0) != Some(t));
+                // Stale timers, stale start answers and anything after Done change nothing.
+                let stale = matches!(event, Event::Timer(t) if before.timer().map(|p| p.0) != Some(t))
+                    || (matches!(event, Event::Started | Event::StartFailed)
+                        && !matches!(before, State::Respawning { .. }));
                 if matches!(before, State::Done) || stale {
                     prop_assert!(actions.is_empty(), "{:?} in {:?} did {:?}", event, before, actions);
+                    prop_assert_eq!(next, before);
                 }
-                prop_assert!(stop_apps <= 1, "the app got the stop signal {} times", stop_apps);
+                prop_assert!(stop_apps <= 1, "the app got the stop signal {} times in one stop sequence", stop_apps);
                 prop_assert!(exits <= 1);
-                if event == Event::AllGone {
-                    prop_assert_eq!(next, State::Done);
+                if event == Event::AllGone && !matches!(before, State::Respawning { .. }) {
+                    prop_assert_eq!(next, if before.restarting() { State::Respawning { began: before.began().unwrap() } } else { State::Done });
+                }
+                // No new generation once a stop signal came: never respawning, never running again.
+                stop_received |= received_now && before != State::Done;
+                if stop_received {
+                    prop_assert!(next.exiting(), "{:?} -> {:?} after a stop signal", before, next);
+                }
+                // Only a started generation brings back Running.
+                if before != State::Running && next == State::Running {
+                    let started = matches!(before, State::Respawning { .. }) && event == Event::Started;
+                    prop_assert!(started, "{:?} -> Running on {:?}", before, event);
                 }
                 received |= received_now && before != State::Done;
+                if matches!(before, State::Respawning { .. }) && next == State::Running {
+                    // A new generation: a new stop sequence.
+                    (deadline, stop_apps, told, received, main_exited) = (None, 0, false, false, false);
+                }
                 state = next;
             }
             // Every path ends: fire the due timers; by the deadline sigward is killing, and once
-            // nothing is left it is done.
+            // nothing is left it is done, or a restart starts the next generation (or fails to).
             for _ in 0..4 {
                 if let Some((t, at)) = state.timer() {
                     now = now.max(at);
                     state = state.step(Event::Timer(t), now, &b).0;
                 }
             }
-            prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Done), "{:?}", state);
-            prop_assert_eq!(state.step(Event::AllGone, now, &b).0, State::Done);
+            prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Respawning { .. } | State::Done), "{:?}", state);
+            let gone = state.step(Event::AllGone, now, &b).0;
+            match gone {
+                State::Done => {}
+                State::Respawning { .. } => {
+                    prop_assert!(!stop_received);
+                    prop_assert_eq!(gone.step(Event::Started, now, &b).0, State::Running);
+                    prop_assert_eq!(gone.step(Event::StartFailed, now, &b).0, State::Done);
+                    prop_assert_eq!(gone.step(Event::StopSignal(TERM), now, &b).0, State::Done);
+                }
+                other => prop_assert!(false, "{:?} after AllGone", other),
+            }
         }
     }
 

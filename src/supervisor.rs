@@ -13,6 +13,13 @@
 //! 4. the deadline: SIGKILL to everything sigward answers for, stragglers named;
 //! 5. nothing left: exit with the main child's status.
 //!
+//! A restart in place (the restart signal without sockets to hand over) is steps 2 to 4 for the
+//! current generation, with the stop machine's ending "start again" instead of "exit": once
+//! nothing is left, what is already pending is handled first (a stop signal wins), then the same
+//! command starts as the next generation (see `start_in_place`). Its reach is sigward's own
+//! descendants only, even as PID 1: a `kubectl exec` shell (its parent outside the namespace)
+//! outlives a restart, while the real stop still sweeps the whole namespace.
+//!
 //! Job control, only when sigward is not PID 1 of a PID namespace (a shell runs it as a job; as
 //! PID 1 nothing of this happens): Ctrl-Z must stop the whole job and `fg` resume it, as if the
 //! shell ran the app itself. See [`Supervisor::on_stopped`].
@@ -32,14 +39,61 @@ use crate::stop::{self, Action as StopAction, Because, Told};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
-/// What sigward holds for generations: the sockets, each generation's notify socket, and the way
-/// up to its own notify-aware parent.
-pub struct Held {
-    pub listeners: Listeners,
+/// How every generation is started: what `spawn` needs beyond the command.
+pub struct Launch {
     pub detach: Detach,
     pub inherited: Inherited,
     /// Where sigward was started: each generation starts there, though sigward moved to `/`.
     pub cwd: Option<std::ffi::CString>,
+}
+
+impl Launch {
+    pub fn new(detach: Detach, inherited: Inherited) -> Launch {
+        let cwd = std::env::current_dir()
+            .ok()
+            .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
+        Launch {
+            detach,
+            inherited,
+            cwd,
+        }
+    }
+
+    /// Starts generation `n`, on the held sockets when there are (a hand-over), else alone (a
+    /// restart in place, or generation 1 of an app that may be restarted in place).
+    pub fn spawn(
+        &self,
+        command: &[std::ffi::OsString],
+        n: u32,
+        sockets: Option<spawn::Sockets>,
+    ) -> Result<i32, SpawnError> {
+        // Generation 1 takes the terminal at start. A later one beside the old generation gets it
+        // when it is promoted; one started in place gets it if the job holds it now (the old one's
+        // exit gave it back to sigward's group; after `bg` it is the shell's and stays so).
+        let detach = match self.detach {
+            Detach::TerminalForeground
+                if n > 1
+                    && (sockets.is_some()
+                        || nix::unistd::tcgetpgrp(std::io::stdin())
+                            != Ok(nix::unistd::getpgrp())) =>
+            {
+                Detach::Group
+            }
+            d => d,
+        };
+        let handover = Handover {
+            sockets,
+            generation: n,
+            cwd: self.cwd.as_deref(),
+        };
+        spawn::spawn(command, detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
+    }
+}
+
+/// What sigward holds for generations: the sockets, each generation's notify socket, and the way
+/// up to its own notify-aware parent.
+pub struct Held {
+    pub listeners: Listeners,
     /// Notify sockets: `[current generation's, starting generation's]`.
     pub notify: [Option<Notify>; 2],
     pub upstream: Option<Upstream>,
@@ -47,15 +101,9 @@ pub struct Held {
 }
 
 impl Held {
-    pub fn new(listeners: Listeners, detach: Detach, inherited: Inherited, notify: Notify) -> Held {
-        let cwd = std::env::current_dir()
-            .ok()
-            .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
+    pub fn new(listeners: Listeners, notify: Notify) -> Held {
         Held {
             listeners,
-            detach,
-            inherited,
-            cwd,
             notify: [Some(notify), None],
             upstream: Upstream::from_env().unwrap_or_else(|e| {
                 let err = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL));
@@ -69,24 +117,18 @@ impl Held {
     /// Starts generation `n` on the held sockets with its own notify socket.
     pub fn spawn(
         &self,
+        launch: &Launch,
         command: &[std::ffi::OsString],
         n: u32,
         notify: &Notify,
     ) -> Result<i32, SpawnError> {
-        // Only generation 1 takes the terminal at start; a later one when it is promoted.
-        let detach = match self.detach {
-            Detach::TerminalForeground if n > 1 => Detach::Group,
-            d => d,
-        };
         let fdnames = self.listeners.fdnames();
-        let handover = Handover {
+        let sockets = spawn::Sockets {
             fds: &self.listeners.fds,
             fdnames: &fdnames,
             notify: &notify.addr,
-            generation: n,
-            cwd: self.cwd.as_deref(),
         };
-        spawn::spawn(command, detach, &self.inherited, Some(&handover)).map(|p| p.as_raw())
+        launch.spawn(command, n, Some(sockets))
     }
 
     fn tell(&self, up: Up) {
@@ -111,6 +153,7 @@ pub struct Supervisor<'a> {
     /// Who has had the stop signal in this stop sequence.
     told: Told,
     held: Option<Held>,
+    launch: Launch,
     name: String,
     pid1: bool,
     me: i32,
@@ -144,7 +187,7 @@ impl<'a> Supervisor<'a> {
         signals: SignalFd,
         child: i32,
         pid1: bool,
-        terminal: bool,
+        launch: Launch,
         held: Option<Held>,
     ) -> Self {
         let name = cfg
@@ -171,10 +214,11 @@ impl<'a> Supervisor<'a> {
             },
             told: Told::default(),
             held,
+            terminal: launch.detach == Detach::TerminalForeground,
+            launch,
             name,
             pid1,
             me: std::process::id() as i32,
-            terminal,
             main_exit: None,
             main_just_exited: false,
             restart_from: 0,
@@ -190,6 +234,19 @@ impl<'a> Supervisor<'a> {
     pub fn run(mut self) -> Exit {
         let mut events = Vec::with_capacity(reactor::REAP_BATCH + 8);
         while self.stop != stop::State::Done {
+            if let stop::State::Respawning { began } = self.stop {
+                // The old generation is gone: what is already pending first (a stop signal that
+                // came meanwhile means no new generation), then the next one starts.
+                events.clear();
+                self.reactor.pending(&mut events);
+                for event in events.drain(..) {
+                    self.dispatch(event);
+                }
+                if matches!(self.stop, stop::State::Respawning { .. }) {
+                    self.start_in_place(began);
+                }
+                continue;
+            }
             // Due timers first, each by its name.
             let now = Mono::now();
             if let Some((t, at)) = self.stop.timer().filter(|(_, at)| now >= *at) {
@@ -257,9 +314,8 @@ impl<'a> Supervisor<'a> {
             self.on_stop(stop::Event::StopSignal(sig), Mono::now());
             return self.report_stop_signal(before, sig, r.pid);
         }
-        if self.held.is_some() && self.cfg.restart_signal == Some(sig) {
-            self.restart_from = r.pid;
-            return self.on_gens(generations::Event::Restart, Mono::now());
+        if self.cfg.restart_signal == Some(sig) {
+            return self.request_restart(r.pid);
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -278,6 +334,63 @@ impl<'a> Supervisor<'a> {
             self.foreground_to_app(r.pid);
         }
         self.forward(sig);
+    }
+
+    /// A restart of the app, asked by `from` (the restart signal's sender): with sockets to hand
+    /// over, a new generation beside the current one (the restart machine); without, a restart in
+    /// place (the stop machine drains the current generation, then it starts again). Either
+    /// machine answers a restart under way, or the stop sequence, by ignoring it (logged).
+    fn request_restart(&mut self, from: i32) {
+        self.restart_from = from;
+        let now = Mono::now();
+        if self.held.is_some() {
+            self.on_gens(generations::Event::Restart, now);
+        } else {
+            let ended = self.main_exit.is_some();
+            self.on_stop(stop::Event::Restart { ended }, now);
+        }
+    }
+
+    /// A restart in place: nothing of the old generation is left; start the command again as the
+    /// next generation, as the first was started (argv, environment, sigward's original working
+    /// directory, a session of its own or the terminal's foreground). If it cannot start, that is
+    /// reported and sigward exits with the status a shell would give (127, 126; 125 when sigward
+    /// itself failed): no silent crash loop inside the container.
+    fn start_in_place(&mut self, began: Mono) {
+        let n = self.gens.next_n();
+        let previous = self.gens.current.n;
+        match self.launch.spawn(&self.cfg.command, n, None) {
+            Ok(pid) => {
+                let now = Mono::now();
+                // A new stop sequence for a new generation: nobody told, no exit seen yet.
+                self.main_exit = None;
+                self.told = Told::default();
+                self.continue_at = None;
+                self.continue_told.clear();
+                self.on_gens(generations::Event::StartedInPlace { n, pid }, now);
+                self.on_stop(stop::Event::Started, now);
+                log::emit(&Event::RestartedInPlace {
+                    generation: n,
+                    pid,
+                    previous,
+                    after: now.since(began),
+                });
+            }
+            Err(e) => {
+                let (status, what, err) = match e {
+                    SpawnError::Exec(err) => (spawn::exec_failure_status(err), "run", err),
+                    SpawnError::Start(what, err) => (crate::START_FAILED, what, err),
+                };
+                self.main_exit = Some(Exit::Code(status));
+                self.on_stop(stop::Event::StartFailed, Mono::now());
+                log::emit(&Event::RestartInPlaceFailed {
+                    generation: n,
+                    what,
+                    err,
+                    status,
+                });
+            }
+        }
     }
 
     /// Job control: a child stopped (reported only when sigward is not PID 1).
@@ -411,6 +524,11 @@ impl<'a> Supervisor<'a> {
     /// What a received stop signal did, said after its effects (signals before log lines).
     fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: i32) {
         let event = match before {
+            _ if before.restarting() => Event::RestartBecameStop {
+                sig,
+                from,
+                generation: self.gens.current.n,
+            },
             stop::State::Running => Event::StopSignal {
                 sig,
                 from,
@@ -420,7 +538,7 @@ impl<'a> Supervisor<'a> {
             stop::State::Draining { asked: false, .. } => Event::StopSignalAfterExit { sig, from },
             stop::State::Draining { asked: true, .. } => Event::StopSignalAgain { sig, from },
             stop::State::Killing { .. } => Event::IgnoredWhileKilling { sig },
-            stop::State::Done => return,
+            stop::State::Respawning { .. } | stop::State::Done => return,
         };
         log::emit(&event);
         if let Some(logs) = self.pending_logs.take() {
@@ -491,7 +609,7 @@ impl<'a> Supervisor<'a> {
 
     /// Feeds the stop machine and carries out its decisions.
     fn on_stop(&mut self, event: stop::Event, now: Mono) {
-        let was_running = !self.stop.stopping();
+        let was_exiting = self.stop.exiting();
         let (next, actions) = self.stop.step(event, now, &self.budget);
         self.stop = next;
         // Effects first, in order, noted in a buffer kept from call to call (see `spare_logs`)...
@@ -501,7 +619,7 @@ impl<'a> Supervisor<'a> {
             let done = self.carry_out(action);
             logs.push((action, done));
         }
-        if was_running && next.stopping() && next != stop::State::Done {
+        if !was_exiting && next.exiting() && next != stop::State::Done {
             self.on_gens(generations::Event::Stopping, now);
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
@@ -562,10 +680,10 @@ impl<'a> Supervisor<'a> {
             }
             StopAction::StopLeftovers { sig, .. } => {
                 let Some(to) = self.cfg.rewritten(sig) else {
-                    let n = procs::responsible_for(self.pid1).len();
+                    let n = procs::responsible_for(self.reach()).len();
                     return Done::Counted(n);
                 };
-                let remaining = procs::responsible_for(self.pid1);
+                let remaining = procs::responsible_for(self.reach());
                 let mut count = 0;
                 for p in &remaining {
                     if !self.told.first_time(p.pid, p.pgid, p.start_time) {
@@ -585,6 +703,8 @@ impl<'a> Supervisor<'a> {
             StopAction::Began { .. }
             | StopAction::AlreadyStopping { .. }
             | StopAction::Ignored { .. }
+            | StopAction::RestartBegan { .. }
+            | StopAction::RestartIgnored(_)
             | StopAction::Exit => Done::Nothing,
         }
     }
@@ -618,6 +738,26 @@ impl<'a> Supervisor<'a> {
                     },
                 })
             }
+            (StopAction::RestartBegan { sig, grace }, _) => {
+                let current = self.gens.current;
+                log::emit(&Event::RestartInPlace {
+                    sig: self.cfg.restart_signal.unwrap_or(0),
+                    from: self.restart_from,
+                    generation: current.n,
+                    pid: current.pid,
+                    stop: self.cfg.rewritten(sig),
+                    grace,
+                })
+            }
+            (StopAction::RestartIgnored(busy), _) => log::emit(&Event::RestartIgnored {
+                sig: self.cfg.restart_signal.unwrap_or(0),
+                from: self.restart_from,
+                busy: match busy {
+                    stop::Busy::Stopping => log::Busy::Stopping,
+                    stop::Busy::Restarting => log::Busy::Restarting(self.gens.current.n),
+                    stop::Busy::Ended => log::Busy::Ended,
+                },
+            }),
             (StopAction::Kill { first: true }, Done::Killed(stragglers)) => {
                 log::emit(&Event::StragglersKilled {
                     grace: self.cfg.grace_period,
@@ -698,7 +838,7 @@ impl<'a> Supervisor<'a> {
     /// SIGCONT to stopped processes that were just told to stop, so a stopped process acts on
     /// its stop signal now instead of sitting until SIGKILL (as systemd does).
     fn continue_stopped(&self, told: impl Fn(&Proc) -> bool) {
-        for p in procs::responsible_for(self.pid1) {
+        for p in procs::responsible_for(self.reach()) {
             if p.state == b'T'
                 && told(&p)
                 && let Some(pin) = Pinned::open(&p)
@@ -708,9 +848,16 @@ impl<'a> Supervisor<'a> {
         }
     }
 
+    /// Whether the stop sequence reaches the whole PID namespace (as its PID 1) or sigward's own
+    /// descendants only: a restart in place leaves what is not the app's (a `kubectl exec`
+    /// shell, whose parent is outside the namespace) alone.
+    fn reach(&self) -> bool {
+        self.pid1 && !self.stop.restarting()
+    }
+
     /// SIGKILLs everything sigward answers for; returns who that was.
     fn kill_everything(&self) -> Vec<Proc> {
-        let stragglers = procs::responsible_for(self.pid1);
+        let stragglers = procs::responsible_for(self.reach());
         for (g, reaped) in self.gens.forward_targets() {
             if !reaped {
                 let _ = crate::signals::send(-g.pid, libc::SIGKILL);
@@ -721,7 +868,7 @@ impl<'a> Supervisor<'a> {
                 let _ = pin.signal(libc::SIGKILL);
             }
         }
-        if self.pid1 {
+        if self.reach() {
             // Also reaches what forked since the snapshot. Safe: as PID 1 of our own namespace,
             // -1 means exactly our namespace.
             let _ = crate::signals::send(-1, libc::SIGKILL);
@@ -753,7 +900,7 @@ impl<'a> Supervisor<'a> {
                         return self.on_gens(generations::Event::SpawnFailed { n }, now);
                     }
                 };
-                match held.spawn(&self.cfg.command, n, &notify) {
+                match held.spawn(&self.launch, &self.cfg.command, n, &notify) {
                     Ok(pid) => {
                         held.notify[1] = Some(notify);
                         self.on_gens(generations::Event::Spawned { n, pid }, Mono::now());

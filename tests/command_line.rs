@@ -92,8 +92,8 @@ fn bad_input_is_a_one_line_usage_error_naming_the_value_and_starts_nothing() {
             "host 'no-such-host.invalid' has no IPv4 address in /etc/hosts",
         ),
         (
-            &["--restart-signal", "HUP"],
-            "--restart-signal needs --listen",
+            &["--restart-signal", "TERM"],
+            "SIGTERM cannot both stop sigward and restart the app",
         ),
     ];
     for (args, needle) in cases {

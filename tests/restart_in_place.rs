@@ -1,0 +1,399 @@
+//! Restart in place: `--restart-signal` without `--listen` stops the app with the stop sequence
+//! (its stop signal once, its own grace period, stragglers SIGKILLed and named), waits until
+//! nothing of it is left, then starts the same command again as the next generation, in the same
+//! container: same argv, environment and working directory, `SIGWARD_GENERATION` counted up.
+mod common;
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+/// Each generation is a probe that records to `gen<N>`.
+const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
+
+/// sigward restarting `sh -c SCRIPT` in place on HUP, with `options`.
+fn in_place(options: &[&str], script: &str) -> Ns {
+    let mut args = vec!["--restart-signal", "HUP"];
+    args.extend(options);
+    args.extend(["--", "sh", "-c", script]);
+    Ns::start(&args)
+}
+
+fn gen_log(ns: &Ns, n: u32) -> String {
+    ns.dir.path(&format!("gen{n}"))
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn t_of(line: &str) -> u128 {
+    field(line, "t").parse().expect("t=")
+}
+
+#[test]
+fn generations_are_counted_across_restarts_in_place_and_each_old_one_is_stopped_first() {
+    let ns = in_place(&[], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    ns.signal(libc::SIGHUP);
+    let start3 = wait_line(&gen_log(&ns, 3), "start", T);
+    wait_line(&gen_log(&ns, 3), "ready", T);
+    for (old, next_start) in [(1, &start2), (2, &start3)] {
+        let records = read(&gen_log(&ns, old));
+        assert_eq!(
+            signals_seen(&records),
+            vec![libc::SIGTERM],
+            "generation {old}"
+        );
+        assert!(records.contains("exit 143"), "generation {old}: {records}");
+        let term = records.lines().find(|l| l.starts_with("sig ")).unwrap();
+        assert!(
+            t_of(next_start) > t_of(term),
+            "generation {} started before generation {old} was told to stop",
+            old + 1
+        );
+    }
+    assert_eq!(
+        field(&start3, "fds"),
+        "0,1,2",
+        "no socket, nothing of sigward's"
+    );
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    for needle in [
+        "restarting in place: stopping generation 1 (pid",
+        "with SIGTERM, grace period 25s",
+        "generation 2 started as pid",
+        "generation 3 started as pid",
+    ] {
+        assert!(done.stderr.contains(needle), "{needle}: {}", done.stderr);
+    }
+}
+
+#[test]
+fn the_old_generation_is_drained_with_the_configured_stop_signal() {
+    // The probe records QUIT and goes on: the grace deadline ends it.
+    let ns = in_place(&["-S", "QUIT", "-t", "1s"], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    assert_eq!(
+        signals_seen(&read(&gen_log(&ns, 1))),
+        vec![libc::SIGQUIT],
+        "the configured stop signal, once, and never TERM"
+    );
+    ns.signal(libc::SIGQUIT);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("with SIGQUIT, grace period 1s"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
+    // comm=stubborn: the straggler's name as the log must show it.
+    let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 on-term=ignore comm=73747562626f726e; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let ns = in_place(&["-t", "1s"], script);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    let hup = now_ns();
+    ns.signal(libc::SIGHUP);
+    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
+    assert!(
+        t_of(&start2) - hup >= 900_000_000,
+        "generation 2 started {} ms after the restart signal, before the grace deadline",
+        (t_of(&start2) - hup) / 1_000_000
+    );
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("grace period of 1s is over: killing 1 straggler:")
+            && done.stderr.contains("stubborn"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("exited with signal SIGKILL"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_group_member_of_the_old_generation_is_gone_before_the_new_one_starts() {
+    // Generation 1 leaves a worker in its process group that drains for 700 ms after TERM; once
+    // the main process has exited, that worker is an orphan of sigward's.
+    let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then {probe} log={dir}worker on-term=drain:700:0 & exec {probe} log={dir}gen1; fi; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let ns = in_place(&[], script);
+    wait_line(&ns.dir.path("worker"), "ready", T);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
+    let worker = read(&ns.dir.path("worker"));
+    let drained = worker
+        .lines()
+        .find(|l| l.starts_with("drained"))
+        .unwrap_or_else(|| {
+            panic!("the worker had not finished when generation 2 started: {worker}")
+        });
+    assert!(t_of(&start2) > t_of(drained));
+    assert_eq!(
+        signals_seen(&worker),
+        vec![libc::SIGTERM],
+        "once: with its group, not again as a leftover"
+    );
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.wait(T).code, 143);
+}
+
+#[test]
+fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation() {
+    // Generation 1 records TERM and stays: the restart is still draining it. The records live
+    // in the test's own directory, to be read after sigward is gone.
+    let out = Scratch::new();
+    let (gen1, gen2) = (out.path("gen1"), out.path("gen2"));
+    let script = format!(
+        "exec {{probe}} log={}gen$SIGWARD_GENERATION on-term=stay",
+        out.path("")
+    );
+    let ns = in_place(&["-t", "2s"], &script);
+    wait_line(&gen1, "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    ns.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        signals_seen(&read(&gen1)),
+        vec![libc::SIGTERM],
+        "the first stop signal from outside is not sent again: it already had one"
+    );
+    // A later one from outside is forwarded, as during any stop sequence.
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(
+        done.code, 137,
+        "killed at the restart's own deadline: {}",
+        done.stderr
+    );
+    assert_eq!(
+        signals_seen(&read(&gen1)),
+        vec![libc::SIGTERM, libc::SIGTERM]
+    );
+    assert!(
+        !std::path::Path::new(&gen2).exists(),
+        "a new generation started after the stop signal: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr
+            .contains("during a restart: stopping instead, generation 2 will not start"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.elapsed < Duration::from_secs(15),
+        "the deadline was extended"
+    );
+}
+
+#[test]
+fn a_restart_signal_during_a_restart_is_ignored() {
+    // Generation 1 drains for 2.5 s after TERM: the second restart signal comes meanwhile, even
+    // on a loaded machine.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:2500:0";
+    let ns = in_place(&[], script);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 1), &format!("sig {} ", libc::SIGTERM), T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !std::path::Path::new(&gen_log(&ns, 3)).exists(),
+        "a third generation was started"
+    );
+    assert!(
+        signals_seen(&read(&gen_log(&ns, 2))).is_empty(),
+        "the ignored restart signal reached nobody"
+    );
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(
+        done.code, 0,
+        "generation 2 drained and exited 0: {}",
+        done.stderr
+    );
+    assert!(
+        done.stderr
+            .contains("restart ignored, generation 1 is being restarted"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_new_generation_that_fails_at_once_ends_sigward_with_its_status() {
+    let script = "[ -e {dir}marker ] && exit 3; touch {dir}marker; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let ns = in_place(&[], script);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 3, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("generation 2 started as pid")
+            && done.stderr.contains("exited with status 3"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_restart_that_cannot_run_the_command_is_reported_and_sigward_exits_127() {
+    let dir = Scratch::new();
+    let app = dir.path("app");
+    std::fs::copy(probe(), &app).unwrap();
+    let ns = Ns::start(&["--restart-signal", "USR2", "--", &app, "log={log}"]);
+    ns.wait_record("ready", T);
+    std::fs::remove_file(&app).unwrap();
+    ns.signal(libc::SIGUSR2);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "generation 2 cannot run: No such file or directory; exiting with status 127"
+        ),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
+}
+
+#[test]
+fn each_generation_starts_in_the_containers_working_directory_with_its_environment() {
+    let script = "echo \"$(pwd -P) $APP_SETTING $SIGWARD_GENERATION ${LISTEN_FDS-none}\" > {dir}seen$SIGWARD_GENERATION; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let workdir = Scratch::new();
+    let cwd = std::fs::canonicalize(&workdir.0).unwrap();
+    let ns = Ns::start_with(
+        &["--restart-signal", "HUP", "--", "sh", "-c", script],
+        |cmd| {
+            cmd.current_dir(&cwd).env("APP_SETTING", "kept");
+        },
+    );
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    let cwd = cwd.to_string_lossy();
+    assert_eq!(
+        read(&ns.dir.path("seen1")).trim(),
+        format!("{cwd} kept 1 none")
+    );
+    assert_eq!(
+        read(&ns.dir.path("seen2")).trim(),
+        format!("{cwd} kept 2 none")
+    );
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.wait(T).code, 143);
+}
+
+#[test]
+fn on_a_terminal_the_next_generation_takes_the_foreground_so_ctrl_c_reaches_it() {
+    let dir = Scratch::new();
+    let record = |n: u32| dir.path(&format!("gen{n}"));
+    // `script` gives sigward a pseudo-terminal as its controlling terminal, in the foreground.
+    let inner = format!(
+        "{} -t 5s --restart-signal HUP -- sh -c 'exec {} log={}gen$SIGWARD_GENERATION'; echo rc=$? fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)",
+        sigward_bin(),
+        probe(),
+        dir.path("")
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let start1 = wait_line(&record(1), "start", T);
+    wait_line(&record(1), "ready", T);
+    let sigward: i32 = field(&start1, "ppid").parse().unwrap();
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGHUP) };
+    let start2 = wait_line(&record(2), "start", T);
+    wait_line(&record(2), "ready", T);
+    assert_eq!(
+        field(&start2, "pgid"),
+        field(&start2, "pid"),
+        "its own group"
+    );
+    assert_eq!(
+        field(&start2, "sid"),
+        field(&start1, "sid"),
+        "in the terminal's session, as generation 1"
+    );
+    let stdin = script.stdin.as_mut().unwrap();
+    std::io::Write::write_all(stdin, &[0x03]).unwrap(); // Ctrl-C, as typed
+    std::io::Write::flush(stdin).unwrap();
+    let int = wait_line(&record(2), &format!("sig {} ", libc::SIGINT), T);
+    assert_eq!(
+        field(&int, "from"),
+        "0",
+        "sent by the terminal, not by sigward"
+    );
+    // SAFETY: kill(2) with plain integers.
+    unsafe { libc::kill(sigward, libc::SIGTERM) };
+    let out = script.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rc=143 "), "{text}");
+    let fg = text.split("fg=").nth(1).expect("fg= line");
+    let (pgrp, tpgid) = fg
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .split_once(':')
+        .unwrap();
+    assert_eq!(pgrp, tpgid, "the foreground was not handed back: {text}");
+}
+
+#[test]
+fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
+    // Generation 1 ignores TERM, so the restart's grace deadline SIGKILLs it. Beside it, a
+    // process entered into the namespace from outside (as `kubectl exec` does: its parent is
+    // outside, so it is not sigward's descendant) that ignores TERM too.
+    let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=ignore";
+    let ns = in_place(&["-t", "1s"], script);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    let session_log = ns.dir.path("session");
+    let mut session = std::process::Command::new("nsenter")
+        .args(["-t", &ns.pid1.to_string(), "-p", "--"])
+        .arg(probe())
+        .args([format!("log={session_log}"), "on-term=ignore".into()])
+        .spawn()
+        .expect("nsenter (util-linux)");
+    wait_line(&session_log, "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        session.try_wait().unwrap().is_none(),
+        "the restart killed the exec session"
+    );
+    assert!(
+        signals_seen(&read(&session_log)).is_empty(),
+        "the restart signalled the exec session"
+    );
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    let status = session.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the real stop sweeps the whole namespace: {status:?}"
+    );
+}
