@@ -10,6 +10,7 @@
 
 use crate::log::{Format, Level};
 use crate::signals::{self, SigMask};
+use crate::termination;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::ffi::{OsStr, OsString};
@@ -215,6 +216,33 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
 
+    /// At exit, write how the app ended (exit, OOM kills, stragglers, stop timeline) to this file
+    /// if it exists and is empty (Kubernetes' terminationMessagePath), or off. A path given
+    /// here is created if missing; the default one never is
+    #[arg(long, env = "SIGWARD_TERMINATION_LOG", value_name = "PATH|off", default_value = termination::DEFAULT_PATH)]
+    termination_log: String,
+    /// Act when this file or directory changes (repeatable, ':'-separated; waited for if missing)
+    #[arg(
+        long,
+        env = "SIGWARD_WATCH",
+        value_name = "PATH",
+        value_delimiter = ':'
+    )]
+    watch: Vec<OsString>,
+
+    /// On a --watch change: signal:SIG (to the app, as forwarded) or restart (a new generation)
+    #[arg(
+        long,
+        env = "SIGWARD_ON_CHANGE",
+        value_name = "ACTION",
+        default_value = "signal:HUP"
+    )]
+    on_change: OsString,
+
+    /// Quiet time after the last change before acting (at most 10 times this after the first)
+    #[arg(long, env = "SIGWARD_WATCH_DEBOUNCE", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    watch_debounce: Duration,
+
     /// One line per event on stderr
     #[arg(
         long,
@@ -254,6 +282,21 @@ pub struct Config {
     pub restart_signal: Option<i32>,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    pub termination_log: termination::Dest,
+    /// Absolute paths to watch (--watch), without `.`, `..`, `//` or a trailing `/`; empty: no
+    /// watching.
+    pub watch: Vec<Vec<u8>>,
+    pub on_change: OnChange,
+    pub watch_debounce: Duration,
+}
+
+/// What a change of a watched path does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnChange {
+    /// Send this signal to the app, as a forwarded one (to every live generation).
+    Signal(i32),
+    /// Start a new generation, as the restart signal does.
+    Restart,
 }
 
 /// A socket to bind and hand to every generation.
@@ -273,6 +316,12 @@ pub enum ListenAddr {
 pub use crate::generations::Ready;
 
 impl Config {
+    /// The app may be restarted: by the restart signal, or by `--on-change restart`.
+    pub fn restartable(&self) -> bool {
+        self.restart_signal.is_some()
+            || (!self.watch.is_empty() && self.on_change == OnChange::Restart)
+    }
+
     /// What `sig` is forwarded as, or None when it is dropped.
     pub fn rewritten(&self, sig: i32) -> Option<i32> {
         let to = *self.rewrite.get(usize::try_from(sig).ok()?)?;
@@ -352,6 +401,7 @@ fn try_parse_with(
     let own = Given {
         log_level: given("log_level"),
         single_child: given("single_child"),
+        termination_log: given("termination_log"),
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| Rejected::Usage(usage_error(&e)))?;
     let peers = Peers::read(env).map_err(Rejected::Usage)?;
@@ -364,6 +414,7 @@ fn try_parse_with(
 struct Given {
     log_level: bool,
     single_child: bool,
+    termination_log: bool,
 }
 
 /// What tini's and dumb-init's environment variables ask for, so that images and pod specs
@@ -527,6 +578,14 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
+    let mut watch = Vec::with_capacity(a.watch.len());
+    for p in &a.watch {
+        watch.push(
+            watch_path(p.as_encoded_bytes()).map_err(|why| bad_value("--watch <PATH>", p, &why))?,
+        );
+    }
+    let on_change = parse_on_change(&a.on_change.to_string_lossy())
+        .map_err(|why| bad_value("--on-change <ACTION>", &a.on_change, &why))?;
     if let Ready::After(after) = a.ready
         && after >= a.ready_timeout
     {
@@ -536,6 +595,16 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             fmt_duration(a.ready_timeout)
         ));
     }
+    let termination_log = match a.termination_log {
+        off if off == "off" => termination::Dest::Off,
+        p if !p.starts_with('/') => {
+            return Err(escaped(&format!(
+                "invalid value '{p}' for '--termination-log': expected an absolute path or off"
+            )));
+        }
+        p if own.termination_log => termination::Dest::Given(p),
+        p => termination::Dest::Default(p),
+    };
     let mut rewrite = [0u8; signals::MAX as usize + 1];
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
@@ -569,6 +638,10 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         restart_signal,
         ready: a.ready,
         ready_timeout: a.ready_timeout,
+        termination_log,
+        watch,
+        on_change,
+        watch_debounce: a.watch_debounce,
     })
 }
 
@@ -795,6 +868,56 @@ fn hosts_lookup(text: &str, host: &str, v6: bool) -> Option<IpAddr> {
     })
 }
 
+/// A path to watch, made absolute now (sigward moves to `/` once the app runs) and plain: no
+/// `.`, `//` or trailing `/`. `..` is refused: the watched directories are found from the path's
+/// own names, never by resolving it.
+fn watch_path(text: &[u8]) -> Result<Vec<u8>, String> {
+    if text.is_empty() {
+        return Err("empty path (in SIGWARD_WATCH, ':' separates paths)".into());
+    }
+    let mut out = Vec::new();
+    if text.first() != Some(&b'/') {
+        let cwd = std::env::current_dir().map_err(|e| format!("cannot make it absolute: {e}"))?;
+        out.extend_from_slice(cwd.as_os_str().as_encoded_bytes());
+    }
+    for part in text.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("a watched path cannot contain '..' (give it without)".into()),
+            _ => {
+                if out.last() != Some(&b'/') {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(part);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
+/// A usage error for a value checked after clap, worded as clap's own.
+#[inline(never)]
+fn bad_value(arg: &str, value: &OsStr, why: &str) -> String {
+    escaped(&format!(
+        "invalid value '{}' for '{arg}': {why} (see --help)",
+        value.to_string_lossy()
+    ))
+}
+
+/// `signal:SIG` or `restart`.
+fn parse_on_change(text: &str) -> Result<OnChange, String> {
+    match text {
+        "restart" => Ok(OnChange::Restart),
+        _ => match text.strip_prefix("signal:") {
+            Some(sig) => signals::parse(sig).map(OnChange::Signal),
+            None => Err("expected signal:SIG (e.g. signal:HUP) or restart".into()),
+        },
+    }
+}
+
 fn parse_ready(text: &str) -> Result<Ready, String> {
     match text {
         "notify" => Ok(Ready::Notify),
@@ -826,6 +949,41 @@ mod tests {
             Parsed::Run(c) => *c,
             Parsed::Exit(code) => panic!("exit {code} for {s:?}"),
         }
+    }
+
+    #[test]
+    fn termination_log_default_given_and_off() {
+        // The environment may carry SIGWARD_TERMINATION_LOG where the tests run: only flags here.
+        let dest = |a: &[&str]| {
+            let m = Args::command().try_get_matches_from(argv(a)).unwrap();
+            let given = m.value_source("termination_log") == Some(ValueSource::CommandLine);
+            let own = Given {
+                termination_log: given,
+                ..Given::default()
+            };
+            let args = Args::from_arg_matches(&m).unwrap();
+            validate(args, own, &Peers::default())
+                .unwrap()
+                .termination_log
+        };
+        if std::env::var_os("SIGWARD_TERMINATION_LOG").is_none() {
+            assert_eq!(
+                dest(&["app"]),
+                termination::Dest::Default("/dev/termination-log".into())
+            );
+        }
+        assert_eq!(
+            dest(&["--termination-log", "/tmp/t", "app"]),
+            termination::Dest::Given("/tmp/t".into())
+        );
+        assert_eq!(
+            dest(&["--termination-log", "off", "app"]),
+            termination::Dest::Off
+        );
+        assert!(matches!(
+            try_parse(argv(&["--termination-log", "rel/path", "app"])),
+            Err(Rejected::Usage(m)) if m.contains("'rel/path'") && m.contains("absolute path or off")
+        ));
     }
 
     #[test]
@@ -1148,6 +1306,66 @@ fe80::1%eth0 scoped
         assert!(!c.single_child);
     }
 
+    #[test]
+    fn watch_paths_are_absolute_split_on_colons_and_act_with_sighup_after_1s_by_default() {
+        let c = config(&["app"]);
+        assert!(c.watch.is_empty());
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGHUP));
+        assert_eq!(c.watch_debounce, Duration::from_secs(1));
+        let c = config(&[
+            "--watch",
+            "/etc/a:/etc/b/",
+            "--watch",
+            "rel/c",
+            "--on-change",
+            "signal:USR1",
+            "--watch-debounce",
+            "250ms",
+            "app",
+        ]);
+        let cwd = std::env::current_dir().unwrap();
+        let rel = cwd.join("rel/c");
+        assert_eq!(
+            c.watch,
+            vec![
+                b"/etc/a".to_vec(),
+                b"/etc/b".to_vec(),
+                rel.as_os_str().as_encoded_bytes().to_vec()
+            ]
+        );
+        assert_eq!(watch_path(b"//etc/./a//b/"), Ok(b"/etc/a/b".to_vec()));
+        assert_eq!(watch_path(b"/"), Ok(b"/".to_vec()));
+        assert_eq!(watch_path(b"/./"), Ok(b"/".to_vec()));
+        assert_eq!(c.on_change, OnChange::Signal(libc::SIGUSR1));
+        assert_eq!(c.watch_debounce, Duration::from_millis(250));
+        let c = config(&[
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--watch",
+            "/x",
+            "--on-change",
+            "restart",
+            "app",
+        ]);
+        assert_eq!(c.on_change, OnChange::Restart);
+    }
+
+    #[test]
+    fn bad_watch_settings_are_one_line_usage_errors_naming_the_value() {
+        let e = rejected(&["--watch", "/etc/../x", "app"]).unwrap();
+        assert!(e.contains("'/etc/../x'") && e.contains("'..'"), "{e}");
+        let e = rejected(&["--watch", "/a::/b", "app"]).unwrap();
+        assert!(e.contains("empty path"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "reload", "app"]).unwrap();
+        assert!(e.contains("'reload'") && e.contains("signal:SIG"), "{e}");
+        let e = rejected(&["--watch", "/x", "--on-change", "signal:NOPE", "app"]).unwrap();
+        assert!(e.contains("'signal:NOPE'"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "1x", "app"]).unwrap();
+        assert!(e.contains("'1x'") && e.contains("unknown unit"), "{e}");
+        let e = rejected(&["--watch", "/x", "--watch-debounce", "876000h1ms", "app"]).unwrap();
+        assert!(e.contains("maximum of 100 years"), "{e}");
+    }
+
     fn rejected(args: &[&str]) -> Option<String> {
         match try_parse(argv(args)) {
             Err(Rejected::Usage(msg)) => Some(msg),
@@ -1446,6 +1664,7 @@ fe80::1%eth0 scoped
         let given = Given {
             log_level: true,
             single_child: true,
+            termination_log: false,
         };
         let c = validate(args(&["--log-level", "error", "app"]), given, &peers).unwrap();
         assert_eq!(c.log_level, Level::Error);

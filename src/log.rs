@@ -13,6 +13,7 @@
 //! is reported before the next line that can. Each line is one write of at most PIPE_BUF bytes,
 //! so it is atomic on a pipe and never interleaves with the app's own output.
 
+use crate::diagnose::{Cause, Limit};
 use crate::procs::{Lossy, Proc};
 use crate::reap::Exit;
 use crate::signals::Name;
@@ -76,6 +77,14 @@ pub fn emit(e: &Event) {
         return;
     }
     LOG.lock().unwrap_or_else(|e| e.into_inner()).emit(e);
+}
+
+/// An event's sentence alone, without prefix or fields, whatever the level (for the termination
+/// message, which repeats a few log lines).
+pub fn sentence(e: &Event) -> String {
+    let mut v = Sentence(String::new());
+    let _ = e.describe(&mut v);
+    v.0
 }
 
 /// Everything sigward logs. Signals are numbers (written by name), durations are [`Duration`]s,
@@ -182,9 +191,11 @@ pub enum Event<'a> {
         from: i32,
     },
     DelayOver,
-    /// `count` processes were left when the main child exited; they were sent `sig`.
+    /// `count` processes were left when the main child exited; `sent` of them were sent `sig`
+    /// now, the others had it already (with their process group, or earlier).
     Leftovers {
         count: usize,
+        sent: usize,
         sig: i32,
         wait: Duration,
     },
@@ -243,13 +254,11 @@ pub enum Event<'a> {
     // Restarts. `generation`/`pid`: the one the event is about; `current`/`current_pid`: the one
     // serving.
     RestartIgnored {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         busy: Busy,
     },
     Restarting {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         generation: u32,
         pid: i32,
         current: u32,
@@ -260,8 +269,7 @@ pub enum Event<'a> {
     /// with the stop sequence (`stop`: its stop signal, None when rewritten to 0), then started
     /// again.
     RestartInPlace {
-        sig: i32,
-        from: i32,
+        by: Trigger,
         generation: u32,
         pid: i32,
         stop: Option<i32>,
@@ -283,11 +291,13 @@ pub enum Event<'a> {
         status: i32,
     },
     /// A stop signal during a restart in place: it becomes the real stop, and no new generation
-    /// starts. Whoever is left has had the stop signal already.
+    /// starts. Whoever is left has had the stop signal already (`told`), unless it is rewritten
+    /// to 0 (nobody had it, nobody gets it).
     RestartBecameStop {
         sig: i32,
         from: i32,
         generation: u32,
+        told: bool,
     },
     RestartNoNotifySocket {
         generation: u32,
@@ -376,10 +386,57 @@ pub enum Event<'a> {
         generation: u32,
     },
 
+    // Configuration reloads (--watch). Paths are bytes (not always UTF-8).
+    /// A watched path does not exist yet: waiting for it, watching `dir`.
+    WatchWaiting {
+        path: &'a [u8],
+        dir: &'a [u8],
+    },
+    /// A path cannot be watched (`start`: at start-up, which fails).
+    WatchFailed {
+        path: &'a [u8],
+        err: Errno,
+        start: bool,
+    },
+    WatchReadFailed {
+        err: Errno,
+    },
+    /// What changed, and what sigward does about it.
+    ConfigChanged {
+        changed: Changed<'a>,
+        then: Reload,
+    },
+
     /// Lines that could not be written; said before the next line that can be.
     LogLinesDropped {
         count: u64,
     },
+
+    // Why it died (see `diagnose`). `name`: the command's name for the main child or a
+    // generation's main process; None for another process (reaped, so its name is gone).
+    Died {
+        name: Option<&'a [u8]>,
+        pid: i32,
+        cause: Cause,
+    },
+    /// The termination message (see `termination`): written, or why not.
+    TerminationLog {
+        path: &'a [u8],
+        outcome: TermLog,
+    },
+}
+
+/// What became of the termination message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TermLog {
+    Written(usize),
+    /// The app wrote the file: left as it is.
+    AppWrote,
+    /// The default path does not exist (not on Kubernetes, or terminationMessagePath moved).
+    Missing,
+    /// Not a regular file (a symlink, a FIFO...): left alone.
+    NotAFile,
+    Failed(Errno),
 }
 
 /// Why a restart signal was ignored.
@@ -394,6 +451,69 @@ pub enum Busy {
     Restarting(u32),
     /// The app has exited: sigward ends with it.
     Ended,
+}
+
+/// What a restart was asked by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The restart signal, from `from`.
+    Signal { sig: i32, from: i32 },
+    /// A change of a watched path (`--on-change restart`).
+    ConfigChange,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Trigger::Signal { sig, from } => {
+                write!(f, "received {} from {}", Name(sig), Sender(from))
+            }
+            Trigger::ConfigChange => f.write_str("configuration changed"),
+        }
+    }
+}
+
+/// The watched paths that changed (at most a few named, `more` counted).
+#[derive(Clone, Copy, Debug)]
+pub struct Changed<'a> {
+    pub paths: &'a [Vec<u8>],
+    pub more: usize,
+}
+
+impl fmt::Display for Changed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.paths.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            Lossy(p).fmt(f)?;
+        }
+        if self.more > 0 {
+            write!(f, " and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a configuration change led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// `sig` was sent to `target` (as [`Event::Forwarded`]'s target).
+    Signalled {
+        sig: i32,
+        target: i32,
+    },
+    SignalFailed {
+        sig: i32,
+        target: i32,
+        err: Errno,
+    },
+    /// A restart was asked for.
+    Restart,
+    /// A restart is under way: the action waits for it to be over.
+    Deferred(Busy),
+    /// The stop sequence is under way: no action.
+    Dropped,
 }
 
 /// What a starting generation waits for before it takes over.
@@ -658,15 +778,22 @@ impl Event<'_> {
                 v.head(Info, "delay_over")?;
                 v.msg(format_args!("pre-stop delay over"));
             }
-            Event::Leftovers { count, sig, wait } => {
+            Event::Leftovers {
+                count,
+                sent,
+                sig,
+                wait,
+            } => {
                 v.head(Info, "leftovers")?;
+                let had = count.saturating_sub(sent);
                 v.msg(format_args!(
-                    "{} left after the main child exited: sent {}, waiting up to {} for them",
+                    "{} left after the main child exited: {}, waiting up to {} for them",
                     Count(count, "process", "processes"),
-                    Name(sig),
+                    Told { sent, had, sig },
                     Dur(wait)
                 ));
                 v.int("count", int(count));
+                v.int("sent", int(sent));
                 v.text("signal", &Name(sig));
                 v.int("wait_ms", ms(wait));
             }
@@ -716,18 +843,15 @@ impl Event<'_> {
                 v.head(Warn, "reaped")?;
                 v.msg(format_args!("reaped orphan {pid} ({})", Status(exit)));
             }
-            Event::RestartIgnored { sig, from, busy } => {
+            Event::RestartIgnored { by, busy } => {
                 v.head(Warn, "restart_ignored")?;
-                v.msg(format_args!(
-                    "received {} from {}: restart ignored, {busy}",
-                    Name(sig),
-                    Sender(from)
-                ));
-                v.text("signal", &Name(sig));
+                v.msg(format_args!("{by}: restart ignored, {busy}"));
+                if let Trigger::Signal { sig, .. } = by {
+                    v.text("signal", &Name(sig));
+                }
             }
             Event::Restarting {
-                sig,
-                from,
+                by,
                 generation,
                 pid,
                 current,
@@ -736,16 +860,13 @@ impl Event<'_> {
             } => {
                 v.head(Info, "restart")?;
                 v.msg(format_args!(
-                    "received {} from {}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}",
-                    Name(sig),
-                    Sender(from)
+                    "{by}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}"
                 ));
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
             }
             Event::RestartInPlace {
-                sig,
-                from,
+                by,
                 generation,
                 pid,
                 stop,
@@ -753,14 +874,14 @@ impl Event<'_> {
             } => {
                 v.head(Info, "restart_in_place")?;
                 v.msg(format_args!(
-                    "received {} from {}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
-                    Name(sig),
-                    Sender(from),
+                    "{by}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
                     MaybeSig(stop),
                     Dur(grace)
                 ));
-                v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                if let Trigger::Signal { sig, from } = by {
+                    v.text("signal", &Name(sig));
+                    v.int("from_pid", from.into());
+                }
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
                 v.int("grace_ms", ms(grace));
@@ -799,16 +920,93 @@ impl Event<'_> {
                 sig,
                 from,
                 generation,
+                told,
             } => {
                 v.head(Info, "stop_signal")?;
                 v.msg(format_args!(
-                    "received {} from {} during a restart: stopping instead, generation {} will not start (everything left already had the stop signal)",
+                    "received {} from {} during a restart: stopping instead, generation {} will not start ({})",
                     Name(sig),
                     Sender(from),
-                    generation.saturating_add(1)
+                    generation.saturating_add(1),
+                    if told {
+                        "everything left already had the stop signal"
+                    } else {
+                        "the stop signal is rewritten to 0: nobody is signalled"
+                    }
                 ));
                 v.text("signal", &Name(sig));
                 v.int("from_pid", from.into());
+            }
+            Event::WatchWaiting { path, dir } => {
+                v.head(Info, "watch_waiting")?;
+                v.msg(format_args!(
+                    "{} does not exist yet: waiting for it (watching {})",
+                    Lossy(path),
+                    Lossy(dir)
+                ));
+                v.text("path", &Lossy(path));
+            }
+            Event::WatchFailed { path, err, start } => {
+                v.head(if start { Error } else { Warn }, "watch_failed")?;
+                if start {
+                    v.msg(format_args!("cannot watch {}: {err}", Lossy(path)));
+                } else {
+                    v.msg(format_args!(
+                        "cannot watch {} any more: {err}; its changes go unseen",
+                        Lossy(path)
+                    ));
+                }
+                v.text("path", &Lossy(path));
+                v.int("errno", err as i64);
+            }
+            Event::WatchReadFailed { err } => {
+                v.head(Warn, "watch_failed")?;
+                v.msg(format_args!("reading watch events failed: {err}"));
+            }
+            Event::ConfigChanged { changed, then } => {
+                let level = match then {
+                    Reload::SignalFailed { .. } => Warn,
+                    _ => Info,
+                };
+                v.head(level, "config_changed")?;
+                match then {
+                    Reload::Signalled { sig, target } => v.msg(format_args!(
+                        "config changed ({changed}): sent {} to {}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::SignalFailed { sig, target, err } => v.msg(format_args!(
+                        "config changed ({changed}): could not send {} to {}: {err}",
+                        Name(sig),
+                        Target(target)
+                    )),
+                    Reload::Restart => v.msg(format_args!(
+                        "config changed ({changed}): restarting the app"
+                    )),
+                    Reload::Deferred(busy) => v.msg(format_args!(
+                        "config changed ({changed}): {busy}; acting once the restart is over"
+                    )),
+                    Reload::Dropped => v.msg(format_args!(
+                        "config changed ({changed}) during the stop sequence: not acting on it"
+                    )),
+                }
+                v.text("paths", &changed);
+                v.text(
+                    "action",
+                    &match then {
+                        Reload::Signalled { .. } => "signal",
+                        Reload::SignalFailed { .. } => "signal_failed",
+                        Reload::Restart => "restart",
+                        Reload::Deferred(_) => "deferred",
+                        Reload::Dropped => "dropped",
+                    },
+                );
+                if let Reload::Signalled { sig, target }
+                | Reload::SignalFailed { sig, target, .. } = then
+                {
+                    v.text("signal", &Name(sig));
+                    v.int("pid", target.into());
+                }
             }
             Event::RestartNoNotifySocket { generation, err } => {
                 v.head(Warn, "restart_failed")?;
@@ -978,6 +1176,108 @@ impl Event<'_> {
                 ));
                 v.int("count", i64::try_from(count).unwrap_or(i64::MAX));
             }
+            Event::Died { name, pid, cause } => {
+                let who = Who(name, pid);
+                match cause {
+                    Cause::Oom(limit) => {
+                        v.head(Warn, "oom_killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by the kernel's OOM killer ({})",
+                            MemoryLimit(limit)
+                        ));
+                    }
+                    Cause::MaybeOom {
+                        kills,
+                        deaths,
+                        limit,
+                    } => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL: the kernel's OOM killer killed {kills} of the {deaths} processes that just died of SIGKILL, which ones it does not say ({})",
+                            MemoryLimit(limit)
+                        ));
+                    }
+                    Cause::Outside => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL from outside sigward (not an OOM kill)"
+                        ));
+                    }
+                    Cause::Unknown => {
+                        v.head(Warn, "killed")?;
+                        v.msg(format_args!(
+                            "{who} was killed by SIGKILL from outside sigward (OOM kill unknown: no memory cgroup counter readable)"
+                        ));
+                    }
+                    Cause::Core(sig) => {
+                        v.head(Warn, "core_dumped")?;
+                        v.msg(format_args!("{who} dumped core ({})", Name(sig)));
+                    }
+                }
+                v.int("pid", pid.into());
+                if let Some(name) = name {
+                    v.text("name", &Lossy(name));
+                }
+                let sig = match cause {
+                    Cause::Core(sig) => sig,
+                    _ => libc::SIGKILL,
+                };
+                v.text("signal", &Name(sig));
+                v.flag("core", matches!(cause, Cause::Core(_)));
+                match cause {
+                    Cause::Oom(limit) | Cause::MaybeOom { limit, .. } => {
+                        // MaybeOom: the kernel does not say whose kill it was; no oom, no sender.
+                        if let Cause::Oom(_) = cause {
+                            v.flag("oom", true);
+                            v.text("sender", &"kernel OOM killer");
+                        }
+                        if let Limit::Bytes(b) = limit {
+                            v.int("memory_limit", i64::try_from(b).unwrap_or(i64::MAX));
+                        }
+                    }
+                    Cause::Outside => {
+                        v.flag("oom", false);
+                        v.text("sender", &"outside sigward");
+                    }
+                    Cause::Unknown => v.text("sender", &"outside sigward"),
+                    Cause::Core(_) => {}
+                }
+            }
+            Event::TerminationLog { path, outcome } => {
+                let path = Lossy(path);
+                match outcome {
+                    TermLog::Written(n) => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!(
+                            "wrote the termination message to {path} ({n} bytes)"
+                        ));
+                        v.int("bytes", int(n));
+                    }
+                    TermLog::AppWrote => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!(
+                            "{path} holds the app's own termination message: left as it is"
+                        ));
+                    }
+                    TermLog::Missing => {
+                        v.head(Debug, "termination_log")?;
+                        v.msg(format_args!("no {path}: no termination message written"));
+                    }
+                    TermLog::NotAFile => {
+                        v.head(Warn, "termination_log")?;
+                        v.msg(format_args!(
+                            "{path} is not a regular file (a symlink?): no termination message written"
+                        ));
+                    }
+                    TermLog::Failed(err) => {
+                        v.head(Warn, "termination_log")?;
+                        v.msg(format_args!(
+                            "cannot write the termination message to {path}: {err}"
+                        ));
+                    }
+                }
+                v.text("path", &path);
+            }
         }
         Some(())
     }
@@ -991,6 +1291,8 @@ trait Visit {
     fn int(&mut self, key: &'static str, n: i64);
     /// A string field (JSON-escaped); its value is formatted only if it is written.
     fn text(&mut self, key: &'static str, value: &dyn fmt::Display);
+    /// A true/false field.
+    fn flag(&mut self, key: &'static str, b: bool);
 }
 
 /// Learns level and name, formats nothing.
@@ -1004,6 +1306,22 @@ impl Visit for Meta {
     fn msg(&mut self, _: fmt::Arguments<'_>) {}
     fn int(&mut self, _: &'static str, _: i64) {}
     fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
+}
+
+/// The sentence only.
+struct Sentence(String);
+
+impl Visit for Sentence {
+    fn head(&mut self, _: Level, _: &'static str) -> Option<()> {
+        Some(())
+    }
+    fn msg(&mut self, msg: fmt::Arguments<'_>) {
+        let _ = self.0.write_fmt(msg);
+    }
+    fn int(&mut self, _: &'static str, _: i64) {}
+    fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 /// `sigward: <sentence>` or `sigward: warning: <sentence>`; fields are in the sentence.
@@ -1028,6 +1346,7 @@ impl Visit for Text<'_> {
     }
     fn int(&mut self, _: &'static str, _: i64) {}
     fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
+    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 /// `{"ts":...,"level":...,"event":...,"msg":...,<fields>}` (the closing brace is the caller's).
@@ -1063,6 +1382,9 @@ impl Visit for Json<'_> {
     }
     fn text(&mut self, key: &'static str, value: &dyn fmt::Display) {
         json_field(self.line, key, value, JSON_FIELD_MAX);
+    }
+    fn flag(&mut self, key: &'static str, b: bool) {
+        let _ = write!(self.line, ",\"{key}\":{b}");
     }
 }
 
@@ -1249,6 +1571,35 @@ impl fmt::Display for Sender {
     }
 }
 
+/// `server (pid 7)`, or `pid 12` when the name is not known.
+struct Who<'a>(Option<&'a [u8]>, i32);
+
+impl fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "{} (pid {})", Lossy(name), self.1),
+            None => write!(f, "pid {}", self.1),
+        }
+    }
+}
+
+/// `memory limit 64 MiB`, `no memory limit`, `memory limit unknown`.
+pub struct MemoryLimit(pub Limit);
+
+impl fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        match self.0 {
+            Limit::None => f.write_str("no memory limit"),
+            Limit::Unknown => f.write_str("memory limit unknown"),
+            Limit::Bytes(b) => match UNITS.iter().find(|(u, _)| b >= *u && b % u == 0) {
+                Some((u, name)) => write!(f, "memory limit {} {name}", b / u),
+                None => write!(f, "memory limit {b} bytes"),
+            },
+        }
+    }
+}
+
 /// A kill(2) target: `process group 5` for -5, `child 5` for 5.
 struct Target(i32);
 
@@ -1266,13 +1617,34 @@ impl fmt::Display for MaybeSig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(s) => Name(s).fmt(f),
-            None => f.write_str("nothing (SIGTERM is rewritten to 0)"),
+            // Not always SIGTERM: whichever stop signal `-S` names first.
+            None => f.write_str("nothing (the stop signal is rewritten to 0)"),
         }
     }
 }
 
 /// `1 process`, `3 processes`: a count with its noun.
 struct Count(usize, &'static str, &'static str);
+
+/// Who of the leftovers was sent the stop signal now and who had it already: `sent SIGTERM`,
+/// `sent SIGTERM to 1, 2 already had it`, `all had SIGTERM already`.
+struct Told {
+    sent: usize,
+    had: usize,
+    sig: i32,
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sig = Name(self.sig);
+        match (self.sent, self.had) {
+            (_, 0) => write!(f, "sent {sig}"),
+            (0, 1) => write!(f, "it had {sig} already"),
+            (0, _) => write!(f, "all had {sig} already"),
+            (sent, had) => write!(f, "sent {sig} to {sent}, {had} already had it"),
+        }
+    }
+}
 
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1282,7 +1654,7 @@ impl fmt::Display for Count {
 }
 
 /// `12 (nginx), 13 (sh) and 4 more`.
-struct Stragglers<'a>(&'a [Proc]);
+pub struct Stragglers<'a>(pub &'a [Proc]);
 
 impl fmt::Display for Stragglers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1827,10 +2199,32 @@ mod tests {
         assert_eq!(
             t(Event::Leftovers {
                 count: 1,
+                sent: 1,
                 sig: libc::SIGTERM,
                 wait: Duration::from_millis(19_500)
             }),
             "sigward: 1 process left after the main child exited: sent SIGTERM, waiting up to 19.5s for them\n"
+        );
+        // Only those sent it now are said to be sent it: the others had it with their group.
+        let told = |count, sent| {
+            t(Event::Leftovers {
+                count,
+                sent,
+                sig: libc::SIGTERM,
+                wait: Duration::from_secs(2),
+            })
+        };
+        assert_eq!(
+            told(3, 1),
+            "sigward: 3 processes left after the main child exited: sent SIGTERM to 1, 2 already had it, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(1, 0),
+            "sigward: 1 process left after the main child exited: it had SIGTERM already, waiting up to 2s for them\n"
+        );
+        assert_eq!(
+            told(2, 0),
+            "sigward: 2 processes left after the main child exited: all had SIGTERM already, waiting up to 2s for them\n"
         );
         assert_eq!(
             t(Event::ExecFailed {
@@ -1874,20 +2268,24 @@ mod tests {
                 sig: None,
                 grace: Duration::from_secs(90)
             }),
-            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (SIGTERM is rewritten to 0), grace period 1m30s\n"
+            "sigward: generation 2 (pid 9) ready after 40 ms and now serving; stopping generation 1 (pid 2) with nothing (the stop signal is rewritten to 0), grace period 1m30s\n"
         );
         assert_eq!(
             t(Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 busy: Busy::Starting(2)
             }),
             "sigward: warning: received SIGHUP from outside the PID namespace (pid 0): restart ignored, generation 2 is still starting\n"
         );
         assert_eq!(
             t(Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0
+                },
                 generation: 2,
                 pid: 9,
                 current: 1,
@@ -1895,6 +2293,72 @@ mod tests {
                 wait: ReadyWait::Notify(Duration::from_secs(60))
             }),
             "sigward: received SIGHUP from outside the PID namespace (pid 0): starting generation 2 as pid 9 beside generation 1 (pid 2); waiting for READY=1, up to 1m\n"
+        );
+    }
+
+    #[test]
+    fn config_changes_are_said_with_what_changed_and_what_was_done() {
+        let paths = [b"/etc/app/..data".to_vec(), b"/etc/app/extra".to_vec()];
+        let one = Changed {
+            paths: &paths[..1],
+            more: 0,
+        };
+        let t = |then| text(&Event::ConfigChanged { changed: one, then });
+        assert_eq!(
+            t(Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7
+            }),
+            "sigward: config changed (/etc/app/..data): sent SIGHUP to process group 7\n"
+        );
+        assert_eq!(
+            t(Reload::Restart),
+            "sigward: config changed (/etc/app/..data): restarting the app\n"
+        );
+        assert_eq!(
+            t(Reload::Deferred(Busy::Draining(1))),
+            "sigward: config changed (/etc/app/..data): generation 1 is still draining; acting once the restart is over\n"
+        );
+        assert_eq!(
+            t(Reload::Dropped),
+            "sigward: config changed (/etc/app/..data) during the stop sequence: not acting on it\n"
+        );
+        assert_eq!(
+            text(&Event::ConfigChanged {
+                changed: Changed {
+                    paths: &paths,
+                    more: 4
+                },
+                then: Reload::SignalFailed {
+                    sig: libc::SIGUSR1,
+                    target: -7,
+                    err: Errno::ESRCH
+                }
+            }),
+            "sigward: warning: config changed (/etc/app/..data, /etc/app/extra and 4 more): could not send SIGUSR1 to process group 7: ESRCH: No such process\n"
+        );
+        let v = json(&Event::ConfigChanged {
+            changed: one,
+            then: Reload::Signalled {
+                sig: libc::SIGHUP,
+                target: -7,
+            },
+        });
+        assert_eq!(v["event"], "config_changed");
+        assert_eq!(v["paths"], "/etc/app/..data");
+        assert_eq!(v["action"], "signal");
+        assert_eq!(v["signal"], "SIGHUP");
+        assert_eq!(v["pid"], -7);
+        assert_eq!(
+            text(&Event::Restarting {
+                by: Trigger::ConfigChange,
+                generation: 2,
+                pid: 9,
+                current: 1,
+                current_pid: 2,
+                wait: ReadyWait::After(Duration::from_secs(1))
+            }),
+            "sigward: configuration changed: starting generation 2 as pid 9 beside generation 1 (pid 2); waiting for 1s (after:)\n"
         );
     }
 
@@ -1966,7 +2430,7 @@ mod tests {
     }
 
     /// One sample of every variant (a new variant should be added here too).
-    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc]) -> Vec<Event<'a>> {
+    fn samples<'a>(long: &'a [u8], stragglers: &'a [Proc], paths: &'a [Vec<u8>]) -> Vec<Event<'a>> {
         let d = Duration::from_millis(1500);
         let s = libc::SIGTERM;
         let text = std::str::from_utf8(long).unwrap_or("?");
@@ -2043,6 +2507,7 @@ mod tests {
             Event::DelayOver,
             Event::Leftovers {
                 count: 3,
+                sent: 2,
                 sig: s,
                 wait: d,
             },
@@ -2070,13 +2535,14 @@ mod tests {
                 },
             },
             Event::RestartIgnored {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::Signal {
+                    sig: libc::SIGHUP,
+                    from: 0,
+                },
                 busy: Busy::Stopping,
             },
             Event::Restarting {
-                sig: libc::SIGHUP,
-                from: 0,
+                by: Trigger::ConfigChange,
                 generation: 2,
                 pid: 9,
                 current: 1,
@@ -2141,10 +2607,55 @@ mod tests {
             },
             Event::AppStopping { generation: 1 },
             Event::AppReloading { generation: 1 },
+            Event::WatchWaiting {
+                path: long,
+                dir: long,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::ENOSPC,
+                start: true,
+            },
+            Event::WatchFailed {
+                path: long,
+                err: Errno::EACCES,
+                start: false,
+            },
+            Event::WatchReadFailed { err: Errno::EIO },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 3 },
+                then: Reload::Signalled { sig: s, target: -2 },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::SignalFailed {
+                    sig: s,
+                    target: 2,
+                    err: Errno::ESRCH,
+                },
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Restart,
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Deferred(Busy::Starting(2)),
+            },
+            Event::ConfigChanged {
+                changed: Changed { paths, more: 0 },
+                then: Reload::Dropped,
+            },
             Event::LogLinesDropped { count: 12 },
             Event::RestartInPlace {
-                sig: 1,
-                from: 77,
+                by: Trigger::Signal { sig: 1, from: 77 },
+                generation: 1,
+                pid: 2,
+                stop: Some(3),
+                grace: d,
+            },
+            Event::RestartInPlace {
+                by: Trigger::ConfigChange,
                 generation: 1,
                 pid: 2,
                 stop: Some(3),
@@ -2166,13 +2677,134 @@ mod tests {
                 sig: 15,
                 from: 0,
                 generation: 1,
+                told: true,
             },
             Event::RestartIgnored {
-                sig: 1,
-                from: 77,
+                by: Trigger::Signal { sig: 1, from: 77 },
                 busy: Busy::Restarting(1),
             },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Oom(Limit::Bytes(64 << 20)),
+            },
+            Event::Died {
+                name: None,
+                pid: 5,
+                cause: Cause::MaybeOom {
+                    kills: 1,
+                    deaths: 2,
+                    limit: Limit::None,
+                },
+            },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Outside,
+            },
+            Event::Died {
+                name: None,
+                pid: 2,
+                cause: Cause::Unknown,
+            },
+            Event::Died {
+                name: Some(long),
+                pid: 2,
+                cause: Cause::Core(libc::SIGSEGV),
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Written(12),
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::AppWrote,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Missing,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::NotAFile,
+            },
+            Event::TerminationLog {
+                path: long,
+                outcome: TermLog::Failed(Errno::EROFS),
+            },
         ]
+    }
+
+    #[test]
+    fn why_it_died_reads_plainly() {
+        let t = |e| text(&e);
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Oom(Limit::Bytes(64 << 20)),
+            }),
+            "sigward: warning: server (pid 7) was killed by the kernel's OOM killer (memory limit 64 MiB)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Oom(Limit::None),
+            }),
+            "sigward: warning: server (pid 7) was killed by the kernel's OOM killer (no memory limit)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: None,
+                pid: 12,
+                cause: Cause::Outside,
+            }),
+            "sigward: warning: pid 12 was killed by SIGKILL from outside sigward (not an OOM kill)\n"
+        );
+        assert_eq!(
+            t(Event::Died {
+                name: Some(b"server"),
+                pid: 7,
+                cause: Cause::Core(libc::SIGSEGV),
+            }),
+            "sigward: warning: server (pid 7) dumped core (SIGSEGV)\n"
+        );
+        let v = json(&Event::Died {
+            name: Some(b"server"),
+            pid: 7,
+            cause: Cause::Oom(Limit::Bytes(32 << 20)),
+        });
+        assert_eq!(v["event"], "oom_killed");
+        assert_eq!(v["oom"], true);
+        assert_eq!(v["core"], false);
+        assert_eq!(v["signal"], "SIGKILL");
+        assert_eq!(v["memory_limit"], 32 << 20);
+        assert_eq!(v["name"], "server");
+        let v = json(&Event::Died {
+            name: None,
+            pid: 7,
+            cause: Cause::Outside,
+        });
+        assert_eq!((&v["event"], &v["oom"]), (&"killed".into(), &false.into()));
+        assert!(v.get("memory_limit").is_none());
+        let v = json(&Event::Died {
+            name: None,
+            pid: 7,
+            cause: Cause::Core(libc::SIGABRT),
+        });
+        assert_eq!(
+            (&v["core"], &v["signal"]),
+            (&true.into(), &"SIGABRT".into())
+        );
+        assert_eq!(
+            MemoryLimit(Limit::Bytes(1 << 30)).to_string(),
+            "memory limit 1 GiB"
+        );
+        assert_eq!(
+            MemoryLimit(Limit::Bytes(1000)).to_string(),
+            "memory limit 1000 bytes"
+        );
     }
 
     /// Records what a describer calls after the head.
@@ -2191,12 +2823,16 @@ mod tests {
         fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {
             self.0 += 1;
         }
+        fn flag(&mut self, _: &'static str, _: bool) {
+            self.0 += 1;
+        }
     }
 
     #[test]
     fn a_disabled_event_formats_nothing() {
         let stragglers = procs(&[(2, "probe")]);
-        for e in samples(b"x", &stragglers) {
+        let paths = [b"/etc/x".to_vec()];
+        for e in samples(b"x", &stragglers, &paths) {
             let mut v = Refuse(0);
             assert!(e.describe(&mut v).is_none(), "{e:?}");
             assert_eq!(v.0, 0, "{e:?} went on past a refused head");
@@ -2228,7 +2864,8 @@ mod tests {
             &[b'"'; 5000],
             "\u{4e16}".repeat(2000).as_bytes(),
         ] {
-            for e in samples(long, &stragglers) {
+            let paths = vec![long.to_vec(); 8];
+            for e in samples(long, &stragglers, &paths) {
                 let (mut log, r) = on_pipe(Level::Debug, Format::Json);
                 log.emit(&e);
                 let line = drain(&r);

@@ -10,6 +10,7 @@
 
 mod cli;
 mod clock;
+mod diagnose;
 mod generations;
 mod listen;
 mod log;
@@ -21,6 +22,8 @@ mod signals;
 mod spawn;
 mod stop;
 mod supervisor;
+mod termination;
+mod watch;
 
 use signals::{SigMask, SignalFd};
 use spawn::{Detach, Inherited, SpawnError};
@@ -80,6 +83,8 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
             return START_FAILED;
         }
     };
+    // The baseline of the OOM counter, before the child can be killed (see `diagnose`).
+    let oom = diagnose::OomCounter::start();
     let detach = terminal_detach();
     let inherited = Inherited {
         mask: original_mask,
@@ -97,9 +102,20 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
     let launch = supervisor::Launch::new(detach, inherited);
+    // Before the app starts, so that a path that cannot be watched stops here, with no app half
+    // started; close-on-exec, so the app never holds it.
+    let watcher = if cfg.watch.is_empty() {
+        None
+    } else {
+        let Some(w) = watch::Watcher::new(&cfg.watch) else {
+            return START_FAILED;
+        };
+        keep.push(w.as_fd().as_raw_fd());
+        Some(w)
+    };
     let (started, held) = match listeners {
         // An app that may be restarted in place counts its generations from the first.
-        None if cfg.restart_signal.is_some() => (launch.spawn(&cfg.command, 1, None), None),
+        None if cfg.restartable() => (launch.spawn(&cfg.command, 1, None), None),
         None => (
             spawn::spawn(&cfg.command, detach, &launch.inherited, None).map(|p| p.as_raw()),
             None,
@@ -148,7 +164,29 @@ fn run(cfg: &cli::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let exit = supervisor::Supervisor::new(cfg, signals, child, pid1, launch, held).run();
+    let (exit, summary) = supervisor::Supervisor::new(
+        cfg,
+        supervisor::Sources {
+            signals,
+            watch: watcher,
+        },
+        child,
+        pid1,
+        launch,
+        held,
+        oom,
+    )
+    .run();
+    let dest = &cfg.termination_log;
+    let written = (*dest != termination::Dest::Off)
+        .then(|| termination::write(dest, &summary.render(clock::Mono::now())))
+        .flatten();
+    if let Some((path, outcome)) = written {
+        log::emit(&log::Event::TerminationLog {
+            path: path.as_bytes(),
+            outcome,
+        });
+    }
     log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
     if u8::try_from(status).is_ok_and(|s| cfg.success_exits.contains(&s)) {

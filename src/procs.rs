@@ -357,6 +357,8 @@ fn pidfd_open(pid: i32) -> Opened {
             _ => Opened::Unavailable,
         };
     }
+    // On 32-bit targets c_long is RawFd, and the conversion cannot fail.
+    #[allow(irrefutable_let_patterns)]
     let Ok(fd) = RawFd::try_from(rc) else {
         return Opened::Unavailable;
     };

@@ -1,10 +1,11 @@
-//! The one place sigward sleeps: poll(2) over the signalfd and the generations' notify sockets,
-//! with a timeout only while a deadline is pending, so an idle container costs zero wake-ups.
+//! The one place sigward sleeps: poll(2) over the signalfd, the generations' notify sockets and
+//! the `--watch` inotify fd, with a timeout only while a deadline is pending, so an idle
+//! container costs zero wake-ups.
 //!
 //! What it hands back comes in bounded batches, so no single source can starve the others or a
 //! deadline: at most [`SIGNAL_BATCH`] signals per read, at most [`REAP_BATCH`] reaped children per
-//! call (one SIGCHLD can stand for 100,000 exits), and notify sockets only as "readable" (their
-//! reader takes a bounded number of datagrams).
+//! call (one SIGCHLD can stand for 100,000 exits), and notify sockets and the inotify fd only as
+//! "readable" (their readers take a bounded batch each).
 
 use crate::clock::Mono;
 use crate::log;
@@ -18,6 +19,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 pub const SIGNAL_BATCH: usize = 32;
 /// Children reaped per call before the dispatcher looks at its timers and signals again.
 pub const REAP_BATCH: usize = 256;
+/// Signal batches read at most by [`Reactor::pending`] (4,096 signals).
+const PENDING_BATCHES: usize = 128;
 
 /// What woke sigward.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +35,8 @@ pub enum Event {
     Reaped(Children),
     /// Notify socket `slot` (0: the current generation's, 1: the starting one's) has datagrams.
     Notify(usize),
+    /// The `--watch` inotify fd has events.
+    Watch,
     /// The timeout passed (or poll was interrupted): look at the timers.
     Timeout,
 }
@@ -62,6 +67,7 @@ impl Reactor {
     pub fn wait(
         &mut self,
         notify: [Option<BorrowedFd>; 2],
+        watch: Option<BorrowedFd>,
         deadline: Option<Mono>,
         out: &mut Vec<Event>,
     ) {
@@ -84,13 +90,16 @@ impl Reactor {
                 }
             };
             let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
-            // At most three fds, and no allocation per wake-up: unused slots are never polled.
-            let mut fds = [sfd.clone(), sfd.clone(), sfd];
-            let mut slots = [usize::MAX; 3];
+            // At most four fds, and no allocation per wake-up: unused slots are never polled.
+            // Slot numbers 0 and 1 are notify sockets, WATCH the inotify fd.
+            const WATCH: usize = 2;
+            let mut fds = [sfd.clone(), sfd.clone(), sfd.clone(), sfd];
+            let mut slots = [usize::MAX; 4];
             let mut polled = 1;
-            for (slot, fd) in notify.iter().enumerate() {
+            let others = notify.iter().copied().chain([watch]).enumerate();
+            for (slot, fd) in others {
                 if let Some(fd) = fd {
-                    fds[polled] = PollFd::new(*fd, PollFlags::POLLIN);
+                    fds[polled] = PollFd::new(fd, PollFlags::POLLIN);
                     slots[polled] = slot;
                     polled += 1;
                 }
@@ -113,7 +122,10 @@ impl Reactor {
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             for (i, f) in fds.iter().enumerate().skip(1) {
                 if ready(f) {
-                    out.push(Event::Notify(slots[i]));
+                    out.push(match slots[i] {
+                        WATCH => Event::Watch,
+                        slot => Event::Notify(slot),
+                    });
                 }
             }
             if !ready(&fds[0]) {
@@ -125,12 +137,18 @@ impl Reactor {
 
     /// Without sleeping: what is already queued (a reaping pass if one is due, then the
     /// signals). Before a new generation starts in place, so that a stop signal that came
-    /// meanwhile is seen first.
+    /// meanwhile is seen first: every queued signal, not one batch (real-time signals queue, a
+    /// stop signal may wait behind many), up to a bound no flood can stretch.
     pub fn pending(&mut self, out: &mut Vec<Event>) {
         if self.reap_pending {
             self.reap(out);
         }
-        self.read_signals(out);
+        for _ in 0..PENDING_BATCHES {
+            self.read_signals(out);
+            if self.drained {
+                break;
+            }
+        }
     }
 
     /// One non-blocking read of the signalfd; SIGCHLD becomes pending reaping.

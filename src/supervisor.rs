@@ -1,5 +1,6 @@
-//! The dispatcher: takes the reactor's events, feeds the two pure machines (the stop sequence in
-//! `stop`, the restarts in `generations`), and carries out what they decide. Decisions live in
+//! The dispatcher: takes the reactor's events, feeds the pure machines (the stop sequence in
+//! `stop`, the restarts in `generations`, the `--watch` debounce in `watch`), and carries out
+//! what they decide. Decisions live in
 //! the machines; this file only routes events and makes syscalls, signals and kills first and
 //! log lines after, so a slow log reader never delays a deadline.
 //!
@@ -26,6 +27,7 @@
 
 use crate::cli::Config;
 use crate::clock::Mono;
+use crate::diagnose::{Cause, Limit, OomCounter};
 use crate::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
 use crate::listen::Listeners;
 use crate::log::{self, Event};
@@ -36,6 +38,8 @@ use crate::reap::{Children, Exit};
 use crate::signals::{Received, SignalFd};
 use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::stop::{self, Action as StopAction, Because, Told};
+use crate::termination::{Dest, Summary};
+use crate::watch::{self, Watcher};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
@@ -164,8 +168,12 @@ pub struct Supervisor<'a> {
     main_exit: Option<Exit>,
     /// The main child was reaped in the current reaping pass.
     main_just_exited: bool,
-    /// Who sent the restart signal being handled, for its log line.
-    restart_from: i32,
+    /// What asked for the restart being handled, for its log lines.
+    restart_trigger: log::Trigger,
+    /// `--watch`: the inotify side and the debounce machine.
+    watch: Option<Watcher<'a>>,
+    reload: watch::State,
+    reload_params: watch::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
     /// When to SIGCONT the stopped processes among those just given the stop signal, and the
@@ -179,17 +187,49 @@ pub struct Supervisor<'a> {
     /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
     /// that path; on a busy machine each cold line costs up to ~0.1 µs).
     spare_logs: Vec<(StopAction, Done)>,
+    /// The container's OOM counter, read at start and when a SIGKILL needs explaining.
+    oom: OomCounter,
+    /// Pids sigward itself SIGKILLed outside the deadline (a generation given up, a signal
+    /// rewritten to SIGKILL): their deaths need no explaining. Dropped as they are reaped. (From
+    /// the deadline on, every SIGKILL is sigward's.) A Cell: the kills happen in `&self` methods.
+    sigkilled: std::cell::Cell<PidSet>,
+    /// Deaths in the current reaping pass worth explaining (SIGKILL not sent by sigward, cores).
+    deaths: Vec<Death>,
+    /// What the termination message tells.
+    summary: Summary,
+}
+
+/// Pids (with a 0 beside each: the same set type as `stop::Told`'s, so no new code), hashed
+/// cheaply: a generation of 100,000 killed processes is reaped in O(n).
+type PidSet =
+    std::collections::HashSet<(i32, u64), std::hash::BuildHasherDefault<procs::PidHasher>>;
+
+/// A reaped process whose death is explained once the reaping pass is over.
+struct Death {
+    pid: i32,
+    /// The main process of a generation: its name is the command's.
+    named: bool,
+    sig: i32,
+    core: bool,
+}
+
+/// What sigward waits on besides its children: the signalfd, and the inotify fd of `--watch`.
+pub struct Sources<'a> {
+    pub signals: SignalFd,
+    pub watch: Option<Watcher<'a>>,
 }
 
 impl<'a> Supervisor<'a> {
     pub fn new(
         cfg: &'a Config,
-        signals: SignalFd,
+        sources: Sources<'a>,
         child: i32,
         pid1: bool,
         launch: Launch,
         held: Option<Held>,
+        oom: OomCounter,
     ) -> Self {
+        let Sources { signals, watch } = sources;
         let name = cfg
             .command
             .first()
@@ -216,22 +256,34 @@ impl<'a> Supervisor<'a> {
             held,
             terminal: launch.detach == Detach::TerminalForeground,
             launch,
-            name,
             pid1,
             me: std::process::id() as i32,
             main_exit: None,
             main_just_exited: false,
-            restart_from: 0,
+            restart_trigger: log::Trigger::ConfigChange,
+            watch,
+            reload: watch::State::Idle,
+            reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
             spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
             continue_told: Vec::with_capacity(2),
+            oom,
+            sigkilled: std::cell::Cell::default(),
+            deaths: Vec::new(),
+            summary: Summary {
+                name: name.clone(),
+                pid: child,
+                ..Summary::default()
+            },
+            name,
         }
     }
 
-    /// Runs until every process is gone and returns the main child's exit.
-    pub fn run(mut self) -> Exit {
+    /// Runs until every process is gone and returns the main child's exit, and the summary for
+    /// the termination message.
+    pub fn run(mut self) -> (Exit, Summary) {
         let mut events = Vec::with_capacity(reactor::REAP_BATCH + 8);
         while self.stop != stop::State::Done {
             if let stop::State::Respawning { began } = self.stop {
@@ -264,10 +316,20 @@ impl<'a> Supervisor<'a> {
                 self.on_gens(generations::Event::Timer(t), now);
                 continue;
             }
+            if self
+                .reload
+                .timer(&self.reload_params)
+                .is_some_and(|at| now >= at)
+            {
+                let restarting = self.restart_under_way();
+                self.on_reload(watch::Event::Timer { restarting }, now);
+                continue;
+            }
             let deadline = [
                 self.stop.timer().map(|(_, at)| at),
                 self.gens.timer(&self.params).map(|(_, at)| at),
                 self.continue_at,
+                self.reload.timer(&self.reload_params),
             ]
             .into_iter()
             .flatten()
@@ -279,8 +341,9 @@ impl<'a> Supervisor<'a> {
                 ],
                 None => [None, None],
             };
+            let watch = self.watch.as_ref().map(|w| w.as_fd());
             events.clear();
-            self.reactor.wait(notify, deadline, &mut events);
+            self.reactor.wait(notify, watch, deadline, &mut events);
             for event in events.drain(..) {
                 self.dispatch(event);
             }
@@ -289,7 +352,7 @@ impl<'a> Supervisor<'a> {
         log::emit(&Event::Exiting {
             status: exit.status(),
         });
-        exit
+        (exit, self.summary)
     }
 
     fn dispatch(&mut self, event: reactor::Event) {
@@ -299,6 +362,7 @@ impl<'a> Supervisor<'a> {
             reactor::Event::Stopped(pid, sig) => self.on_stopped(pid, sig),
             reactor::Event::Reaped(left) => self.on_reaped(left),
             reactor::Event::Notify(slot) => self.on_notify(slot),
+            reactor::Event::Watch => self.on_watch(),
             reactor::Event::Timeout => {}
         }
     }
@@ -315,7 +379,7 @@ impl<'a> Supervisor<'a> {
             return self.report_stop_signal(before, sig, r.pid);
         }
         if self.cfg.restart_signal == Some(sig) {
-            return self.request_restart(r.pid);
+            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -336,12 +400,13 @@ impl<'a> Supervisor<'a> {
         self.forward(sig);
     }
 
-    /// A restart of the app, asked by `from` (the restart signal's sender): with sockets to hand
-    /// over, a new generation beside the current one (the restart machine); without, a restart in
-    /// place (the stop machine drains the current generation, then it starts again). Either
-    /// machine answers a restart under way, or the stop sequence, by ignoring it (logged).
-    fn request_restart(&mut self, from: i32) {
-        self.restart_from = from;
+    /// A restart of the app: the restart signal, or `--on-change restart`. With sockets to hand
+    /// over, a new generation beside the current one (the restart machine); without, a restart
+    /// in place (the stop machine drains the current generation, then it starts again). Either
+    /// machine answers a restart under way, or the stop sequence, by ignoring it (logged); the
+    /// watch's own machine never asks then (it defers).
+    fn request_restart(&mut self, trigger: log::Trigger) {
+        self.restart_trigger = trigger;
         let now = Mono::now();
         if self.held.is_some() {
             self.on_gens(generations::Event::Restart, now);
@@ -367,6 +432,17 @@ impl<'a> Supervisor<'a> {
                 self.told = Told::default();
                 self.continue_at = None;
                 self.continue_told.clear();
+                // The termination message tells how the last generation ended: the restart's
+                // own drain is not its timeline (deaths already explained are kept).
+                let died = std::mem::take(&mut self.summary.died);
+                let more_died = self.summary.more_died;
+                self.summary = Summary {
+                    name: self.summary.name.clone(),
+                    pid,
+                    died,
+                    more_died,
+                    ..Summary::default()
+                };
                 self.on_gens(generations::Event::StartedInPlace { n, pid }, now);
                 self.on_stop(stop::Event::Started, now);
                 log::emit(&Event::RestartedInPlace {
@@ -375,6 +451,7 @@ impl<'a> Supervisor<'a> {
                     previous,
                     after: now.since(began),
                 });
+                self.after_restart(now);
             }
             Err(e) => {
                 let (status, what, err) = match e {
@@ -528,6 +605,7 @@ impl<'a> Supervisor<'a> {
                 sig,
                 from,
                 generation: self.gens.current.n,
+                told: self.cfg.rewritten(self.cfg.stop_signal).is_some(),
             },
             stop::State::Running => Event::StopSignal {
                 sig,
@@ -555,14 +633,30 @@ impl<'a> Supervisor<'a> {
     }
 
     fn on_exited(&mut self, pid: i32, exit: Exit) {
+        let generation =
+            pid == self.gens.current.pid || self.gens.other().is_some_and(|g| g.pid == pid);
+        let sigwards = self.sent_sigkill(pid);
+        if let Exit::Signal { sig, core } = exit
+            && (core || (sig == libc::SIGKILL && !sigwards))
+        {
+            self.deaths.push(Death {
+                pid,
+                named: generation,
+                sig,
+                core,
+            });
+        }
         if pid == self.gens.current.pid && self.main_exit.is_none() {
             self.main_exit = Some(exit);
             self.main_just_exited = true;
+            self.summary.pid = pid;
+            self.summary.exit = Some(exit);
             if self.terminal && self.foreground_is_the_jobs(pid) {
                 // Take the terminal's foreground back, as a shell does when a job ends.
                 let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
             }
             let now = Mono::now();
+            self.summary.main_exited = Some(now);
             let after = now.since(self.stop.began().unwrap_or(self.gens.current.began));
             log::emit(&Event::ChildExited {
                 command: self.name.as_bytes(),
@@ -605,6 +699,74 @@ impl<'a> Supervisor<'a> {
         if left == Children::None {
             self.on_stop(stop::Event::AllGone, now);
         }
+        if !self.deaths.is_empty() {
+            self.explain_deaths();
+        }
+    }
+
+    /// Whether sigward itself SIGKILLed `pid`: its deadline did (every SIGKILL from then on is
+    /// sigward's), or it was among those sigward SIGKILLed before. Forgets the pid: it is reaped.
+    fn sent_sigkill(&self, pid: i32) -> bool {
+        let mut pids = self.sigkilled.take();
+        let listed = !pids.is_empty() && pids.remove(&(pid, 0));
+        self.sigkilled.set(pids);
+        listed || matches!(self.stop, stop::State::Killing { .. } | stop::State::Done)
+    }
+
+    /// Remembers that sigward SIGKILLed `pids`.
+    fn note_sigkilled(&self, pids: impl Iterator<Item = i32>) {
+        let mut all = self.sigkilled.take();
+        for pid in pids {
+            all.insert((pid, 0));
+        }
+        self.sigkilled.set(all);
+    }
+
+    /// Remembers group `pgid` as SIGKILLed by sigward: a snapshot taken after kill(-pgid), zombies
+    /// included, lists exactly whom it reached (a SIGKILLed process forks no more).
+    fn note_group_sigkilled(&self, pgid: i32) {
+        let members: Vec<i32> = procs::snapshot()
+            .iter()
+            .filter(|p| p.pgid == pgid && p.pid != pgid)
+            .map(|p| p.pid)
+            .collect();
+        self.note_sigkilled(std::iter::once(pgid).chain(members));
+    }
+
+    /// Says why the processes of this reaping pass died of a SIGKILL sigward did not send (the
+    /// OOM counter is read now, once for all of them) or with a core dump. Apart from the start,
+    /// the only cgroup reads sigward makes.
+    fn explain_deaths(&mut self) {
+        let deaths = std::mem::take(&mut self.deaths);
+        let kills = deaths.iter().filter(|d| !d.core).count();
+        let rise = if kills > 0 { self.oom.rise() } else { None };
+        let limit = match rise {
+            Some(r) if r > 0 => self.oom.limit(),
+            _ => Limit::Unknown,
+        };
+        let summarize = self.cfg.termination_log != Dest::Off;
+        for d in deaths {
+            let cause = match (d.core, rise) {
+                (true, _) => Cause::Core(d.sig),
+                (false, None) => Cause::Unknown,
+                (false, Some(0)) => Cause::Outside,
+                (false, Some(r)) if r >= kills as u64 => Cause::Oom(limit),
+                (false, Some(r)) => Cause::MaybeOom {
+                    kills: r,
+                    deaths: kills,
+                    limit,
+                },
+            };
+            let event = Event::Died {
+                name: d.named.then_some(self.name.as_bytes()),
+                pid: d.pid,
+                cause,
+            };
+            log::emit(&event);
+            if summarize {
+                self.summary.died(log::sentence(&event));
+            }
+        }
     }
 
     /// Feeds the stop machine and carries out its decisions.
@@ -616,10 +778,12 @@ impl<'a> Supervisor<'a> {
         let mut logs = std::mem::take(&mut self.spare_logs);
         logs.clear();
         for &action in &actions {
-            let done = self.carry_out(action);
+            let done = self.carry_out(action, now);
             logs.push((action, done));
         }
         if !was_exiting && next.exiting() && next != stop::State::Done {
+            // The watch first: nothing the restart machine does now may still act on a change.
+            self.on_reload(watch::Event::Stopping, now);
             self.on_gens(generations::Event::Stopping, now);
         }
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
@@ -631,10 +795,14 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn carry_out(&mut self, action: StopAction) -> Done {
+    fn carry_out(&mut self, action: StopAction, now: Mono) -> Done {
         match action {
-            StopAction::StopApp { sig, .. } => {
+            StopAction::StopApp { sig, because } => {
                 let to = self.cfg.rewritten(sig);
+                if because == Because::DelayOver {
+                    self.summary.delay_over = Some(now);
+                }
+                self.summary.forwarded.get_or_insert((now, to));
                 let mut result = Ok(());
                 if let Some(to) = to {
                     if self.cfg.single_child {
@@ -679,9 +847,10 @@ impl<'a> Supervisor<'a> {
                 Done::Sent { to, result }
             }
             StopAction::StopLeftovers { sig, .. } => {
+                self.summary.leftovers.get_or_insert(now);
                 let Some(to) = self.cfg.rewritten(sig) else {
-                    let n = procs::responsible_for(self.reach()).len();
-                    return Done::Counted(n);
+                    let left = procs::responsible_for(self.reach()).len();
+                    return Done::Counted { left, sent: 0 };
                 };
                 let remaining = procs::responsible_for(self.reach());
                 let mut count = 0;
@@ -691,17 +860,33 @@ impl<'a> Supervisor<'a> {
                     }
                     if let Some(pin) = Pinned::open(p) {
                         let _ = pin.signal(to);
+                        if to == libc::SIGKILL {
+                            self.note_sigkilled(std::iter::once(p.pid));
+                        }
                         if p.state == b'T' {
                             let _ = pin.signal(libc::SIGCONT);
                         }
                     }
                     count += 1;
                 }
-                Done::Counted(remaining.len().max(count))
+                Done::Counted {
+                    left: remaining.len(),
+                    sent: count,
+                }
             }
-            StopAction::Kill { .. } => Done::Killed(self.kill_everything()),
-            StopAction::Began { .. }
-            | StopAction::AlreadyStopping { .. }
+            StopAction::Kill { first } => {
+                let killed = self.kill_everything();
+                if first {
+                    let names = log::Stragglers(&killed).to_string();
+                    self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
+                }
+                Done::Killed(killed)
+            }
+            StopAction::Began { sig, .. } => {
+                self.summary.stop.get_or_insert((now, sig));
+                Done::Nothing
+            }
+            StopAction::AlreadyStopping { .. }
             | StopAction::Ignored { .. }
             | StopAction::RestartBegan { .. }
             | StopAction::RestartIgnored(_)
@@ -728,11 +913,12 @@ impl<'a> Supervisor<'a> {
             (StopAction::ForwardAgain { sig }, Done::Sent { to, result }) => {
                 self.report_delivery(sig, to, result, true)
             }
-            (StopAction::StopLeftovers { sig, wait }, Done::Counted(count)) => {
+            (StopAction::StopLeftovers { sig, wait }, Done::Counted { left, sent }) => {
                 log::emit(&match self.cfg.rewritten(sig) {
-                    None => Event::LeftoversUnsignalled { count, sig },
+                    None => Event::LeftoversUnsignalled { count: left, sig },
                     Some(to) => Event::Leftovers {
-                        count,
+                        count: left,
+                        sent,
                         sig: to,
                         wait,
                     },
@@ -741,8 +927,7 @@ impl<'a> Supervisor<'a> {
             (StopAction::RestartBegan { sig, grace }, _) => {
                 let current = self.gens.current;
                 log::emit(&Event::RestartInPlace {
-                    sig: self.cfg.restart_signal.unwrap_or(0),
-                    from: self.restart_from,
+                    by: self.restart_trigger,
                     generation: current.n,
                     pid: current.pid,
                     stop: self.cfg.rewritten(sig),
@@ -750,8 +935,7 @@ impl<'a> Supervisor<'a> {
                 })
             }
             (StopAction::RestartIgnored(busy), _) => log::emit(&Event::RestartIgnored {
-                sig: self.cfg.restart_signal.unwrap_or(0),
-                from: self.restart_from,
+                by: self.restart_trigger,
                 busy: match busy {
                     stop::Busy::Stopping => log::Busy::Stopping,
                     stop::Busy::Restarting => log::Busy::Restarting(self.gens.current.n),
@@ -790,12 +974,28 @@ impl<'a> Supervisor<'a> {
     /// One generation's process group (or its main process alone with -c). A group whose leader
     /// was reaped may have had its id reused: its members are signalled one by one, pinned.
     fn signal_generation(&self, g: Gen, leader_reaped: bool, sig: i32) -> Result<(), Errno> {
+        let kill = sig == libc::SIGKILL;
         match (self.cfg.single_child, leader_reaped) {
             (true, true) => Err(Errno::ESRCH),
-            (true, false) => crate::signals::send(g.pid, sig),
-            (false, false) => crate::signals::send(-g.pid, sig),
+            (true, false) => {
+                let r = crate::signals::send(g.pid, sig);
+                if kill {
+                    self.note_sigkilled(std::iter::once(g.pid));
+                }
+                r
+            }
+            (false, false) => {
+                let r = crate::signals::send(-g.pid, sig);
+                if kill {
+                    self.note_group_sigkilled(g.pid);
+                }
+                r
+            }
             (false, true) => {
                 let all = procs::responsible_for(self.pid1);
+                if kill {
+                    self.note_sigkilled(members(&all, g.pid, true).map(|p| p.pid));
+                }
                 match procs::signal_members(members(&all, g.pid, true), sig) {
                     0 => Err(Errno::ESRCH),
                     _ => Ok(()),
@@ -882,10 +1082,75 @@ impl<'a> Supervisor<'a> {
         for action in actions {
             self.carry_out_gens(action, now);
         }
+        self.after_restart(now);
+    }
+
+    /// A restart is under way: a new generation beside the current one (`--listen`), or a restart
+    /// in place.
+    fn restart_under_way(&self) -> bool {
+        self.gens.restart != generations::Restart::Idle || self.stop.restarting()
+    }
+
+    /// A configuration change deferred during a restart is acted on once it is over.
+    fn after_restart(&mut self, now: Mono) {
+        if self.reload == watch::State::Deferred && !self.restart_under_way() {
+            self.on_reload(watch::Event::RestartOver, now);
+        }
+    }
+
+    /// Events on the inotify fd: a change starts (or extends) the quiet window.
+    fn on_watch(&mut self) {
+        if self.watch.as_mut().is_some_and(|w| w.read()) {
+            self.on_reload(watch::Event::Changed, Mono::now());
+        }
+    }
+
+    /// Feeds the debounce machine and carries out its decision: signals first, the line after.
+    fn on_reload(&mut self, event: watch::Event, now: Mono) {
+        let (next, action) = self.reload.step(event, now, &self.reload_params);
+        self.reload = next;
+        let Some(action) = action else { return };
+        // Deferred: the paths stay for the line of the action taken later.
+        let (paths, more) = match self.watch.as_mut() {
+            Some(w) if action == watch::Action::Defer => w.changed_so_far(),
+            Some(w) => w.take_changed(),
+            None => (Vec::new(), 0),
+        };
+        let changed = log::Changed {
+            paths: &paths,
+            more,
+        };
+        let then = match (action, self.cfg.on_change) {
+            (watch::Action::Act, crate::cli::OnChange::Signal(sig)) => {
+                let child = self.gens.current.pid;
+                let target = if self.cfg.single_child { child } else { -child };
+                match self.deliver(sig) {
+                    Ok(()) => log::Reload::Signalled { sig, target },
+                    Err(err) => log::Reload::SignalFailed { sig, target, err },
+                }
+            }
+            (watch::Action::Act, crate::cli::OnChange::Restart) => {
+                // Said first: the restart's own lines (the new generation) follow.
+                log::emit(&Event::ConfigChanged {
+                    changed,
+                    then: log::Reload::Restart,
+                });
+                return self.request_restart(log::Trigger::ConfigChange);
+            }
+            (watch::Action::Defer, _) => log::Reload::Deferred(match self.gens.restart {
+                generations::Restart::Starting { next, .. } => log::Busy::Starting(next.n),
+                generations::Restart::Retiring { old, .. } => log::Busy::Draining(old.n),
+                generations::Restart::Idle if self.stop.restarting() => {
+                    log::Busy::Restarting(self.gens.current.n)
+                }
+                generations::Restart::Idle => log::Busy::Stopping,
+            }),
+            (watch::Action::Drop, _) => log::Reload::Dropped,
+        };
+        log::emit(&Event::ConfigChanged { changed, then });
     }
 
     fn carry_out_gens(&mut self, action: GenAction, now: Mono) {
-        let sig = self.cfg.restart_signal.unwrap_or(0);
         match action {
             GenAction::Spawn { n } => {
                 let Some(held) = self.held.as_mut() else {
@@ -929,8 +1194,7 @@ impl<'a> Supervisor<'a> {
                 }
             }
             GenAction::Ignored(busy) => log::emit(&Event::RestartIgnored {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 busy: match busy {
                     Busy::Stopping => log::Busy::Stopping,
                     Busy::Starting(n) => log::Busy::Starting(n),
@@ -938,8 +1202,7 @@ impl<'a> Supervisor<'a> {
                 },
             }),
             GenAction::Started { next, current } => log::emit(&Event::Restarting {
-                sig,
-                from: self.restart_from,
+                by: self.restart_trigger,
                 generation: next.n,
                 pid: next.pid,
                 current: current.n,
@@ -1054,8 +1317,10 @@ impl<'a> Supervisor<'a> {
         let n = members(&all, g.pid, leader_reaped).count();
         if leader_reaped {
             procs::signal_members(members(&all, g.pid, true), libc::SIGKILL);
+            self.note_sigkilled(members(&all, g.pid, true).map(|p| p.pid));
         } else {
             let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+            self.note_group_sigkilled(g.pid);
         }
         n
     }
@@ -1193,6 +1458,10 @@ enum Done {
         to: Option<i32>,
         result: Result<(), Errno>,
     },
-    Counted(usize),
+    /// Processes left, and how many of them were sent the signal now (the others had it).
+    Counted {
+        left: usize,
+        sent: usize,
+    },
     Killed(Vec<Proc>),
 }

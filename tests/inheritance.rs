@@ -33,9 +33,21 @@ fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
     let start = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     assert_eq!(field(&start, "mask"), format!("{blocked:016x}"), "{start}");
+    // QEMU replaces the host's SIG_IGN of signals whose default is fatal (HUP, PIPE, 33) with its
+    // own handler at start-up, so a host program exec'd from it finds them default: only the
+    // one sigward itself hands back (SIGCHLD) is checked there.
+    let checked = if skip_under_qemu(
+        "ignored SIGHUP, SIGPIPE, 33 reaching the child",
+        "QEMU installs its own host handlers for default-fatal signals, which exec resets",
+    ) {
+        bit(libc::SIGCHLD)
+    } else {
+        !0
+    };
+    let seen = u64::from_str_radix(field(&start, "ignored"), 16).expect("ignored=");
     assert_eq!(
-        field(&start, "ignored"),
-        format!("{ignored:016x}"),
+        format!("{:016x}", seen & checked),
+        format!("{:016x}", ignored & checked),
         "{start}"
     );
     let sigward = ns.pid1;

@@ -397,3 +397,152 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
         "the real stop sweeps the whole namespace: {status:?}"
     );
 }
+
+#[test]
+fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it() {
+    // When generation 1's main process exits on TERM it leaves two workers: one in its process
+    // group (told with the group: not sent it again) and one in a session of its own (told now).
+    let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then {probe} log={dir}grouped on-term=drain:1500:0 & {probe} log={dir}daemon sid on-term=drain:1500:0 & exec {probe} log={dir}gen1; fi; exec {probe} log={dir}gen$SIGWARD_GENERATION";
+    let ns = in_place(&[], script);
+    for name in ["grouped", "daemon", "gen1"] {
+        wait_line(&ns.dir.path(name), "ready", T);
+    }
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    for name in ["grouped", "daemon"] {
+        assert_eq!(
+            signals_seen(&read(&ns.dir.path(name))),
+            vec![libc::SIGTERM],
+            "{name}: once"
+        );
+    }
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,"
+        ),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nobody_had_it() {
+    // `-r TERM:0`: the restart sends nothing, so nobody "already had the stop signal".
+    let ns = in_place(&["-r", "TERM:0", "-t", "1s"], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    ns.signal(libc::SIGTERM);
+    let gen1 = gen_log(&ns, 1);
+    assert!(signals_seen(&read(&gen1)).is_empty(), "nothing was sent");
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "killed at the deadline: {}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("during a restart: stopping instead, generation 2 will not start"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        !done.stderr.contains("already had the stop signal"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_no_new_one() {
+    // A systemd-style stop signal (SIGRTMIN+3, as TERM to the app) waits behind 80 queued
+    // SIGRTMIN (real-time signals queue, lowest number first) while the old generation exits:
+    // all of them are pending when the new generation would start, and the stop signal wins.
+    let out = Scratch::new();
+    let gen_path = |n: u32| out.path(&format!("gen{n}"));
+    let script = format!(
+        "exec {{probe}} log={}gen$SIGWARD_GENERATION on-term=drain:500:0",
+        out.path("")
+    );
+    let ns = in_place(&["-S", "RTMIN+3", "-r", "RTMIN+3:TERM"], &script);
+    wait_line(&gen_path(1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_path(1), &format!("sig {} ", libc::SIGTERM), T);
+    // Hold sigward still (as PID 1 it can be stopped from outside) while generation 1 drains
+    // and exits.
+    ns.signal(libc::SIGSTOP);
+    wait_line(&gen_path(1), "exit", T);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..80 {
+        ns.signal(libc::SIGRTMIN());
+    }
+    ns.signal(libc::SIGRTMIN() + 3);
+    ns.signal(libc::SIGCONT);
+    let done = ns.wait(T);
+    assert!(
+        !std::path::Path::new(&gen_path(2)).exists()
+            && !done.stderr.contains("generation 2 started"),
+        "a new generation started although a stop signal was pending: {}",
+        done.stderr
+    );
+    assert_eq!(done.code, 0, "generation 1 drained: {}", done.stderr);
+}
+
+#[test]
+fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() {
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH);
+    // The probe runs directly (a shell would reset SIGCHLD): both generations record to {log}.
+    let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE);
+    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
+    let ns = Ns::pid1(
+        &[
+            "{probe}",
+            &ign,
+            &mask,
+            "--",
+            sigward_bin(),
+            "--restart-signal",
+            "USR1",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGUSR1);
+    eventually(T, || ns.count_records("ready"), |n| *n == 2);
+    let records = ns.records();
+    let starts: Vec<&str> = records.lines().filter(|l| l.starts_with("start")).collect();
+    assert_eq!(starts.len(), 2, "{records}");
+    for start in &starts {
+        assert_eq!(field(start, "mask"), format!("{blocked:016x}"), "{records}");
+        assert_eq!(
+            field(start, "ignored"),
+            format!("{ignored:016x}"),
+            "{records}"
+        );
+    }
+    assert_eq!(field(starts[1], "fds"), "0,1,2", "nothing of sigward's");
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.wait(T).code, 143);
+}
+
+#[test]
+fn a_restart_whose_stop_signal_is_rewritten_to_0_does_not_misname_it() {
+    let ns = in_place(&["-S", "QUIT", "-r", "QUIT:0", "-t", "1s"], GEN);
+    wait_line(&gen_log(&ns, 1), "ready", T);
+    ns.signal(libc::SIGHUP);
+    wait_line(&gen_log(&ns, 2), "ready", T);
+    ns.signal(libc::SIGQUIT);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "stopping generation 1 (pid 2) with nothing (the stop signal is rewritten to 0)"
+        ) && !done.stderr.contains("SIGTERM is rewritten"),
+        "SIGQUIT is the stop signal: {}",
+        done.stderr
+    );
+}

@@ -32,6 +32,114 @@ pub fn sigward_bin() -> &'static str {
     )
 }
 
+/// The architecture QEMU emulates for the sigward under test (`aarch64`, `s390x`, ...), or None
+/// when it runs natively: the same machine as these tests, or 32-bit x86 on an x86_64 kernel
+/// (32-bit arm on arm64), which the kernel runs itself. Read from the two ELF headers.
+pub fn emulated() -> Option<&'static str> {
+    static ARCH: OnceLock<Option<&'static str>> = OnceLock::new();
+    *ARCH.get_or_init(|| {
+        let machine = |path: &Path| -> Option<(u16, bool, bool)> {
+            let mut head = [0u8; 20];
+            std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+            if head[..4] != *b"\x7fELF" {
+                return None;
+            }
+            let (wide, big) = (head[4] == 2, head[5] == 2);
+            let m = [head[18], head[19]];
+            Some((
+                if big {
+                    u16::from_be_bytes(m)
+                } else {
+                    u16::from_le_bytes(m)
+                },
+                wide,
+                big,
+            ))
+        };
+        let host = machine(&std::env::current_exe().ok()?)?.0;
+        let (bin, wide, big) = machine(Path::new(sigward_bin()))?;
+        const I386: u16 = 3;
+        const ARM: u16 = 40;
+        const X86_64: u16 = 62;
+        const AARCH64: u16 = 183;
+        if bin == host || (host, bin) == (X86_64, I386) || (host, bin) == (AARCH64, ARM) {
+            return None;
+        }
+        Some(match (bin, wide, big) {
+            (I386, ..) => "i386",
+            (X86_64, ..) => "x86_64",
+            (ARM, ..) => "arm",
+            (AARCH64, ..) => "aarch64",
+            (21, _, false) => "ppc64le",
+            (21, _, true) => "ppc64",
+            (22, ..) => "s390x",
+            (243, true, _) => "riscv64",
+            (243, false, _) => "riscv32",
+            (8, ..) => "mips",
+            (258, ..) => "loongarch64",
+            _ => "unknown-machine",
+        })
+    })
+}
+
+/// Under QEMU, says which part of the running test it skips and why, and returns true; natively
+/// returns false. Only for what QEMU itself does differently (name it in `reason`), never for a
+/// difference in sigward. The line goes straight to stderr (the harness captures only the print
+/// macros), so `scripts/test-arch` shows and counts it.
+pub fn skip_under_qemu(what: &str, reason: &str) -> bool {
+    let Some(arch) = emulated() else {
+        return false;
+    };
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = format!("skipped under qemu-{arch}: {test}: {what}: {reason}\n");
+    // One write, so that the line is not torn by the harness's own output.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    true
+}
+
+/// What sigward says when it cannot become a child subreaper.
+const NO_SUBREAPER: &str = "cannot become a child subreaper";
+
+/// Whether the emulator refuses PR_SET_CHILD_SUBREAPER: QEMU 7.2's linux-user answers EINVAL
+/// itself, without asking the kernel (strace of qemu shows no prctl). Learned by running sigward
+/// once outside a PID namespace; always false natively, where that warning is a real failure.
+pub fn qemu_refuses_subreaper() -> bool {
+    static REFUSED: OnceLock<bool> = OnceLock::new();
+    *REFUSED.get_or_init(|| {
+        emulated().is_some()
+            && Command::new(sigward_bin())
+                .args(["--", "true"])
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stderr).contains(NO_SUBREAPER))
+    })
+}
+
+/// Skips a case that needs sigward to be a subreaper when QEMU refuses it one (see
+/// [`qemu_refuses_subreaper`]).
+pub fn skip_without_subreaper() -> bool {
+    qemu_refuses_subreaper()
+        && skip_under_qemu(
+            "the whole test",
+            "QEMU refuses PR_SET_CHILD_SUBREAPER (EINVAL), so orphans go to PID 1, not sigward",
+        )
+}
+
+/// `text` without sigward's no-subreaper warning, when QEMU refused it (see
+/// [`qemu_refuses_subreaper`]): for tests of what else sigward says when not PID 1.
+pub fn without_qemu_subreaper_warning(text: &str) -> String {
+    if !qemu_refuses_subreaper() || !text.contains(NO_SUBREAPER) {
+        return text.to_string();
+    }
+    skip_under_qemu(
+        "sigward's no-subreaper warning",
+        "QEMU refuses PR_SET_CHILD_SUBREAPER (EINVAL); the rest of the output is checked",
+    );
+    text.split_inclusive('\n')
+        .filter(|l| !l.contains(NO_SUBREAPER))
+        .collect()
+}
+
 /// The probe app (an example target, built by `cargo test` next to the test binaries).
 pub fn probe() -> String {
     let exe = std::env::current_exe().expect("current_exe");

@@ -1,0 +1,712 @@
+//! `--watch`: act on the app's behalf when its mounted configuration changes, with no sidecar
+//! and no polling. Two parts:
+//!
+//! * [`Watcher`], the inotify side: one non-blocking, close-on-exec inotify fd in the reactor's
+//!   poll set, read in bounded batches, that turns kernel events into "this path changed". It
+//!   only ever watches directories (never the files themselves), because how configuration is
+//!   replaced decides where the event shows up:
+//!   - a Kubernetes ConfigMap or Secret volume is updated by the kubelet's atomic writer: the
+//!     keys are written into a new `..<timestamp>` directory, a `..data_tmp` symlink pointed at it
+//!     is renamed over `..data`, the old directory is removed; the visible `key` files are
+//!     symlinks `key -> ..data/key` and never change themselves. So the one event of an update
+//!     is `..data` being moved into the volume's directory: for a watched directory every entry
+//!     counts except the writer's private `..`-names, and for a watched file `..data` in its
+//!     directory counts as the file (any key's update is a new `..data`);
+//!   - a file rewritten in place, an editor's write-to-temp-and-rename, a file deleted and
+//!     recreated: all are events of the file's name in its directory;
+//!   - a watched path that does not exist yet (or whose directory is replaced or removed):
+//!     sigward waits for it, watching the nearest directory on its way that exists, and acts
+//!     when it appears;
+//!   - reads (atime) and the writer's private entries (`..data_tmp`, `..<timestamp>`, the old
+//!     directory's removal) never count. A lost event queue (`IN_Q_OVERFLOW`) counts as a change
+//!     of everything watched.
+//! * [`State`], the pure debounce machine, `(state, event, now) -> actions` like the other
+//!   machines: changes within the quiet window coalesce into one action, taken the window after
+//!   the *last* change (trailing edge) but never later than [`CAP_WINDOWS`] windows after the
+//!   first, so a path that changes forever still gets its action. Stopping is an input: from
+//!   then on nothing acts, and a pending change is dropped (and said). While a restart is under
+//!   way a due action waits, and is taken once when the restart is over.
+
+use crate::clock::Mono;
+use crate::log;
+use nix::errno::Errno;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+/// A pending action is taken at most this many quiet windows after the first change.
+pub const CAP_WINDOWS: u32 = 10;
+
+/// Bytes read from the inotify fd at once: about 150 events, enough for one update of a large
+/// ConfigMap volume; more wait for the next turn of the reactor.
+const BATCH_BYTES: usize = 4096;
+
+/// At most this many changed paths are kept for the log line (the rest are counted).
+const NAMED_PATHS: usize = 8;
+
+/// The atomic writer's symlink to the current payload: `key -> ..data/key`.
+const DATA: &[u8] = b"..data";
+
+/// Entry events of a watched directory, and events of the directory itself. Never IN_ACCESS,
+/// IN_OPEN, IN_CLOSE_NOWRITE or IN_ATTRIB: reading a file (atime) changes nothing.
+const MASK: u32 = libc::IN_CREATE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_MODIFY
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF
+    | libc::IN_ONLYDIR;
+
+/// The watched directory itself is gone or moved: what it meant must be looked up again.
+const GONE: u32 = libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_UNMOUNT | libc::IN_IGNORED;
+
+/// Why a directory is watched for a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Role {
+    /// It is the target: any entry counts but the atomic writer's private ones.
+    Dir,
+    /// It holds the target, whose name this is: that entry counts, and `..data` (a key of a
+    /// ConfigMap volume is `key -> ..data/key`, and the `..data` swap is its update).
+    Holder(Vec<u8>),
+    /// The target does not exist yet and this is the nearest directory on its way that does:
+    /// the entry of this name leads on to it.
+    Ancestor(Vec<u8>),
+}
+
+struct Watch {
+    wd: i32,
+    target: usize,
+    dir: Vec<u8>,
+    role: Role,
+}
+
+/// The inotify fd and what each of its watches stands for. Paths are absolute and plain (see
+/// `cli`), handled as bytes: `/a/b` is the entry `b` of `/a`.
+pub struct Watcher<'a> {
+    fd: OwnedFd,
+    targets: &'a [Vec<u8>],
+    watches: Vec<Watch>,
+    /// What changed since the last [`Watcher::take_changed`], for the log line.
+    changed: Vec<Vec<u8>>,
+    more: usize,
+}
+
+impl<'a> Watcher<'a> {
+    /// Watches every path in `targets`; a path that does not exist yet is waited for (and said
+    /// so). Fails, and says so, on anything else: no inotify, no permission, no watches left.
+    #[inline(never)]
+    pub fn new(targets: &'a [Vec<u8>]) -> Option<Watcher<'a>> {
+        let failed = |path: &[u8], err| {
+            log::emit(&log::Event::WatchFailed {
+                path,
+                err,
+                start: true,
+            })
+        };
+        // SAFETY: inotify_init1 takes flags only and returns a new fd or -1.
+        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if raw < 0 {
+            failed(targets.first().map_or(&[], |t| t), Errno::last());
+            return None;
+        }
+        // SAFETY: `raw` is a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut w = Watcher {
+            fd,
+            targets,
+            watches: Vec::new(),
+            changed: Vec::new(),
+            more: 0,
+        };
+        if let Some((path, err)) = w.arm().first() {
+            failed(path, *err);
+            return None;
+        }
+        for watch in &w.watches {
+            if let (Role::Ancestor(_), Some(path)) = (&watch.role, w.targets.get(watch.target)) {
+                log::emit(&log::Event::WatchWaiting {
+                    path,
+                    dir: &watch.dir,
+                });
+            }
+        }
+        Some(w)
+    }
+
+    /// (Re)places the watches from what the paths are now. A directory still relevant keeps its
+    /// watch descriptor (inotify hands out the same one for the same inode), so no event is
+    /// missed in between; watches no longer needed are removed afterwards. Returns the paths
+    /// that could not be watched, with why.
+    #[inline(never)] // one copy for start-up and re-arming
+    fn arm(&mut self) -> Vec<(Vec<u8>, Errno)> {
+        let mut watches = Vec::new();
+        let mut failed = Vec::new();
+        for (i, target) in self.targets.iter().enumerate() {
+            let mut add = |dir: &[u8], role: Role| -> Result<(), Errno> {
+                let wd = add_watch(self.fd.as_fd(), dir)?;
+                watches.push(Watch {
+                    wd,
+                    target: i,
+                    dir: dir.to_vec(),
+                    role,
+                });
+                Ok(())
+            };
+            // IN_ONLYDIR: the watch itself says whether the target is a directory, with no race
+            // between a stat and the watch. Else a file, or nothing yet: its directory, or the
+            // nearest one on the way.
+            let mut step: &[u8] = target;
+            let mut result = add(target, Role::Dir);
+            while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
+                let Some((dir, name)) = split(step) else {
+                    break;
+                };
+                let role = if step == target.as_slice() {
+                    Role::Holder(name.to_vec())
+                } else {
+                    Role::Ancestor(name.to_vec())
+                };
+                result = add(dir, role);
+                step = dir;
+            }
+            if let Err(err) = result {
+                failed.push((target.clone(), err));
+            }
+        }
+        for old in &self.watches {
+            if !watches.iter().any(|w| w.wd == old.wd) {
+                // SAFETY: removes a watch of our own fd by its descriptor; EINVAL when the kernel
+                // removed it already (its directory is gone) changes nothing.
+                unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), old.wd) };
+            }
+        }
+        self.watches = watches;
+        failed
+    }
+
+    /// Reads one bounded batch of events. Returns whether anything watched changed (the paths
+    /// are kept for [`Watcher::take_changed`]).
+    pub fn read(&mut self) -> bool {
+        let mut buf = [0u8; BATCH_BYTES];
+        // SAFETY: reads at most `buf.len()` bytes into a valid, writable local buffer.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let Ok(n) = usize::try_from(n) else {
+            let err = Errno::last();
+            if !matches!(err, Errno::EAGAIN | Errno::EINTR) {
+                log::emit(&log::Event::WatchReadFailed { err });
+            }
+            return false;
+        };
+        let mut changed = false;
+        let mut rearm = false;
+        let mut appeared: Vec<usize> = Vec::new();
+        let data = buf.get(..n).unwrap_or_default();
+        let mut at: usize = 0;
+        while let Some(head) = data.get(at..at.saturating_add(16)) {
+            let word = |i: usize| [head[i], head[i + 1], head[i + 2], head[i + 3]];
+            let wd = i32::from_ne_bytes(word(0));
+            let mask = u32::from_ne_bytes(word(4));
+            let len = u32::from_ne_bytes(word(12)) as usize;
+            let start = at + 16;
+            let end = start.saturating_add(len).min(data.len());
+            let raw = data.get(start..end).unwrap_or_default();
+            // The name is NUL-padded.
+            let name = raw.split(|&b| b == 0).next().unwrap_or_default();
+            at = start.saturating_add(len);
+            if mask & libc::IN_Q_OVERFLOW != 0 {
+                // Events were lost: anything may have changed.
+                for t in 0..self.targets.len() {
+                    self.note_target(t);
+                }
+                (changed, rearm) = (true, true);
+                continue;
+            }
+            let gone = mask & GONE != 0;
+            for i in 0..self.watches.len() {
+                let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
+                    continue;
+                };
+                let target = w.target;
+                match &w.role {
+                    Role::Dir | Role::Holder(_) if gone => {
+                        self.note_target(target);
+                        (changed, rearm) = (true, true);
+                    }
+                    Role::Dir if !name.is_empty() && !private(name) => {
+                        let path = join(&w.dir, name);
+                        self.note(path);
+                        changed = true;
+                    }
+                    Role::Holder(own) if name == own.as_slice() || name == DATA => {
+                        let path = join(&w.dir, name);
+                        self.note(path);
+                        (changed, rearm) = (true, true);
+                    }
+                    Role::Ancestor(_) if gone => rearm = true,
+                    Role::Ancestor(next) if name == next.as_slice() => {
+                        rearm = true;
+                        appeared.push(target);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if rearm {
+            for (path, err) in self.arm() {
+                log::emit(&log::Event::WatchFailed {
+                    path: &path,
+                    err,
+                    start: false,
+                });
+            }
+        }
+        // A target waited for counts as changed once it is there.
+        for t in appeared {
+            let there = self
+                .targets
+                .get(t)
+                .is_some_and(|p| std::fs::symlink_metadata(OsStr::from_bytes(p)).is_ok());
+            if there {
+                self.note_target(t);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn note_target(&mut self, t: usize) {
+        if let Some(path) = self.targets.get(t).cloned() {
+            self.note(path);
+        }
+    }
+
+    fn note(&mut self, path: Vec<u8>) {
+        if self.changed.contains(&path) {
+            return;
+        }
+        if self.changed.len() < NAMED_PATHS {
+            self.changed.push(path);
+        } else {
+            self.more = self.more.saturating_add(1);
+        }
+    }
+
+    /// What changed since the last [`Watcher::take_changed`], left in place.
+    pub fn changed_so_far(&self) -> (Vec<Vec<u8>>, usize) {
+        (self.changed.clone(), self.more)
+    }
+
+    /// What changed since the last call (for the action's log line), and how many more paths.
+    pub fn take_changed(&mut self) -> (Vec<Vec<u8>>, usize) {
+        (
+            std::mem::take(&mut self.changed),
+            std::mem::take(&mut self.more),
+        )
+    }
+}
+
+impl AsFd for Watcher<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn add_watch(fd: BorrowedFd, dir: &[u8]) -> Result<i32, Errno> {
+    let c = CString::new(dir).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
+    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), MASK) };
+    if wd < 0 { Err(Errno::last()) } else { Ok(wd) }
+}
+
+/// `/a/b` as (`/a`, `b`); `/b` as (`/`, `b`); None for `/`.
+fn split(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    let name = path.get(slash + 1..).filter(|n| !n.is_empty())?;
+    let dir = path.get(..slash.max(1))?;
+    Some((dir, name))
+}
+
+/// Entry `name` of directory `dir`.
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if p.last() != Some(&b'/') {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+/// The atomic writer's private entries: `..data_tmp`, `..<timestamp>` (not `..data`, whose
+/// move is the update itself).
+fn private(name: &[u8]) -> bool {
+    name.starts_with(b"..") && name != b".." && name != DATA
+}
+
+/// The debounce machine's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// `--watch-debounce`: how long things must stay quiet before the action.
+    pub quiet: Duration,
+    /// The latest an action is taken after the first change of its window.
+    pub cap: Duration,
+}
+
+impl Params {
+    pub fn new(quiet: Duration) -> Params {
+        Params {
+            quiet,
+            cap: quiet.saturating_mul(CAP_WINDOWS),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Idle,
+    /// Changes came, the first at `first`, the latest at `last`: act when quiet.
+    Pending {
+        first: Mono,
+        last: Mono,
+    },
+    /// Due while a restart was under way: act once it is over.
+    Deferred,
+    /// The stop sequence began: nothing acts any more. `said`: a dropped change was logged.
+    Stopped {
+        said: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Something watched changed.
+    Changed,
+    /// The machine's timer (see [`State::timer`]); `restarting`: a restart is under way now.
+    Timer { restarting: bool },
+    /// No restart is under way (any more).
+    RestartOver,
+    /// The stop sequence began.
+    Stopping,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Take the `--on-change` action now.
+    Act,
+    /// Due, but a restart is under way: acting once it is over.
+    Defer,
+    /// Changes were pending, or came, during the stop sequence: not acted on.
+    Drop,
+}
+
+impl State {
+    /// When the pending action is due: the quiet window after the last change, but no later
+    /// than [`Params::cap`] after the first. None unless a change is pending: no idle timer.
+    pub fn timer(&self, p: &Params) -> Option<Mono> {
+        match *self {
+            State::Pending { first, last } => Some(last.after(p.quiet).min(first.after(p.cap))),
+            _ => None,
+        }
+    }
+
+    /// One transition; every event is answered in every state here.
+    pub fn step(self, event: Event, now: Mono, p: &Params) -> (State, Option<Action>) {
+        use State::*;
+        match (self, event) {
+            (Stopped { .. }, Event::Stopping) => (self, None),
+            (Idle, Event::Stopping) => (Stopped { said: false }, None),
+            (Pending { .. } | Deferred, Event::Stopping) => {
+                (Stopped { said: true }, Some(Action::Drop))
+            }
+
+            (Stopped { said: false }, Event::Changed) => {
+                (Stopped { said: true }, Some(Action::Drop))
+            }
+            (Stopped { said: true }, Event::Changed) => (self, None),
+            (Idle, Event::Changed) => (
+                Pending {
+                    first: now,
+                    last: now,
+                },
+                None,
+            ),
+            // The deadline moves with each change, but never past the cap (see `timer`).
+            (Pending { first, last }, Event::Changed) => (
+                Pending {
+                    first,
+                    last: last.max(now),
+                },
+                None,
+            ),
+            // The deferred action covers this change too.
+            (Deferred, Event::Changed) => (self, None),
+
+            (Pending { .. }, Event::Timer { restarting }) => match self.timer(p) {
+                Some(due) if now >= due && restarting => (Deferred, Some(Action::Defer)),
+                Some(due) if now >= due => (Idle, Some(Action::Act)),
+                _ => (self, None),
+            },
+            (Idle | Deferred | Stopped { .. }, Event::Timer { .. }) => (self, None),
+
+            (Deferred, Event::RestartOver) => (Idle, Some(Action::Act)),
+            (Idle | Pending { .. } | Stopped { .. }, Event::RestartOver) => (self, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const P: Params = Params {
+        quiet: Duration::from_secs(1),
+        cap: Duration::from_secs(10),
+    };
+
+    fn ms(n: u64) -> Mono {
+        Mono(n * 1_000_000)
+    }
+
+    /// Runs events at their times; the timer fires exactly when due, before any later event.
+    /// Returns every action with its time.
+    fn drive(
+        events: &[(u64, Event)],
+        restarting: impl Fn(u64) -> bool,
+    ) -> (State, Vec<(u64, Action)>) {
+        let mut s = State::Idle;
+        let mut out = Vec::new();
+        for &(t, e) in events {
+            while let Some(due) = s.timer(&P).filter(|d| *d <= ms(t)) {
+                let at = due.0 / 1_000_000;
+                let (next, a) = s.step(
+                    Event::Timer {
+                        restarting: restarting(at),
+                    },
+                    due,
+                    &P,
+                );
+                s = next;
+                out.extend(a.map(|a| (at, a)));
+            }
+            let (next, a) = s.step(e, ms(t), &P);
+            s = next;
+            out.extend(a.map(|a| (t, a)));
+        }
+        (s, out)
+    }
+
+    #[test]
+    fn changes_in_one_quiet_window_make_one_action_a_window_after_the_last() {
+        let events: Vec<_> = (0..100).map(|i| (i * 5, Event::Changed)).collect();
+        let mut all = events.clone();
+        all.push((10_000, Event::RestartOver));
+        let (s, acts) = drive(&all, |_| false);
+        assert_eq!(acts, vec![(495 + 1000, Action::Act)]);
+        assert_eq!(s, State::Idle);
+    }
+
+    #[test]
+    fn a_path_that_changes_forever_still_gets_its_action_by_the_cap() {
+        // A change every 500 ms for 30 s: the quiet window never comes.
+        let mut events: Vec<_> = (0..60).map(|i| (i * 500, Event::Changed)).collect();
+        events.push((60_000, Event::RestartOver));
+        let (_, acts) = drive(&events, |_| false);
+        assert_eq!(acts.first(), Some(&(10_000, Action::Act)));
+        assert!(
+            acts.windows(2).all(|w| w[1].0 - w[0].0 <= 10_500),
+            "{acts:?}"
+        );
+    }
+
+    #[test]
+    fn paths_split_into_directory_and_entry() {
+        assert_eq!(split(b"/a/b"), Some((&b"/a"[..], &b"b"[..])));
+        assert_eq!(split(b"/b"), Some((&b"/"[..], &b"b"[..])));
+        assert_eq!(split(b"/"), None);
+        assert_eq!(join(b"/", b"b"), b"/b");
+        assert_eq!(join(b"/a", b"b"), b"/a/b");
+        assert!(private(b"..data_tmp") && private(b"..2026_12_02_12_00_00.1"));
+        assert!(!private(b"..data") && !private(b"app.yaml") && !private(b".hidden"));
+    }
+
+    #[test]
+    fn no_timer_unless_a_change_is_pending() {
+        assert_eq!(State::Idle.timer(&P), None);
+        assert_eq!(State::Deferred.timer(&P), None);
+        assert_eq!(State::Stopped { said: false }.timer(&P), None);
+    }
+
+    #[test]
+    fn during_a_restart_the_action_waits_and_is_taken_once_after() {
+        let events = [
+            (0, Event::Changed),
+            (1500, Event::Changed),
+            (1600, Event::Changed),
+            (5000, Event::RestartOver),
+            (6000, Event::RestartOver),
+        ];
+        let (s, acts) = drive(&events, |t| t < 5000);
+        assert_eq!(acts, vec![(1000, Action::Defer), (5000, Action::Act),]);
+        assert_eq!(s, State::Idle);
+    }
+
+    #[test]
+    fn stopping_drops_what_is_pending_and_nothing_acts_after() {
+        let (s, acts) = drive(
+            &[
+                (0, Event::Changed),
+                (100, Event::Stopping),
+                (200, Event::Changed),
+                (300, Event::Changed),
+                (5000, Event::RestartOver),
+            ],
+            |_| false,
+        );
+        assert_eq!(acts, vec![(100, Action::Drop)]);
+        assert_eq!(s, State::Stopped { said: true });
+        // Idle when stopping: the first change after is said once.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Stopping),
+                (1, Event::Changed),
+                (2, Event::Changed),
+            ],
+            |_| false,
+        );
+        assert_eq!(acts, vec![(1, Action::Drop)]);
+        // Deferred when stopping: dropped, never taken.
+        let (_, acts) = drive(
+            &[
+                (0, Event::Changed),
+                (2000, Event::Stopping),
+                (3000, Event::RestartOver),
+            ],
+            |_| true,
+        );
+        assert_eq!(acts, vec![(1000, Action::Defer), (2000, Action::Drop)]);
+    }
+
+    #[test]
+    fn a_timer_that_is_not_due_does_nothing() {
+        let s = State::Pending {
+            first: ms(0),
+            last: ms(0),
+        };
+        assert_eq!(
+            s.step(Event::Timer { restarting: false }, ms(999), &P),
+            (s, None)
+        );
+    }
+
+    #[test]
+    fn no_debounce_acts_on_the_next_turn() {
+        let p = Params::new(Duration::ZERO);
+        let (s, _) = State::Idle.step(Event::Changed, ms(5), &p);
+        assert_eq!(s.timer(&p), Some(ms(5)));
+        assert_eq!(
+            s.step(Event::Timer { restarting: false }, ms(5), &p),
+            (State::Idle, Some(Action::Act))
+        );
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            6 => Just(Event::Changed),
+            1 => Just(Event::RestartOver),
+            1 => any::<bool>().prop_map(|restarting| Event::Timer { restarting }),
+            1 => Just(Event::Stopping),
+        ]
+    }
+
+    proptest! {
+        /// Whatever comes in whatever order: never an action after stopping; never an action
+        /// before the quiet window or after the cap; the deadline never moves past the cap;
+        /// a deferred action is taken exactly once (or dropped by the stop); and every change
+        /// ends in an action or a drop.
+        #[test]
+        fn every_change_ends_in_one_bounded_action(
+            steps in proptest::collection::vec((0u64..3000, event(), any::<bool>()), 0..60),
+        ) {
+            let mut s = State::Idle;
+            let mut t = 0u64;
+            let mut stopping = false;
+            let mut window: Option<(u64, u64)> = None; // first, last change not yet acted on
+            let mut deferred = 0u32;
+            let mut acts = 0u32;
+            let mut changes_since_act = false;
+            for (gap, e, restarting) in steps {
+                t += gap;
+                // The timer fires when due, with whether a restart is under way then.
+                while let Some(due) = s.timer(&P).filter(|d| *d <= ms(t)) {
+                    let (next, a) = s.step(Event::Timer { restarting }, due, &P);
+                    let at = due.0 / 1_000_000;
+                    let (first, last) = window.expect("a timer only while changes are pending");
+                    prop_assert!(at >= (last + 1000).min(first + 10_000), "early");
+                    prop_assert!(at <= first + 10_000, "past the cap");
+                    match a {
+                        Some(Action::Act) => {
+                            prop_assert!(!restarting && !stopping);
+                            acts += 1;
+                            window = None;
+                            changes_since_act = false;
+                        }
+                        Some(Action::Defer) => {
+                            prop_assert!(restarting);
+                            deferred += 1;
+                        }
+                        other => prop_assert!(false, "{other:?} from the timer"),
+                    }
+                    s = next;
+                }
+                if let State::Pending { first, .. } = s {
+                    let due = s.timer(&P).unwrap();
+                    prop_assert!(due <= first.after(P.cap), "deadline past the cap");
+                }
+                let (next, a) = s.step(e, ms(t), &P);
+                match (e, a) {
+                    (_, Some(Action::Act)) => {
+                        prop_assert_eq!(e, Event::RestartOver);
+                        prop_assert!(!stopping);
+                        prop_assert_eq!(deferred, 1, "acts once per deferral");
+                        deferred = 0;
+                        acts += 1;
+                        window = None;
+                        changes_since_act = false;
+                    }
+                    (Event::Stopping, Some(Action::Drop)) => {
+                        prop_assert!(!stopping && changes_since_act);
+                        deferred = 0;
+                    }
+                    (Event::Changed, Some(Action::Drop)) => prop_assert!(stopping),
+                    (_, None) => {}
+                    (e, a) => prop_assert!(false, "{a:?} on {e:?}"),
+                }
+                match e {
+                    Event::Stopping => stopping = true,
+                    Event::Changed if !stopping => {
+                        changes_since_act = true;
+                        if deferred == 0 {
+                            window = Some(window.map_or((t, t), |(f, _)| (f, t)));
+                        }
+                    }
+                    _ => {}
+                }
+                s = next;
+                if stopping {
+                    prop_assert!(matches!(s, State::Stopped { .. }), "not stopped: {:?}", s);
+                }
+            }
+            // Every path ends: with time passing, no restart and the restart over, nothing waits.
+            let later = ms(t + 20_000);
+            let (s2, a) = s.step(Event::Timer { restarting: false }, later, &P);
+            let (s3, b) = s2.step(Event::RestartOver, later, &P);
+            prop_assert!(matches!(s3, State::Idle | State::Stopped { .. }), "{s3:?}");
+            let acted = [a, b].iter().filter(|a| **a == Some(Action::Act)).count();
+            prop_assert!(acted <= 1);
+            let _ = acts;
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Why did it die: OOM kills told from outside SIGKILLs by the memory cgroup's counter, core dumps
+//! named, and the termination message (`--termination-log`) that `kubectl describe` shows.
+//!
+//! The OOM tests make a memory cgroup of their own with a 32 MiB limit (cgroup v1 or v2, whichever
+//! the machine has; the other is skipped with a printed reason), put the namespace's PID 1 into it,
+//! and run `dd` with a 64 MiB buffer under sigward: the kernel's OOM killer kills dd.
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// A memory cgroup made for one test, removed on drop (even when the test fails).
+struct MemCgroup {
+    dir: PathBuf,
+}
+
+impl MemCgroup {
+    /// cgroup v1: a child of the memory controller's root, 32 MiB, no swap.
+    fn v1(limit: &str) -> Result<MemCgroup, String> {
+        let root = Path::new("/sys/fs/cgroup/memory");
+        if !root.join("memory.oom_control").exists() {
+            return Err("no cgroup v1 memory controller at /sys/fs/cgroup/memory".into());
+        }
+        let cg = MemCgroup::make(root)?;
+        cg.set("memory.limit_in_bytes", limit)?;
+        // Without swap the limit is hit at once; memsw exists only with swap accounting.
+        let _ = cg.set("memory.swappiness", "0");
+        if cg.dir.join("memory.memsw.limit_in_bytes").exists() {
+            cg.set("memory.memsw.limit_in_bytes", limit)?;
+        }
+        Ok(cg)
+    }
+
+    /// cgroup v2: a child of the unified root with the memory controller on, 32 MiB, no swap.
+    fn v2(limit: &str) -> Result<MemCgroup, String> {
+        let root = Path::new("/sys/fs/cgroup");
+        let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
+            .map_err(|_| "/sys/fs/cgroup is not a cgroup v2 root".to_string())?;
+        if !controllers.split_whitespace().any(|c| c == "memory") {
+            return Err("the cgroup v2 root has no memory controller".into());
+        }
+        std::fs::write(root.join("cgroup.subtree_control"), "+memory")
+            .map_err(|e| format!("cannot enable the memory controller: {e}"))?;
+        let cg = MemCgroup::make(root)?;
+        cg.set("memory.max", limit)?;
+        let _ = cg.set("memory.swap.max", "0");
+        Ok(cg)
+    }
+
+    fn make(root: &Path) -> Result<MemCgroup, String> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = root.join(format!("sigward-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(MemCgroup { dir })
+    }
+
+    fn set(&self, file: &str, value: &str) -> Result<(), String> {
+        std::fs::write(self.dir.join(file), value)
+            .map_err(|e| format!("cannot write {value} to {file}: {e}"))
+    }
+
+    fn procs(&self) -> String {
+        self.dir.join("cgroup.procs").to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for MemCgroup {
+    fn drop(&mut self) {
+        // The namespace may take a moment to go; rmdir fails (EBUSY) while anything is inside.
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        eprintln!("could not remove {}", self.dir.display());
+    }
+}
+
+/// sigward in `cg` (PID 1 of a new namespace moves itself there before exec), running dd with a
+/// 64 MiB buffer; returns how it ended and its termination message.
+fn oom_under(cg: &MemCgroup, json: bool) -> (Done, String) {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let script = format!(
+        "echo 0 > {} && exec {{sigward}} --termination-log {message} {} -- dd if=/dev/zero of=/dev/null bs=64M count=1",
+        cg.procs(),
+        if json { "--log-format json" } else { "" }
+    );
+    let done = Ns::pid1(&["sh", "-c", &script], |_| {}).wait(T);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    (done, text)
+}
+
+fn oom_kill_is_named_with_the_limit(cg: Result<MemCgroup, String>, version: &str) {
+    let cg = match cg {
+        Ok(cg) => cg,
+        Err(why) => return println!("skipped (cgroup {version}): {why}"),
+    };
+    let (done, message) = oom_under(&cg, false);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("dd (pid 2) was killed by the kernel's OOM killer (memory limit 32 MiB)"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(
+        message,
+        "dd (pid 2) exited with signal SIGKILL (status 137)\n\
+         dd (pid 2) was killed by the kernel's OOM killer (memory limit 32 MiB)\n"
+    );
+}
+
+#[test]
+fn oom_kill_under_a_cgroup_v1_limit_is_named_with_the_limit() {
+    oom_kill_is_named_with_the_limit(MemCgroup::v1("32M"), "v1");
+}
+
+#[test]
+fn oom_kill_under_a_cgroup_v2_limit_is_named_with_the_limit() {
+    oom_kill_is_named_with_the_limit(MemCgroup::v2("32M"), "v2");
+}
+
+#[test]
+fn oom_kill_in_json_carries_oom_and_the_limit() {
+    let cg = match MemCgroup::v1("32M").or_else(|_| MemCgroup::v2("32M")) {
+        Ok(cg) => cg,
+        Err(why) => return println!("skipped: {why}"),
+    };
+    let (done, _) = oom_under(&cg, true);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"event\":\"oom_killed\""))
+        .unwrap_or_else(|| panic!("no oom_killed line:\n{}", done.stderr));
+    let v: serde_json::Value = serde_json::from_str(line).expect(line);
+    assert_eq!(v["level"], "warn");
+    assert_eq!(v["oom"], true);
+    assert_eq!(v["core"], false);
+    assert_eq!(v["signal"], "SIGKILL");
+    assert_eq!(v["memory_limit"], 32 << 20);
+    assert_eq!(v["pid"], 2);
+    assert_eq!(v["name"], "dd");
+}
+
+#[test]
+fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
+    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let start = ns.wait_record("start", T);
+    ns.wait_record("ready", T);
+    let pid: i32 = field(&start, "pid").parse().unwrap();
+    // The probe's pid as the test sees it: sigward's only child.
+    let outside = child_of(ns.pid1, T).expect("the probe");
+    assert_eq!(pid, 2);
+    // SAFETY: kill(2) with plain integers; the probe is our test's process.
+    unsafe { libc::kill(outside, libc::SIGKILL) };
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137);
+    assert!(
+        done.stderr
+            .contains("(pid 2) was killed by SIGKILL from outside sigward (not an OOM kill)"),
+        "{}",
+        done.stderr
+    );
+    assert!(!done.stderr.contains("OOM killer"), "{}", done.stderr);
+}
+
+#[test]
+fn an_orphan_killed_from_outside_is_named_by_pid() {
+    // The subshell's sleep is orphaned to sigward; the test SIGKILLs it.
+    let ns = Ns::start(&[
+        "-t",
+        "5s",
+        "--",
+        "sh",
+        "-c",
+        "(sleep 60 &); exec {probe} log={log}",
+    ]);
+    ns.wait_record("ready", T);
+    let sleep = eventually(
+        T,
+        || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .find(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                        s.contains("(sleep)")
+                            && s.split_whitespace().nth(3) == Some(&ns.pid1.to_string())
+                    })
+                })
+        },
+        Option::is_some,
+    )
+    .expect("the orphaned sleep");
+    let inside = std::fs::read_to_string(format!("/proc/{sleep}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|l| l.split_whitespace().last().map(str::to_string))
+        .unwrap();
+    // SAFETY: kill(2) with plain integers; the sleep is the test's own descendant.
+    unsafe { libc::kill(sleep, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert!(
+        done.stderr.contains(&format!(
+            "pid {inside} was killed by SIGKILL from outside sigward (not an OOM kill)"
+        )),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn stragglers_killed_at_the_deadline_are_not_reported_as_killed_from_outside() {
+    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137);
+    assert!(
+        done.stderr.contains("killing 1 straggler"),
+        "{}",
+        done.stderr
+    );
+    assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
+    assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
+}
+
+#[test]
+fn a_core_dump_is_named_with_its_signal() {
+    // The core file lands in the scratch directory (core_pattern permitting); ulimit lets it.
+    let ns = Ns::start(&[
+        "--",
+        "sh",
+        "-c",
+        "cd {dir} && ulimit -c unlimited && kill -SEGV $$",
+    ]);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 139, "{}", done.stderr);
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if !done.stderr.contains("core dumped") {
+        // The kernel dumped no core (a core_pattern that fails, a limit it ignores): nothing to
+        // name, and nothing must be claimed.
+        println!("no core dumped here (core_pattern {pattern:?}): skipped");
+        assert!(!done.stderr.contains("dumped core"), "{}", done.stderr);
+        return;
+    }
+    assert!(
+        done.stderr.contains("sh (pid 2) dumped core (SIGSEGV)"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn termination_message_after_a_stop_with_a_straggler() {
+    // The main process exits on SIGTERM; a worker it started ignores SIGTERM and is killed.
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let ns = Ns::start(&[
+        "-t",
+        "1s",
+        "--termination-log",
+        &message,
+        "--",
+        "sh",
+        "-c",
+        "{probe} log={dir}/worker.log on-term=ignore & exec {probe} log={log}",
+    ]);
+    ns.wait_record("ready", T);
+    wait_line(&ns.dir.path("worker.log"), "ready", T);
+    let worker = field(&wait_line(&ns.dir.path("worker.log"), "start", T), "pid").to_string();
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    let text = std::fs::read_to_string(&message).unwrap_or_default();
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "sh (pid 2) exited with status 143");
+    assert_eq!(
+        lines[1],
+        format!("sigward's grace period of 1s was over: it killed 1 straggler: {worker} (probe)")
+    );
+    // stop timeline: SIGTERM received at 0 ms, SIGTERM forwarded at 0 ms, sh exited at A ms,
+    // (the worker told to stop at A ms,) stragglers killed at B ms, sigward exiting at C ms.
+    let items: Vec<(&str, u64)> = lines[2]
+        .strip_prefix("stop timeline: ")
+        .unwrap_or_else(|| panic!("{text}"))
+        .split(", ")
+        .map(|item| {
+            let (what, at) = item.rsplit_once(" at ").unwrap();
+            let ms = at.strip_suffix(" ms").and_then(|n| n.parse().ok());
+            (what, ms.unwrap_or_else(|| panic!("{item} in {text}")))
+        })
+        .collect();
+    let at = |what: &str| {
+        items
+            .iter()
+            .find(|(w, _)| *w == what)
+            .unwrap_or_else(|| panic!("no {what} in {text}"))
+            .1
+    };
+    assert_eq!(items.first(), Some(&("SIGTERM received", 0)), "{text}");
+    assert_eq!(items.last().map(|i| i.0), Some("sigward exiting"), "{text}");
+    assert!(items.windows(2).all(|w| w[0].1 <= w[1].1), "{text}");
+    let killed = at("stragglers killed");
+    assert!(at("sh exited") <= killed, "{text}");
+    assert!(
+        (950..15_000).contains(&killed),
+        "killed at {killed} ms: {text}"
+    );
+    assert!(text.len() <= 4096);
+}
+
+#[test]
+fn termination_message_written_by_the_app_is_left_untouched() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    let app = format!("echo 'the app says: disk full' > {message}; exit 3");
+    let done = run(&["--termination-log", &message, "--", "sh", "-c", &app]);
+    assert_eq!(done.code, 3);
+    assert_eq!(
+        std::fs::read_to_string(&message).unwrap(),
+        "the app says: disk full\n"
+    );
+}
+
+#[test]
+fn termination_message_off_writes_nothing_and_a_given_path_is_created() {
+    let out = Scratch::new();
+    let message = out.path("termination-log");
+    // off (the flag wins over the environment): the empty file stays empty.
+    std::fs::write(&message, "").unwrap();
+    let done = Ns::start_with(
+        &["--termination-log", "off", "--", "sh", "-c", "exit 4"],
+        |cmd| {
+            cmd.env("SIGWARD_TERMINATION_LOG", &message);
+        },
+    )
+    .wait(T);
+    assert_eq!(done.code, 4);
+    assert_eq!(std::fs::read_to_string(&message).unwrap(), "");
+    // Through the environment, a path that does not exist yet: created.
+    std::fs::remove_file(&message).unwrap();
+    let done = Ns::start_with(&["--", "sh", "-c", "exit 5"], |cmd| {
+        cmd.env("SIGWARD_TERMINATION_LOG", &message);
+    })
+    .wait(T);
+    assert_eq!(done.code, 5);
+    assert_eq!(
+        std::fs::read_to_string(&message).unwrap(),
+        "sh (pid 2) exited with status 5\n"
+    );
+}
+
+#[test]
+fn the_default_termination_log_is_never_created() {
+    if Path::new("/dev/termination-log").exists() {
+        return println!("skipped: /dev/termination-log exists on this machine");
+    }
+    let done = run(&["--", "sh", "-c", "exit 0"]);
+    assert_eq!(done.code, 0);
+    assert!(!Path::new("/dev/termination-log").exists());
+}
+
+#[test]
+fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
+    // -r TERM:KILL: the app dies of the SIGKILL sigward forwarded; nobody else is to blame.
+    let ns = Ns::start(&["-r", "TERM:KILL", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
+    assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
+    // The same for a forwarded signal that is not a stop signal (-r USR2:KILL).
+    let ns = Ns::start(&["-r", "USR2:KILL", "--", "{probe}", "log={log}"]);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGUSR2);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
+}
