@@ -1899,6 +1899,12 @@ impl Logger {
             sink,
             max,
             json: format == Format::Json,
+            // Grown once here, not by doubling while the first lines of a stop are written
+            // (five reallocs on the stop path, measured with callgrind).
+            line: Line {
+                buf: Vec::with_capacity(PIPE_BUF),
+                cut: false,
+            },
             ..Logger::UNCONFIGURED
         }
     }

@@ -69,20 +69,34 @@ pub struct Lossy<'a>(pub &'a [u8]);
 
 impl fmt::Display for Lossy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable ASCII, the usual name, goes out as it is.
+        if self.0.iter().all(|b| (0x20..0x7f).contains(b))
+            && let Ok(plain) = std::str::from_utf8(self.0)
+        {
+            return f.write_str(plain);
+        }
         for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
+            // Runs of plain characters go out as one str (a name is usually all plain: one
+            // write instead of one per character, on the path of the main child's exit line).
+            let valid = chunk.valid();
+            let mut plain = 0;
+            for (at, c) in valid.char_indices() {
+                let bidi = matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                if !c.is_control() && !bidi {
+                    continue;
+                }
+                f.write_str(&valid[plain..at])?;
+                plain = at + c.len_utf8();
                 if c.is_control() {
                     // Cc is C0, DEL and C1: all below 0x100.
                     write!(f, "\\x{:02x}", u32::from(c))?;
-                } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-                {
+                } else {
                     // Unicode's line separators break lines in some viewers, and its
                     // bidirectional controls can reorder what a terminal shows.
                     write!(f, "\\u{{{:04x}}}", u32::from(c))?;
-                } else {
-                    f.write_char(c)?;
                 }
             }
+            f.write_str(&valid[plain..])?;
             if !chunk.invalid().is_empty() {
                 f.write_char(char::REPLACEMENT_CHARACTER)?;
             }
@@ -507,6 +521,45 @@ mod tests {
         assert!(parse_stat(b"x (a) S 1 1 1").is_none());
         // Cut before the start time.
         assert!(parse_stat(b"42 (a) S 7 42 42 0 -1 4194560 1 2 3").is_none());
+    }
+
+    /// Lossy writes runs of plain characters at once; what it writes must be exactly what
+    /// writing one character at a time wrote (the rules of `names_are_lossy_and_on_one_line`).
+    #[test]
+    fn lossy_writes_runs_exactly_as_char_by_char() {
+        fn one_by_one(bytes: &[u8]) -> String {
+            let mut out = String::new();
+            for chunk in bytes.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    if c.is_control() {
+                        out += &format!("\\x{:02x}", u32::from(c));
+                    } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+                    {
+                        out += &format!("\\u{{{:04x}}}", u32::from(c));
+                    } else {
+                        out.push(c);
+                    }
+                }
+                if !chunk.invalid().is_empty() {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            out
+        }
+        let cases: [&[u8]; 9] = [
+            b"",
+            b"/usr/local/bin/app --flag",
+            b"\n",
+            b"\nlead and trail\x7f",
+            b"a\nb\x1b[31m\r\xd0\xff\t",
+            "\u{202e}x\u{2066}y\u{2028}".as_bytes(),
+            "nginx: 工作进程\u{85}".as_bytes(),
+            b"\xe5\xb7\xa5\xe4\xbd",
+            b"\xff\xfe plain \x00\x01",
+        ];
+        for bytes in cases {
+            assert_eq!(Lossy(bytes).to_string(), one_by_one(bytes), "{bytes:?}");
+        }
     }
 
     #[test]

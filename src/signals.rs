@@ -7,7 +7,7 @@
 
 use nix::errno::Errno;
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Highest signal number on Linux.
 pub const MAX: i32 = 64;
@@ -122,19 +122,33 @@ impl SignalFd {
     /// Reads pending signals into `out` without blocking; returns how many were read
     /// (0 when none is pending).
     pub fn read(&self, out: &mut [Received; 32]) -> Result<usize, Errno> {
-        let mut buf = [0u8; SIGINFO_SIZE * 32];
+        // Not zeroed: the kernel writes 128 bytes per pending signal, and clearing 4 KiB of stack
+        // on every wake-up cost more than the rest of the forwarding path (64 cache lines,
+        // measured with callgrind).
+        let mut buf = std::mem::MaybeUninit::<[u8; SIGINFO_SIZE * 32]>::uninit();
         let n = loop {
-            match nix::unistd::read(&self.0, &mut buf) {
+            // SAFETY: read(2) writes at most `len` bytes into the buffer, which is valid for that
+            // many; only the `n` bytes it reports written are looked at below.
+            let rc = unsafe {
+                libc::read(
+                    self.0.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    SIGINFO_SIZE * 32,
+                )
+            };
+            match Errno::result(rc) {
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return Ok(0),
-                other => break other?,
+                other => break usize::try_from(other?).unwrap_or(0).min(SIGINFO_SIZE * 32),
             }
         };
+        // SAFETY: the kernel initialised the first `n` bytes (n is at most the buffer's length).
+        let buf = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
         let field = |rec: &[u8], at: usize| {
             i32::from_ne_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]])
         };
         let mut count = 0;
-        for (slot, rec) in out.iter_mut().zip(buf[..n].chunks_exact(SIGINFO_SIZE)) {
+        for (slot, rec) in out.iter_mut().zip(buf.chunks_exact(SIGINFO_SIZE)) {
             // struct signalfd_siginfo: ssi_signo at offset 0, ssi_pid at 12.
             *slot = Received {
                 signo: field(rec, 0),
