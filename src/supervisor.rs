@@ -783,13 +783,16 @@ impl<'a> Supervisor<'a> {
         let was_exiting = self.stop.exiting();
         let (next, actions) = self.stop.step(event, now, &self.budget);
         self.stop = next;
-        // Effects first, in order, noted in a buffer kept from call to call (see `spare_logs`)...
+        // Effects first, in order, with nothing but them before the last one (the stop signal
+        // follows `Began`)...
+        let mut done = [const { Done::Nothing }; stop::MAX_ACTIONS];
+        for (&action, done) in actions.iter().zip(&mut done) {
+            *done = self.carry_out(action, now);
+        }
+        // ...noted in a buffer kept from call to call (see `spare_logs`)...
         let mut logs = std::mem::take(&mut self.spare_logs);
         logs.clear();
-        for &action in &actions {
-            let done = self.carry_out(action, now);
-            logs.push((action, done));
-        }
+        logs.extend(actions.into_iter().zip(done));
         if !was_exiting && next.exiting() {
             // The watch first: nothing the restart machine does now may still act on a change.
             // Straight to the end too (a restart in place that cannot start again, a stop signal
