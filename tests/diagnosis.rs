@@ -82,18 +82,38 @@ impl Drop for MemCgroup {
 }
 
 /// sigward in `cg` (PID 1 of a new namespace moves itself there before exec), running dd with a
-/// 64 MiB buffer; returns how it ended and its termination message.
+/// 64 MiB buffer; returns how it ended and its termination message. At debug level, so that its
+/// `started` line tells dd's pid (see [`started_pid`]).
 fn oom_under(cg: &MemCgroup, json: bool) -> (Done, String) {
     let out = Scratch::new();
     let message = out.path("termination-log");
     let script = format!(
-        "echo 0 > {} && exec {{sigward}} --termination-log {message} {} -- dd if=/dev/zero of=/dev/null bs=64M count=1",
+        "echo 0 > {} && exec {{sigward}} --log-level debug --termination-log {message} {} -- dd if=/dev/zero of=/dev/null bs=64M count=1",
         cg.procs(),
         if json { "--log-format json" } else { "" }
     );
     let done = Ns::pid1(&["sh", "-c", &script], |_| {}).wait(T);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     (done, text)
+}
+
+/// The app's pid from sigward's debug-level `started` line (text or JSON): 2 natively, 3 under
+/// QEMU, whose own thread takes pid 2.
+fn started_pid(stderr: &str) -> i64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"event\":\"started\"") || l.starts_with("sigward: started "))
+        .unwrap_or_else(|| panic!("no started line:\n{stderr}"));
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        return v["pid"].as_i64().expect(line);
+    }
+    let pid = line
+        .split(" as pid ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next());
+    pid.and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line}"))
 }
 
 fn oom_kill_is_named_with_the_limit(cg: Result<MemCgroup, String>, version: &str) {
@@ -103,16 +123,20 @@ fn oom_kill_is_named_with_the_limit(cg: Result<MemCgroup, String>, version: &str
     };
     let (done, message) = oom_under(&cg, false);
     assert_eq!(done.code, 137, "{}", done.stderr);
+    let dd = started_pid(&done.stderr);
     assert!(
-        done.stderr
-            .contains("dd (pid 2) was killed by the kernel's OOM killer (memory limit 32 MiB)"),
+        done.stderr.contains(&format!(
+            "dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)"
+        )),
         "{}",
         done.stderr
     );
     assert_eq!(
         message,
-        "dd (pid 2) exited with signal SIGKILL (status 137)\n\
-         dd (pid 2) was killed by the kernel's OOM killer (memory limit 32 MiB)\n"
+        format!(
+            "dd (pid {dd}) exited with signal SIGKILL (status 137)\n\
+             dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)\n"
+        )
     );
 }
 
@@ -144,7 +168,7 @@ fn oom_kill_in_json_carries_oom_and_the_limit() {
     assert_eq!(v["core"], false);
     assert_eq!(v["signal"], "SIGKILL");
     assert_eq!(v["memory_limit"], 32 << 20);
-    assert_eq!(v["pid"], 2);
+    assert_eq!(v["pid"], started_pid(&done.stderr));
     assert_eq!(v["name"], "dd");
 }
 
@@ -156,14 +180,14 @@ fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
     let pid: i32 = field(&start, "pid").parse().unwrap();
     // The probe's pid as the test sees it: sigward's only child.
     let outside = child_of(ns.pid1, T).expect("the probe");
-    assert_eq!(pid, 2);
     // SAFETY: kill(2) with plain integers; the probe is our test's process.
     unsafe { libc::kill(outside, libc::SIGKILL) };
     let done = ns.wait(T);
     assert_eq!(done.code, 137);
     assert!(
-        done.stderr
-            .contains("(pid 2) was killed by SIGKILL from outside sigward (not an OOM kill)"),
+        done.stderr.contains(&format!(
+            "(pid {pid}) was killed by SIGKILL from outside sigward (not an OOM kill)"
+        )),
         "{}",
         done.stderr
     );
@@ -237,12 +261,12 @@ fn stragglers_killed_at_the_deadline_are_not_reported_as_killed_from_outside() {
 #[test]
 fn a_core_dump_is_named_with_its_signal() {
     // The core file lands in the scratch directory (core_pattern permitting); ulimit lets it.
-    let ns = Ns::start(&[
-        "--",
-        "sh",
-        "-c",
-        "cd {dir} && ulimit -c unlimited && kill -SEGV $$",
-    ]);
+    // The shell's pid (2 natively, 3 under QEMU) goes to a file that outlives the namespace.
+    let out = Scratch::new();
+    let pid_file = out.path("pid");
+    let script =
+        format!("cd {{dir}} && ulimit -c unlimited && echo $$ > {pid_file} && kill -SEGV $$");
+    let ns = Ns::start(&["--", "sh", "-c", &script]);
     let done = ns.wait(T);
     assert_eq!(done.code, 139, "{}", done.stderr);
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
@@ -254,7 +278,10 @@ fn a_core_dump_is_named_with_its_signal() {
         return;
     }
     assert!(
-        done.stderr.contains("sh (pid 2) dumped core (SIGSEGV)"),
+        done.stderr.contains(&format!(
+            "sh (pid {}) dumped core (SIGSEGV)",
+            std::fs::read_to_string(&pid_file).unwrap().trim()
+        )),
         "{}",
         done.stderr
     );
@@ -275,6 +302,7 @@ fn termination_message_after_a_stop_with_a_straggler() {
         "-c",
         "{probe} log={dir}/worker.log on-term=ignore & exec {probe} log={log}",
     ]);
+    let app = field(&ns.wait_record("start", T), "pid").to_string();
     ns.wait_record("ready", T);
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     let worker = field(&wait_line(&ns.dir.path("worker.log"), "start", T), "pid").to_string();
@@ -284,7 +312,7 @@ fn termination_message_after_a_stop_with_a_straggler() {
     assert_eq!(done.code, 143, "{}", done.stderr);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert_eq!(lines[0], "sh (pid 2) exited with status 143");
+    assert_eq!(lines[0], format!("sh (pid {app}) exited with status 143"));
     assert_eq!(
         lines[1],
         format!("sigward's grace period of 1s was over: it killed 1 straggler: {worker} (probe)")
@@ -350,14 +378,19 @@ fn termination_message_off_writes_nothing_and_a_given_path_is_created() {
     assert_eq!(std::fs::read_to_string(&message).unwrap(), "");
     // Through the environment, a path that does not exist yet: created.
     std::fs::remove_file(&message).unwrap();
-    let done = Ns::start_with(&["--", "sh", "-c", "exit 5"], |cmd| {
+    let pid_file = out.path("pid");
+    let script = format!("echo $$ > {pid_file}; exit 5");
+    let done = Ns::start_with(&["--", "sh", "-c", &script], |cmd| {
         cmd.env("SIGWARD_TERMINATION_LOG", &message);
     })
     .wait(T);
     assert_eq!(done.code, 5);
     assert_eq!(
         std::fs::read_to_string(&message).unwrap(),
-        "sh (pid 2) exited with status 5\n"
+        format!(
+            "sh (pid {}) exited with status 5\n",
+            std::fs::read_to_string(&pid_file).unwrap().trim()
+        )
     );
 }
 

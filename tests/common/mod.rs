@@ -592,3 +592,38 @@ pub fn notify_lines(messages: &[String]) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .collect()
 }
+
+/// The host signal number that reaches the sigward under test as real-time signal `sig` (34..=64).
+/// Natively `sig` itself. QEMU's linux-user maps guest real-time signals onto the host's from the
+/// host SIGRTMIN up (7.2: host 34 arrives as 32, so guest 37 is host 39), keeping the lowest
+/// ones for itself in other versions: the shift is learned once, by sending host signal 40 to a
+/// sigward at debug level and reading which one it says it forwarded.
+pub fn host_rt_signal(sig: i32) -> i32 {
+    static SHIFT: OnceLock<i32> = OnceLock::new();
+    let shift = *SHIFT.get_or_init(|| {
+        if emulated().is_none() {
+            return 0;
+        }
+        const SENT: i32 = 40;
+        let ns = Ns::start(&["--log-level", "debug", "--", "{probe}", "log={log}"]);
+        ns.wait_record("ready", Duration::from_secs(30));
+        ns.signal(SENT);
+        ns.wait_record(&format!("sig {SENT} "), Duration::from_secs(30));
+        ns.signal(libc::SIGTERM);
+        let done = ns.wait(Duration::from_secs(30));
+        let name = done
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("sigward: forwarded SIG")?.split(' ').next())
+            .unwrap_or_else(|| panic!("no forwarded signal:\n{}", done.stderr))
+            .to_string();
+        let guest = match name.strip_prefix("RTMIN") {
+            Some("") => Ok(34),
+            Some(k) => k.trim_start_matches('+').parse::<i32>().map(|k| 34 + k),
+            None => name.parse::<i32>(),
+        }
+        .unwrap_or_else(|_| panic!("host signal {SENT} arrived as SIG{name}"));
+        SENT - guest
+    });
+    sig + shift
+}
