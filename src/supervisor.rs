@@ -453,7 +453,6 @@ impl<'a> Supervisor<'a> {
                 });
                 // What changed before reads as it starts: no signal into its start-up.
                 self.on_reload(watch::Event::Restarted, now);
-                self.after_restart(now);
             }
             Err(e) => {
                 let (status, what, err) = match e {
