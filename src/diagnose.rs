@@ -68,13 +68,19 @@ pub struct OomCounter {
 }
 
 impl OomCounter {
-    /// Finds the cgroup and takes the baseline reading; never fails.
+    /// Finds the cgroup and takes the baseline reading; never fails. Where the runtimes mount
+    /// the hierarchy is tried first, so that a usual start reads two small files and no
+    /// mountinfo (start-up time is a benchmark row).
     pub fn start() -> OomCounter {
-        let cgroup = find(
+        let found = find(
             &read("/proc/self/cgroup").unwrap_or_default(),
-            &read("/proc/self/mountinfo").unwrap_or_default(),
+            &|| read("/proc/self/mountinfo").unwrap_or_default(),
+            &|cg| read(&cg.counter_file()),
         );
-        let seen = cgroup.as_ref().and_then(Cgroup::oom_kills);
+        let (cgroup, seen) = match found {
+            Some((cg, text)) => (Some(cg), text.as_deref().and_then(oom_kill_field)),
+            None => (None, None),
+        };
         OomCounter {
             cgroup,
             seen,
@@ -134,16 +140,35 @@ impl OomCounter {
 }
 
 impl Cgroup {
-    /// `oom_kill N` of memory.events (v2) or memory.oom_control (v1).
-    fn oom_kills(&self) -> Option<u64> {
+    /// Cgroup `path` of a hierarchy mounted with its root at `mount`.
+    fn under(v2: bool, mount: &str, path: &str) -> Cgroup {
+        let rest = path.strip_suffix('/').unwrap_or(path);
+        Cgroup {
+            v2,
+            dir: format!("{mount}{rest}"),
+            mount: mount.to_string(),
+        }
+    }
+
+    /// memory.events (v2) or memory.oom_control (v1): the file with the `oom_kill N` line.
+    fn counter_file(&self) -> String {
         let file = if self.v2 {
             "memory.events"
         } else {
             "memory.oom_control"
         };
-        oom_kill_field(&read(&format!("{}/{file}", self.dir))?)
+        format!("{}/{file}", self.dir)
+    }
+
+    /// `oom_kill N` of the counter file.
+    fn oom_kills(&self) -> Option<u64> {
+        oom_kill_field(&read(&self.counter_file())?)
     }
 }
+
+/// Where Docker, containerd, CRI-O and systemd mount the hierarchies (v1: one per controller).
+const V1_MEMORY_MOUNT: &str = "/sys/fs/cgroup/memory";
+const V2_MOUNT: &str = "/sys/fs/cgroup";
 
 /// A small text file (/proc, cgroupfs), read with plain syscalls: std::fs costs a static init
 /// several KiB.
@@ -186,9 +211,19 @@ fn parse_limit(text: &str) -> Limit {
     }
 }
 
-/// sigward's memory cgroup from /proc/self/cgroup and /proc/self/mountinfo. A v1 memory
-/// controller wins over the v2 line (hybrid hosts have both, the memory controller on v1).
-fn find(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
+/// sigward's memory cgroup from /proc/self/cgroup, with its counter file's text as `counter`
+/// read it (None: unreadable). A v1 memory controller wins over the v2 line (hybrid hosts have
+/// both, the memory controller on v1).
+///
+/// Each hierarchy is first looked for where the runtimes mount it, with the cgroup's path as
+/// /proc/self/cgroup gives it (a cgroup namespace shows `/`, the mount's root): the guess counts
+/// only if the cgroup's own counter file is there, which no other directory has. Otherwise
+/// `mountinfo` (read at most once, only then) says where the hierarchy is and from which root.
+fn find(
+    cgroups: &str,
+    mountinfo: &dyn Fn() -> String,
+    counter: &dyn Fn(&Cgroup) -> Option<String>,
+) -> Option<(Cgroup, Option<String>)> {
     let mut v1 = None;
     let mut v2 = None;
     for line in cgroups.split('\n') {
@@ -204,14 +239,27 @@ fn find(cgroups: &str, mountinfo: &str) -> Option<Cgroup> {
             v2 = Some(path);
         }
     }
+    let mounts = std::cell::OnceCell::new();
+    let located = |v2: bool, path: &str| locate(mounts.get_or_init(mountinfo), v2, path);
     if let Some(path) = v1 {
-        let found = locate(mountinfo, false, path);
-        if found.is_some() {
-            return found;
+        let guess = Cgroup::under(false, V1_MEMORY_MOUNT, path);
+        if let Some(text) = counter(&guess) {
+            return Some((guess, Some(text)));
+        }
+        if let Some(found) = located(false, path) {
+            let text = counter(&found);
+            return Some((found, text));
         }
     }
     // The v2 hierarchy counts only when its memory controller is on for this cgroup.
-    locate(mountinfo, true, v2?).filter(|cg| read(&format!("{}/memory.events", cg.dir)).is_some())
+    let path = v2?;
+    let guess = Cgroup::under(true, V2_MOUNT, path);
+    if let Some(text) = counter(&guess) {
+        return Some((guess, Some(text)));
+    }
+    let found = located(true, path)?;
+    let text = counter(&found)?;
+    Some((found, Some(text)))
 }
 
 /// The directory of cgroup `path` under a mount of its hierarchy. A mount shows the hierarchy
@@ -246,9 +294,7 @@ fn locate(mountinfo: &str, v2: bool, path: &str) -> Option<Cgroup> {
         if !(rest.is_empty() || rest.starts_with('/')) {
             continue; // `/docker/ab` is not under a root of `/docker/a`
         }
-        let mount = unescape(mount);
-        let dir = format!("{mount}{}", rest.strip_suffix('/').unwrap_or(rest));
-        return Some(Cgroup { v2, dir, mount });
+        return Some(Cgroup::under(v2, &unescape(mount), rest));
     }
     None
 }
@@ -280,6 +326,72 @@ fn unescape(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// `find` on a machine with no cgroup files at all: only mountinfo can place the cgroup.
+    fn find_in(cgroups: &str, mounts: &str) -> Option<Cgroup> {
+        find(cgroups, &|| mounts.to_string(), &|_| None).map(|(cg, _)| cg)
+    }
+
+    /// A counter file that exists only in directory `dir`.
+    fn only_in(dir: &'static str) -> impl Fn(&Cgroup) -> Option<String> {
+        move |cg: &Cgroup| (cg.dir == dir).then(|| "oom_kill 3\n".to_string())
+    }
+
+    #[test]
+    fn the_usual_mount_is_found_without_reading_mountinfo() {
+        let no_mountinfo = || -> String { panic!("mountinfo read") };
+        let (cg, text) = find(
+            HYBRID_CGROUP,
+            &no_mountinfo,
+            &only_in("/sys/fs/cgroup/memory/process_api/34aa"),
+        )
+        .unwrap();
+        assert!(!cg.v2);
+        assert_eq!(cg.mount, "/sys/fs/cgroup/memory");
+        assert_eq!(text.as_deref().and_then(oom_kill_field), Some(3));
+        // A cgroup namespace: `/` is the mount itself.
+        let (cg, _) = find(
+            "4:memory:/\n",
+            &no_mountinfo,
+            &only_in("/sys/fs/cgroup/memory"),
+        )
+        .unwrap();
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
+        // cgroup v2, as under Kubernetes on a v2 node.
+        let (cg, _) = find(
+            "0::/kubepods/pod1/c2\n",
+            &no_mountinfo,
+            &only_in("/sys/fs/cgroup/kubepods/pod1/c2"),
+        )
+        .unwrap();
+        assert!(cg.v2);
+        assert_eq!(cg.mount, "/sys/fs/cgroup");
+    }
+
+    #[test]
+    fn a_guess_without_the_counter_file_falls_back_to_mountinfo_once() {
+        // Docker on v1 without a cgroup namespace: /proc/self/cgroup says /docker/ID, but the
+        // controller's mount shows that cgroup as its root.
+        let reads = Cell::new(0);
+        let mountinfo = || {
+            reads.set(reads.get() + 1);
+            "700 690 0:40 /docker/0123abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n"
+                .to_string()
+        };
+        let (cg, text) = find(
+            "12:memory:/docker/0123abc\n0::/\n",
+            &mountinfo,
+            &only_in("/sys/fs/cgroup/memory"),
+        )
+        .unwrap();
+        assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
+        assert!(text.is_some());
+        assert_eq!(reads.get(), 1);
+        // v2's root cgroup has no memory.events: neither the guess nor mountinfo's place counts.
+        let v2_root = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(find("0::/\n", &|| v2_root.to_string(), &|_| None), None);
+    }
 
     const HYBRID_CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/34aa\n1:cpu:/\n0::/\n";
     const HYBRID_MOUNTS: &str = "\
@@ -291,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_hybrid_host_uses_the_v1_memory_controller() {
-        let cg = find(HYBRID_CGROUP, HYBRID_MOUNTS).unwrap();
+        let cg = find_in(HYBRID_CGROUP, HYBRID_MOUNTS).unwrap();
         assert!(!cg.v2);
         assert_eq!(cg.dir, "/sys/fs/cgroup/memory/process_api/34aa");
         assert_eq!(cg.mount, "/sys/fs/cgroup/memory");
@@ -304,10 +416,10 @@ mod tests {
 700 690 0:40 /docker/0123abc /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory
 701 690 0:41 /docker/0123abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct
 ";
-        let cg = find(cgroups, mounts).unwrap();
+        let cg = find_in(cgroups, mounts).unwrap();
         assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
         // A cgroup namespace shows `/` for both: the same place.
-        let cg = find(
+        let cg = find_in(
             "4:memory:/\n",
             "7 6 0:40 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
         )
@@ -315,7 +427,7 @@ mod tests {
         assert_eq!(cg.dir, "/sys/fs/cgroup/memory");
         // A mount of another subtree is not ours.
         assert_eq!(
-            find(
+            find_in(
                 "4:memory:/docker/ab\n",
                 "7 6 0:40 /docker/a /x rw - cgroup cgroup rw,memory\n"
             ),
@@ -330,7 +442,7 @@ mod tests {
         assert!(cg.v2);
         assert_eq!(cg.dir, "/sys/fs/cgroup/kubepods/pod1/c2");
         // Without the memory controller's files (here: none exist), v2 is not used.
-        assert_eq!(find("0::/kubepods/pod1/c2\n", mounts), None);
+        assert_eq!(find_in("0::/kubepods/pod1/c2\n", mounts), None);
     }
 
     #[test]
@@ -341,7 +453,7 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let mounts = read(&file.to_string_lossy()).unwrap_or_default();
         std::fs::remove_file(&file).unwrap();
-        let cg = find(HYBRID_CGROUP, &mounts).expect("the memory controller's mount");
+        let cg = find_in(HYBRID_CGROUP, &mounts).expect("the memory controller's mount");
         assert_eq!(cg.dir, "/sys/fs/cgroup/memory/process_api/34aa");
     }
 
