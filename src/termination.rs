@@ -175,17 +175,19 @@ fn cut(mut s: String, max: usize) -> String {
     s
 }
 
-/// Writes `text` to `dest` if it is an empty regular file (see the module docs); None for `off`.
-pub fn write<'d>(dest: &'d Dest, text: &str) -> Option<(&'d str, TermLog)> {
+/// Writes `text()` to `dest` if it is an empty regular file (see the module docs); None for
+/// `off`. The text is rendered only then: outside Kubernetes there is usually no such file,
+/// and sigward's exit is on the stop row's clock.
+pub fn write<'d>(dest: &'d Dest, text: &dyn Fn() -> String) -> Option<(&'d str, TermLog)> {
     let (path, create) = match dest {
         Dest::Off => return None,
         Dest::Default(p) => (p, false),
         Dest::Given(p) => (p, true),
     };
-    Some((path, write_to(path, create, text.as_bytes())))
+    Some((path, write_to(path, create, text)))
 }
 
-fn write_to(path: &str, create: bool, text: &[u8]) -> TermLog {
+fn write_to(path: &str, create: bool, text: &dyn Fn() -> String) -> TermLog {
     let mut flags = OFlag::O_WRONLY
         | OFlag::O_APPEND
         | OFlag::O_NOFOLLOW
@@ -215,7 +217,8 @@ fn write_to(path: &str, create: bool, text: &[u8]) -> TermLog {
     if st.st_size != 0 {
         return TermLog::AppWrote;
     }
-    let mut rest = text;
+    let text = text();
+    let mut rest = text.as_bytes();
     while !rest.is_empty() {
         match nix::unistd::write(&fd, rest) {
             Ok(0) => return TermLog::Failed(Errno::EIO),
@@ -317,23 +320,29 @@ mod tests {
         let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
         let file = path("log");
         // Missing: the default path is not created, a given one is.
-        assert_eq!(write_to(&file, false, b"x"), TermLog::Missing);
+        assert_eq!(write_to(&file, false, &|| "x".into()), TermLog::Missing);
         assert!(!std::path::Path::new(&file).exists());
-        assert_eq!(write_to(&file, true, b"hello"), TermLog::Written(5));
+        assert_eq!(
+            write_to(&file, true, &|| "hello".into()),
+            TermLog::Written(5)
+        );
         assert_eq!(std::fs::read(&file).unwrap(), b"hello");
         // Written already (by the app): untouched.
-        assert_eq!(write_to(&file, false, b"other"), TermLog::AppWrote);
+        assert_eq!(
+            write_to(&file, false, &|| "other".into()),
+            TermLog::AppWrote
+        );
         assert_eq!(std::fs::read(&file).unwrap(), b"hello");
         // A symlink is not followed, a directory or a FIFO is not written.
         let link = path("link");
         std::os::unix::fs::symlink(path("empty"), &link).unwrap();
         std::fs::write(path("empty"), b"").unwrap();
-        assert_eq!(write_to(&link, false, b"x"), TermLog::NotAFile);
+        assert_eq!(write_to(&link, false, &|| "x".into()), TermLog::NotAFile);
         assert!(std::fs::read(path("empty")).unwrap().is_empty());
         let fifo = path("fifo");
         nix::unistd::mkfifo(fifo.as_str(), Mode::from_bits_truncate(0o600)).unwrap();
-        assert_eq!(write_to(&fifo, false, b"x"), TermLog::NotAFile);
-        assert_eq!(write(&Dest::Off, "x"), None);
+        assert_eq!(write_to(&fifo, false, &|| "x".into()), TermLog::NotAFile);
+        assert_eq!(write(&Dest::Off, &|| "x".into()), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
