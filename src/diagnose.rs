@@ -75,6 +75,7 @@ impl OomCounter {
         let found = find(
             &read("/proc/self/cgroup").unwrap_or_default(),
             &|| read("/proc/self/mountinfo").unwrap_or_default(),
+            &|cg| cg.holds(std::process::id()),
             &|cg| read(&cg.counter_file()),
         );
         let (cgroup, seen) = match found {
@@ -160,6 +161,13 @@ impl Cgroup {
         format!("{}/{file}", self.dir)
     }
 
+    /// Whether process `pid` (as this pid namespace numbers it) is in this cgroup itself.
+    fn holds(&self, pid: u32) -> bool {
+        let pid = pid.to_string();
+        read(&format!("{}/cgroup.procs", self.dir))
+            .is_some_and(|procs| procs.split('\n').any(|p| p == pid))
+    }
+
     /// `oom_kill N` of the counter file.
     fn oom_kills(&self) -> Option<u64> {
         oom_kill_field(&read(&self.counter_file())?)
@@ -216,12 +224,15 @@ fn parse_limit(text: &str) -> Limit {
 /// both, the memory controller on v1).
 ///
 /// Each hierarchy is first looked for where the runtimes mount it, with the cgroup's path as
-/// /proc/self/cgroup gives it (a cgroup namespace shows `/`, the mount's root): the guess counts
-/// only if the cgroup's own counter file is there, which no other directory has. Otherwise
-/// `mountinfo` (read at most once, only then) says where the hierarchy is and from which root.
+/// /proc/self/cgroup gives it (a cgroup namespace shows `/`, the mount's root). The guess counts
+/// only if `ours` says sigward is in that directory (its cgroup.procs lists sigward) and its
+/// counter file reads: in a cgroup namespace with the host's hierarchy mounted, `/` names the
+/// host's root cgroup, which has a counter too. Otherwise `mountinfo` (read at most once, only
+/// then) says where the hierarchy is and from which root.
 fn find(
     cgroups: &str,
     mountinfo: &dyn Fn() -> String,
+    ours: &dyn Fn(&Cgroup) -> bool,
     counter: &dyn Fn(&Cgroup) -> Option<String>,
 ) -> Option<(Cgroup, Option<String>)> {
     let mut v1 = None;
@@ -243,7 +254,7 @@ fn find(
     let located = |v2: bool, path: &str| locate(mounts.get_or_init(mountinfo), v2, path);
     if let Some(path) = v1 {
         let guess = Cgroup::under(false, V1_MEMORY_MOUNT, path);
-        if let Some(text) = counter(&guess) {
+        if let Some(text) = ours(&guess).then(|| counter(&guess)).flatten() {
             return Some((guess, Some(text)));
         }
         if let Some(found) = located(false, path) {
@@ -254,7 +265,7 @@ fn find(
     // The v2 hierarchy counts only when its memory controller is on for this cgroup.
     let path = v2?;
     let guess = Cgroup::under(true, V2_MOUNT, path);
-    if let Some(text) = counter(&guess) {
+    if let Some(text) = ours(&guess).then(|| counter(&guess)).flatten() {
         return Some((guess, Some(text)));
     }
     let found = located(true, path)?;
@@ -330,7 +341,12 @@ mod tests {
 
     /// `find` on a machine with no cgroup files at all: only mountinfo can place the cgroup.
     fn find_in(cgroups: &str, mounts: &str) -> Option<Cgroup> {
-        find(cgroups, &|| mounts.to_string(), &|_| None).map(|(cg, _)| cg)
+        find(cgroups, &|| mounts.to_string(), &|_| false, &|_| None).map(|(cg, _)| cg)
+    }
+
+    /// sigward is in every cgroup asked about.
+    fn anywhere(_: &Cgroup) -> bool {
+        true
     }
 
     /// A counter file that exists only in directory `dir`.
@@ -344,6 +360,7 @@ mod tests {
         let (cg, text) = find(
             HYBRID_CGROUP,
             &no_mountinfo,
+            &anywhere,
             &only_in("/sys/fs/cgroup/memory/process_api/34aa"),
         )
         .unwrap();
@@ -354,6 +371,7 @@ mod tests {
         let (cg, _) = find(
             "4:memory:/\n",
             &no_mountinfo,
+            &anywhere,
             &only_in("/sys/fs/cgroup/memory"),
         )
         .unwrap();
@@ -362,6 +380,7 @@ mod tests {
         let (cg, _) = find(
             "0::/kubepods/pod1/c2\n",
             &no_mountinfo,
+            &anywhere,
             &only_in("/sys/fs/cgroup/kubepods/pod1/c2"),
         )
         .unwrap();
@@ -382,6 +401,7 @@ mod tests {
         let (cg, text) = find(
             "12:memory:/docker/0123abc\n0::/\n",
             &mountinfo,
+            &anywhere,
             &only_in("/sys/fs/cgroup/memory"),
         )
         .unwrap();
@@ -390,7 +410,41 @@ mod tests {
         assert_eq!(reads.get(), 1);
         // v2's root cgroup has no memory.events: neither the guess nor mountinfo's place counts.
         let v2_root = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(find("0::/\n", &|| v2_root.to_string(), &|_| None), None);
+        assert_eq!(
+            find("0::/\n", &|| v2_root.to_string(), &anywhere, &|_| None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_guess_that_does_not_hold_sigward_is_not_its_cgroup() {
+        // A cgroup namespace (`/`) with the host's hierarchy mounted at the usual place: the
+        // guess is the host's root cgroup, whose counter exists but never counts sigward's OOM
+        // kills (cgroup v1 counts in the victim's own cgroup). mountinfo's root says so.
+        let host_mount = "35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let not_ours = |cg: &Cgroup| cg.dir != "/sys/fs/cgroup/memory";
+        let found = find(
+            "4:memory:/\n",
+            &|| host_mount.to_string(),
+            &not_ours,
+            &only_in("/sys/fs/cgroup/memory"),
+        );
+        assert_eq!(found, None, "not the host's root: unknown instead");
+    }
+
+    #[test]
+    fn holds_reads_cgroup_procs() {
+        let dir = std::env::temp_dir().join(format!("sigward-procs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cgroup.procs"), "17\n1\n230\n").unwrap();
+        let dir_s = dir.to_string_lossy().into_owned();
+        let cg = Cgroup::under(false, &dir_s, "/");
+        assert!(cg.holds(1));
+        assert!(cg.holds(230));
+        assert!(!cg.holds(23), "a prefix is not a match");
+        assert!(!Cgroup::under(false, "/nonexistent", "/").holds(1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     const HYBRID_CGROUP: &str = "9:name=systemd:/\n4:memory:/process_api/34aa\n1:cpu:/\n0::/\n";

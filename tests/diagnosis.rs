@@ -150,6 +150,31 @@ fn oom_kill_under_a_cgroup_v2_limit_is_named_with_the_limit() {
     oom_kill_is_named_with_the_limit(MemCgroup::v2("32M"), "v2");
 }
 
+/// In a cgroup namespace of its own with the host's hierarchy mounted (`unshare --cgroup`,
+/// `docker run --cgroupns=private -v /sys/fs/cgroup:/sys/fs/cgroup`), /proc/self/cgroup says `/`,
+/// and /sys/fs/cgroup/memory is the host's root cgroup, whose counter never counts this OOM kill
+/// (cgroup v1 counts in the victim's own cgroup). sigward must not take it for its own and call
+/// the kill "not an OOM kill"; it cannot tell, so it says so.
+#[test]
+fn an_oom_kill_in_a_cgroup_namespace_over_the_hosts_hierarchy_is_never_called_outside() {
+    let cg = match MemCgroup::v1("32M") {
+        Ok(cg) => cg,
+        Err(why) => return println!("skipped (cgroup v1): {why}"),
+    };
+    let script = format!(
+        "echo 0 > {} && exec unshare --cgroup {{sigward}} -- dd if=/dev/zero of=/dev/null bs=64M count=1",
+        cg.procs()
+    );
+    let done = Ns::pid1(&["sh", "-c", &script], |_| {}).wait(T);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+    assert!(!done.stderr.contains("not an OOM kill"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("OOM killer") || done.stderr.contains("OOM kill unknown"),
+        "{}",
+        done.stderr
+    );
+}
+
 #[test]
 fn oom_kill_in_json_carries_oom_and_the_limit() {
     let cg = match MemCgroup::v1("32M").or_else(|_| MemCgroup::v2("32M")) {
