@@ -45,6 +45,8 @@ pub enum Format {
 /// The configured level, readable without the lock: the fast path of [`emit`].
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static LOG: Mutex<Logger> = Mutex::new(Logger::UNCONFIGURED);
+/// [`hold`] is on: readable without the lock.
+static HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sets level and format, and looks at fd 2 once to choose how to write it without blocking.
 /// The log may then hold an fd of its own: see [`held_fd`].
@@ -60,10 +62,36 @@ pub fn held_fd() -> Option<RawFd> {
     LOG.lock().unwrap_or_else(|e| e.into_inner()).sink.held_fd()
 }
 
+/// Holds the lines emitted from now on until [`release`]. Right after a stop signal went out,
+/// sigward steps aside: an app that shares its CPU (a one-CPU container, or a wake-up placed
+/// there) runs its handler as soon as sigward sleeps, not after sigward has written about it.
+/// The lines keep their order and their timestamps (rendered now, written later).
+pub fn hold() {
+    HOLDING.store(true, Ordering::Relaxed);
+    LOG.lock().unwrap_or_else(|e| e.into_inner()).holding = true;
+}
+
+/// Whether lines are held (see [`hold`]): the dispatcher then sleeps at most [`HOLD_AT_MOST`].
+pub fn holding() -> bool {
+    HOLDING.load(Ordering::Relaxed)
+}
+
+/// How long lines may be held: they go out at sigward's next wake-up, this long at the latest.
+pub const HOLD_AT_MOST: Duration = Duration::from_millis(1);
+
+/// Writes the held lines, and writes each line as it comes again.
+pub fn release() {
+    if holding() {
+        HOLDING.store(false, Ordering::Relaxed);
+        LOG.lock().unwrap_or_else(|e| e.into_inner()).release();
+    }
+}
+
 /// At exit: one short, bounded try (at most `within`) to write what is still owed — the rest of
 /// a line a terminal took only partly, and the "N log lines dropped" notice — since the last
 /// lines (stragglers, the exit status) matter most.
 pub fn finish(within: Duration) {
+    release();
     LOG.lock().unwrap_or_else(|e| e.into_inner()).finish(within);
 }
 
@@ -1877,7 +1905,15 @@ struct Logger {
     pending: Vec<u8>,
     /// Lines dropped since the last one written.
     dropped: u64,
+    /// See [`hold`]: lines rendered and not yet written, back to back, and where each ends.
+    holding: bool,
+    held: Vec<u8>,
+    held_ends: Vec<usize>,
 }
+
+/// Held bytes at most: beyond, the held lines are written at once (a flood of events while
+/// holding must not grow memory).
+const HELD_MAX: usize = 8 * PIPE_BUF;
 
 impl Logger {
     /// Before `configure`: stderr, written only when poll says there is room.
@@ -1892,6 +1928,9 @@ impl Logger {
         line: Line::new(),
         pending: Vec::new(),
         dropped: 0,
+        holding: false,
+        held: Vec::new(),
+        held_ends: Vec::new(),
     };
 
     fn new(sink: Sink, max: Level, format: Format) -> Logger {
@@ -1905,6 +1944,9 @@ impl Logger {
                 buf: Vec::with_capacity(PIPE_BUF),
                 cut: false,
             },
+            // Sized once here too: holding happens on the stop path.
+            held: Vec::with_capacity(2 * PIPE_BUF),
+            held_ends: Vec::with_capacity(16),
             ..Logger::UNCONFIGURED
         }
     }
@@ -1913,6 +1955,44 @@ impl Logger {
         if self.sink.closed() || e.level() > self.max {
             return;
         }
+        if self.holding {
+            if !self.render(e, self.max) {
+                return;
+            }
+            if self.held.len() + self.line.buf.len() > HELD_MAX {
+                self.release();
+                self.holding = true;
+            }
+            self.held.extend_from_slice(&self.line.buf);
+            self.held_ends.push(self.held.len());
+            return;
+        }
+        self.send(e);
+    }
+
+    /// Writes the held lines in order (see [`hold`]), each as one write, and stops holding.
+    fn release(&mut self) {
+        self.holding = false;
+        let held = std::mem::take(&mut self.held);
+        let ends = std::mem::take(&mut self.held_ends);
+        let mut start = 0;
+        for &end in &ends {
+            self.line.clear();
+            self.line
+                .buf
+                .extend_from_slice(held.get(start..end).unwrap_or_default());
+            start = end;
+            self.send_line();
+        }
+        // Keep the capacity for the next stop.
+        self.held = held;
+        self.held.clear();
+        self.held_ends = ends;
+        self.held_ends.clear();
+    }
+
+    /// Renders `e` and writes it (after the dropped-lines notice, if one is owed).
+    fn send(&mut self, e: &Event) {
         if self.dropped > 0 {
             // Said whatever the level: the lines it counts were wanted.
             let notice = Event::LogLinesDropped {
@@ -1925,6 +2005,29 @@ impl Logger {
             self.dropped = 0;
         }
         if self.render(e, self.max) && !self.put() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// Writes the line already in `self.line` (a held one), after the dropped-lines notice.
+    fn send_line(&mut self) {
+        if self.sink.closed() {
+            return;
+        }
+        if self.dropped > 0 {
+            let line = std::mem::take(&mut self.line.buf);
+            let notice = Event::LogLinesDropped {
+                count: self.dropped,
+            };
+            let said = self.render(&notice, Level::Debug) && self.put();
+            self.line.buf = line;
+            if !said {
+                self.dropped = self.dropped.saturating_add(1);
+                return;
+            }
+            self.dropped = 0;
+        }
+        if !self.put() {
             self.dropped = self.dropped.saturating_add(1);
         }
     }
@@ -2062,6 +2165,40 @@ mod tests {
         assert!(line.ends_with("}\n"), "{line}");
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    #[test]
+    fn held_lines_wait_for_release_and_keep_their_order() {
+        let (mut log, r) = on_pipe(Level::Debug, Format::Text);
+        log.emit(&Event::Exiting { status: 1 });
+        log.holding = true;
+        log.emit(&Event::Exiting { status: 2 });
+        log.emit(&Event::Exiting { status: 3 });
+        assert_eq!(
+            drain(&r).lines().count(),
+            1,
+            "only the line before the hold"
+        );
+        log.release();
+        log.emit(&Event::Exiting { status: 4 });
+        let out = drain(&r);
+        let statuses: Vec<_> = out.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
+        assert_eq!(statuses, ["2", "3", "4"], "{out}");
+    }
+
+    #[test]
+    fn a_flood_while_holding_is_written_not_grown_without_bound() {
+        let (mut log, r) = on_pipe(Level::Debug, Format::Text);
+        log.holding = true;
+        // ~54 KB: past HELD_MAX (a write-out midway), within the pipe's 64 KiB.
+        for status in 0..800 {
+            log.emit(&Event::Exiting { status });
+            assert!(log.held.len() <= HELD_MAX);
+        }
+        log.release();
+        let out = drain(&r);
+        assert_eq!(out.lines().count(), 800);
+        assert!(out.lines().last().unwrap().ends_with(" 799"), "in order");
     }
 
     fn procs(names: &[(i32, &str)]) -> Vec<Proc> {

@@ -291,6 +291,7 @@ impl<'a> Supervisor<'a> {
                 // came meanwhile means no new generation), then the next one starts.
                 events.clear();
                 self.reactor.pending(&mut events);
+                log::release();
                 for event in events.drain(..) {
                     self.dispatch(event);
                 }
@@ -330,6 +331,7 @@ impl<'a> Supervisor<'a> {
                 self.gens.timer(&self.params).map(|(_, at)| at),
                 self.continue_at,
                 self.reload.timer(&self.reload_params),
+                log::holding().then(|| now.after(log::HOLD_AT_MOST)),
             ]
             .into_iter()
             .flatten()
@@ -344,10 +346,12 @@ impl<'a> Supervisor<'a> {
             let watch = self.watch.as_ref().map(|w| w.as_fd());
             events.clear();
             self.reactor.wait(notify, watch, deadline, &mut events);
+            log::release();
             for event in events.drain(..) {
                 self.dispatch(event);
             }
         }
+        log::release();
         let exit = self.main_exit.unwrap_or(Exit::Code(125));
         log::emit(&Event::Exiting {
             status: exit.status(),
@@ -837,7 +841,9 @@ impl<'a> Supervisor<'a> {
                             result = r;
                         }
                     }
+                    // Step aside: what sigward writes about it waits until it next wakes.
                     crate::signals::yield_cpu();
+                    log::hold();
                     self.continue_told.clear();
                     for (g, _) in self.gens.stop_targets() {
                         if !self.cfg.single_child {
