@@ -160,6 +160,53 @@ impl SignalFd {
     }
 }
 
+impl SignalFd {
+    /// Waits (up to `timeout`, None: for ever) for one blocked signal and takes it off the queue,
+    /// as a read of the signalfd would: one syscall where poll + read take two, and the kernel
+    /// wakes the waiter directly instead of through the signalfd's wait queue.
+    /// Ok(None): the timeout passed, or the wait was interrupted.
+    pub fn wait_one(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<Received>, Errno> {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: t.subsec_nanos().into(),
+        });
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
+        let all = SigMask::FULL;
+        // SAFETY: the mask is valid for 8 bytes (the kernel's sigset size), `info` is writable
+        // siginfo_t storage, and the timespec pointer is null or points at a live value.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                &all.0 as *const u64,
+                info.as_mut_ptr(),
+                ts.as_ref()
+                    .map_or(std::ptr::null(), |t| t as *const libc::timespec),
+                8usize,
+            )
+        };
+        match Errno::result(rc) {
+            Ok(_) => {}
+            Err(Errno::EAGAIN | Errno::EINTR) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        // SAFETY: rt_sigtimedwait filled `info` when it returned a signal.
+        let info = unsafe { info.assume_init() };
+        // The sender's pid where the siginfo's layout has one, as the signalfd reports it.
+        let code = info.si_code;
+        let has_pid = info.si_signo == libc::SIGCHLD
+            || (code <= 0 && code != libc::SI_TIMER && code != libc::SI_SIGIO);
+        // SAFETY: si_pid reads the union member that the layout check above says is there.
+        let pid = if has_pid { unsafe { info.si_pid() } } else { 0 };
+        Ok(Some(Received {
+            signo: info.si_signo,
+            pid,
+        }))
+    }
+}
+
 impl AsFd for SignalFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
