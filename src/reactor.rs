@@ -51,6 +51,9 @@ pub struct Reactor {
     reap_pending: bool,
     /// The last signalfd read came back short, so the queue is empty: sleep before reading again.
     drained: bool,
+    /// Sleep in rt_sigtimedwait when the signalfd is the only source; false for good once it
+    /// failed (a seccomp filter, a 32-bit kernel without 32-bit time calls): poll never needs it.
+    sigtimedwait: bool,
 }
 
 impl Reactor {
@@ -62,6 +65,7 @@ impl Reactor {
             // A child may have exited before the signalfd existed.
             reap_pending: true,
             drained: false,
+            sigtimedwait: true,
         }
     }
 
@@ -91,7 +95,7 @@ impl Reactor {
                         .unwrap_or(PollTimeout::MAX)
                 }
             };
-            if notify.iter().all(Option::is_none) && watch.is_none() {
+            if self.sigtimedwait && notify.iter().all(Option::is_none) && watch.is_none() {
                 // The signalfd is the only source: wait in the kernel's own signal wait.
                 let timeout = deadline.map(|at| at.since(Mono::now()));
                 match self.signals.wait_one(timeout) {
@@ -106,9 +110,10 @@ impl Reactor {
                         }
                     }
                     Ok(None) => out.push(Event::Timeout),
-                    Err(e) => {
-                        log::emit(&log::Event::SignalfdFailed { err: e });
-                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    Err(_) => {
+                        // Poll from now on; the signalfd holds whatever is queued.
+                        self.sigtimedwait = false;
+                        self.drained = false;
                         out.push(Event::Timeout);
                     }
                 }

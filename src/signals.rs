@@ -169,9 +169,11 @@ impl SignalFd {
         &self,
         timeout: Option<std::time::Duration>,
     ) -> Result<Option<Received>, Errno> {
+        // The old rt_sigtimedwait takes the C library's timespec: on 32-bit musl targets a
+        // 32-bit time_t (the libc crate's layout), so seconds are clamped to what c_long holds.
         let ts = timeout.map(|t| libc::timespec {
-            tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: t.subsec_nanos().into(),
+            tv_sec: libc::c_long::try_from(t.as_secs()).unwrap_or(libc::c_long::MAX) as _,
+            tv_nsec: t.subsec_nanos() as _, // below 10^9: fits any c_long
         });
         let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
         let all = SigMask::FULL;

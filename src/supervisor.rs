@@ -346,7 +346,11 @@ impl<'a> Supervisor<'a> {
             let watch = self.watch.as_ref().map(|w| w.as_fd());
             events.clear();
             self.reactor.wait(notify, watch, deadline, &mut events);
-            log::release();
+            // Nothing came (a read that found the signalfd empty, without sleeping): sigward has
+            // not slept yet, so held lines wait for the next wait (1 ms at most).
+            if !events.is_empty() {
+                log::release();
+            }
             for event in events.drain(..) {
                 self.dispatch(event);
             }

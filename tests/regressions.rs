@@ -567,3 +567,107 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
     );
     assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
 }
+
+/// The usual container (no `--listen`, no `--watch`) sleeps in rt_sigtimedwait. Where that call
+/// fails (a seccomp filter that refuses it, a 32-bit kernel without 32-bit time calls), sigward
+/// must fall back to poll + the signalfd for good, not spin on the error and never read a signal
+/// again. strace injects the failure into sigward's every rt_sigtimedwait call (not the app's:
+/// no -f).
+#[test]
+fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
+    if skip_under_qemu("strace fault injection", "it would fail QEMU's own calls") {
+        return;
+    }
+    if Command::new("strace").arg("-V").output().is_err() {
+        return println!("skipped: no strace");
+    }
+    let ns = Ns::pid1(
+        &[
+            "strace",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=rt_sigtimedwait",
+            "-e",
+            "inject=rt_sigtimedwait:error=EPERM",
+            "{sigward}",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    ns.wait_record("ready", T);
+    let sigward = child_of(ns.pid1, T).expect("sigward under strace");
+    // SAFETY: kill(2) with plain integers.
+    assert_eq!(unsafe { libc::kill(sigward, libc::SIGTERM) }, 0);
+    let started = Instant::now();
+    let done = ns.wait(T);
+    assert_eq!(
+        signals_seen(&done.records),
+        vec![libc::SIGTERM],
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{}",
+        done.stderr
+    );
+}
+
+/// After forwarding a stop signal sigward steps aside: it yields and then sleeps (so an app
+/// sharing its CPU runs its handler) before it writes about the signal. Seen in sigward's own
+/// syscalls: between the kill and the first log write there is a wait, or the app was already
+/// reaped (it ran, and exited, while sigward yielded).
+#[test]
+fn after_forwarding_a_stop_signal_sigward_sleeps_before_writing_about_it() {
+    if skip_under_qemu("strace of sigward's syscalls", "QEMU makes its own calls") {
+        return;
+    }
+    if Command::new("strace").arg("-V").output().is_err() {
+        return println!("skipped: no strace");
+    }
+    let dir = Scratch::new();
+    let trace = dir.path("trace");
+    let ns = Ns::pid1(
+        &[
+            "strace",
+            "-qq",
+            "-o",
+            &trace,
+            "-e",
+            "trace=kill,write,rt_sigtimedwait,poll,wait4",
+            "{sigward}",
+            "--",
+            "{probe}",
+            "log={log}",
+        ],
+        |_| {},
+    );
+    ns.wait_record("ready", T);
+    let sigward = child_of(ns.pid1, T).expect("sigward under strace");
+    // SAFETY: kill(2) with plain integers.
+    assert_eq!(unsafe { libc::kill(sigward, libc::SIGTERM) }, 0);
+    let done = ns.wait(T);
+    assert_eq!(done.code, 143, "{}", done.stderr);
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    let after_kill: Vec<&str> = calls
+        .lines()
+        .skip_while(|l| !l.starts_with("kill(-"))
+        .collect();
+    let first_write = after_kill
+        .iter()
+        .position(|l| l.starts_with("write(") && l.contains("\"sigward: "))
+        .unwrap_or_else(|| panic!("no log write after the kill:\n{calls}"));
+    assert!(
+        after_kill[..first_write].iter().any(|l| {
+            l.starts_with("rt_sigtimedwait(")
+                || l.starts_with("poll(")
+                || (l.starts_with("wait4(") && l.contains("WEXITSTATUS(s) == 143"))
+        }),
+        "a log write before any sleep:\n{calls}"
+    );
+}
