@@ -87,14 +87,6 @@ impl Reactor {
             return;
         }
         if self.drained {
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(at) => {
-                    let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-            };
             if self.sigtimedwait && notify.iter().all(Option::is_none) && watch.is_none() {
                 // The signalfd is the only source: wait in the kernel's own signal wait.
                 let timeout = deadline.map(|at| at.since(Mono::now()));
@@ -119,6 +111,14 @@ impl Reactor {
                 }
                 return;
             }
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(at) => {
+                    let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
             let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
             // At most four fds, and no allocation per wake-up: unused slots are never polled.
             // Slot numbers 0 and 1 are notify sockets, WATCH the inotify fd.

@@ -158,9 +158,7 @@ impl SignalFd {
         }
         Ok(count)
     }
-}
 
-impl SignalFd {
     /// Waits (up to `timeout`, None: for ever) for one blocked signal and takes it off the queue,
     /// as a read of the signalfd would: one syscall where poll + read take two, and the kernel
     /// wakes the waiter directly instead of through the signalfd's wait queue.
