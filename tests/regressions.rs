@@ -568,6 +568,32 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
     assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
 }
 
+/// sigward (and the probe under it) started by strace with `strace_args` as PID 1 of a fresh
+/// namespace, then SIGTERM to sigward once the probe is ready: how it ended, and how long after
+/// the signal. None (said why) under QEMU or without strace.
+fn stop_under_strace(strace_args: &[&str]) -> Option<(Done, Duration)> {
+    if skip_under_qemu("strace of sigward's syscalls", "QEMU makes its own calls") {
+        return None;
+    }
+    if Command::new("strace").arg("-V").output().is_err() {
+        println!("skipped: no strace");
+        return None;
+    }
+    let argv: Vec<&str> = ["strace", "-qq"]
+        .into_iter()
+        .chain(strace_args.iter().copied())
+        .chain(["{sigward}", "--", "{probe}", "log={log}"])
+        .collect();
+    let ns = Ns::pid1(&argv, |_| {});
+    ns.wait_record("ready", T);
+    let sigward = child_of(ns.pid1, T).expect("sigward under strace");
+    // SAFETY: kill(2) with plain integers.
+    assert_eq!(unsafe { libc::kill(sigward, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let done = ns.wait(T);
+    Some((done, signalled.elapsed()))
+}
+
 /// The usual container (no `--listen`, no `--watch`) sleeps in rt_sigtimedwait. Where that call
 /// fails (a seccomp filter that refuses it, a 32-bit kernel without 32-bit time calls), sigward
 /// must fall back to poll + the signalfd for good, not spin on the error and never read a signal
@@ -575,35 +601,16 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
 /// no -f).
 #[test]
 fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
-    if skip_under_qemu("strace fault injection", "it would fail QEMU's own calls") {
+    let Some((done, took)) = stop_under_strace(&[
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=rt_sigtimedwait",
+        "-e",
+        "inject=rt_sigtimedwait:error=EPERM",
+    ]) else {
         return;
-    }
-    if Command::new("strace").arg("-V").output().is_err() {
-        return println!("skipped: no strace");
-    }
-    let ns = Ns::pid1(
-        &[
-            "strace",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=rt_sigtimedwait",
-            "-e",
-            "inject=rt_sigtimedwait:error=EPERM",
-            "{sigward}",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
-    );
-    ns.wait_record("ready", T);
-    let sigward = child_of(ns.pid1, T).expect("sigward under strace");
-    // SAFETY: kill(2) with plain integers.
-    assert_eq!(unsafe { libc::kill(sigward, libc::SIGTERM) }, 0);
-    let started = Instant::now();
-    let done = ns.wait(T);
+    };
     assert_eq!(
         signals_seen(&done.records),
         vec![libc::SIGTERM],
@@ -611,11 +618,7 @@ fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
         done.stderr
     );
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{}",
-        done.stderr
-    );
+    assert!(took < Duration::from_secs(10), "{}", done.stderr);
 }
 
 /// After forwarding a stop signal sigward steps aside: it yields and then sleeps (so an app
@@ -624,34 +627,16 @@ fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
 /// reaped (it ran, and exited, while sigward yielded).
 #[test]
 fn after_forwarding_a_stop_signal_sigward_sleeps_before_writing_about_it() {
-    if skip_under_qemu("strace of sigward's syscalls", "QEMU makes its own calls") {
-        return;
-    }
-    if Command::new("strace").arg("-V").output().is_err() {
-        return println!("skipped: no strace");
-    }
     let dir = Scratch::new();
     let trace = dir.path("trace");
-    let ns = Ns::pid1(
-        &[
-            "strace",
-            "-qq",
-            "-o",
-            &trace,
-            "-e",
-            "trace=kill,write,rt_sigtimedwait,poll,wait4",
-            "{sigward}",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
-    );
-    ns.wait_record("ready", T);
-    let sigward = child_of(ns.pid1, T).expect("sigward under strace");
-    // SAFETY: kill(2) with plain integers.
-    assert_eq!(unsafe { libc::kill(sigward, libc::SIGTERM) }, 0);
-    let done = ns.wait(T);
+    let Some((done, _)) = stop_under_strace(&[
+        "-o",
+        &trace,
+        "-e",
+        "trace=kill,write,rt_sigtimedwait,poll,wait4",
+    ]) else {
+        return;
+    };
     assert_eq!(done.code, 143, "{}", done.stderr);
     let calls = std::fs::read_to_string(&trace).unwrap();
     let after_kill: Vec<&str> = calls
