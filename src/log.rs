@@ -3350,9 +3350,21 @@ mod tests {
         fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 65536];
+        // The pty hands written bytes to the master side asynchronously (a kernel work item,
+        // 4 KiB at a time): an empty read is not the end until it stays empty for a while.
         let mut read_all = |got: &mut Vec<u8>| {
-            while let Ok(n @ 1..) = nix::unistd::read(&master, &mut buf) {
-                got.extend_from_slice(&buf[..n]);
+            let mut quiet = 0;
+            while quiet < 5 {
+                match nix::unistd::read(&master, &mut buf) {
+                    Ok(n @ 1..) => {
+                        got.extend_from_slice(&buf[..n]);
+                        quiet = 0;
+                    }
+                    _ => {
+                        quiet += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
             }
         };
         read_all(&mut got);
