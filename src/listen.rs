@@ -6,7 +6,7 @@
 //! The sockets are bound once and never per generation: a listening socket that closes drops the
 //! connections queued on it, so the same socket passes from generation to generation.
 
-use crate::cli::{Listen, ListenAddr};
+use crate::config::{Listen, ListenAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Backlog for the held sockets: connections queue here while generations change hands.

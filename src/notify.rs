@@ -436,7 +436,7 @@ impl Sender {
     /// was the sender's.
     pub fn alive(&self) -> Option<bool> {
         // Signal 0 only checks.
-        match crate::procs::pidfd_send_signal(self.pidfd.as_ref()?.as_fd(), 0) {
+        match crate::os::procs::pidfd_send_signal(self.pidfd.as_ref()?.as_fd(), 0) {
             Ok(()) | Err(Errno::EPERM) => Some(true), // EPERM: there, but not ours to signal
             Err(Errno::ESRCH) => Some(false),
             Err(_) => None,

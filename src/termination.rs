@@ -13,10 +13,10 @@
 //! never created (outside Kubernetes it does not exist); a path given with `--termination-log`
 //! is created if missing, since someone asked for it. Nothing here can fail sigward's exit.
 
-use crate::clock::Mono;
 use crate::log::TermLog;
-use crate::reap::Exit;
-use crate::signals::Name;
+use crate::os::clock::Mono;
+use crate::os::reap::Exit;
+use crate::os::signals::Name;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};

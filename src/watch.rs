@@ -31,8 +31,8 @@
 //!   way a due action waits, and is taken once when the restart is over; a restart in place
 //!   instead covers it: its new generation starts after the change and reads it.
 
-use crate::clock::Mono;
 use crate::log;
+use crate::os::clock::Mono;
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

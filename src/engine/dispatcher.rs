@@ -25,19 +25,19 @@
 //! PID 1 nothing of this happens): Ctrl-Z must stop the whole job and `fg` resume it, as if the
 //! shell ran the app itself. See [`Supervisor::on_stopped`].
 
-use crate::cli::Config;
-use crate::clock::Mono;
+use crate::config::Config;
 use crate::diagnose::{Cause, Limit, OomCounter};
-use crate::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
+use crate::engine::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
+use crate::engine::reactor::{self, Reactor};
+use crate::engine::stop::{self, Action as StopAction, Because, Told};
 use crate::listen::Listeners;
 use crate::log::{self, Event};
 use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
-use crate::procs::{self, Pinned, Proc};
-use crate::reactor::{self, Reactor};
-use crate::reap::{Children, Exit};
-use crate::signals::{Received, SignalFd};
-use crate::spawn::{self, Detach, Handover, Inherited, SpawnError};
-use crate::stop::{self, Action as StopAction, Because, Told};
+use crate::os::clock::Mono;
+use crate::os::procs::{self, Pinned, Proc};
+use crate::os::reap::{Children, Exit};
+use crate::os::signals::{Received, SignalFd};
+use crate::os::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::termination::{Dest, Summary};
 use crate::watch::{self, Watcher};
 use nix::errno::Errno;
@@ -465,7 +465,7 @@ impl<'a> Supervisor<'a> {
             Err(e) => {
                 let (status, what, err) = match e {
                     SpawnError::Exec(err) => (spawn::exec_failure_status(err), "run", err),
-                    SpawnError::Start(what, err) => (crate::START_FAILED, what, err),
+                    SpawnError::Start(what, err) => (crate::boot::START_FAILED, what, err),
                 };
                 self.main_exit = Some(Exit::Code(status));
                 self.on_stop(stop::Event::StartFailed, Mono::now());
@@ -520,7 +520,7 @@ impl<'a> Supervisor<'a> {
         // with nobody to continue the job (`ssh -t host sigward -- app`, a parent in another
         // session) it would sit forever. Undo the stop, as the kernel discards the terminal's
         // stop signals for an orphaned group. (Its main process is not reaped: -pid is ours.)
-        let _ = crate::signals::send(-pid, libc::SIGCONT);
+        let _ = crate::os::signals::send(-pid, libc::SIGCONT);
         log::emit(&Event::Continued {
             from: self.me,
             foreground: None,
@@ -556,13 +556,13 @@ impl<'a> Supervisor<'a> {
         });
         if app_stopped {
             // ESRCH cannot happen (sigward is in its group); nothing else to do on an error.
-            let _ = crate::signals::send(-nix::unistd::getpgrp().as_raw(), sig);
+            let _ = crate::os::signals::send(-nix::unistd::getpgrp().as_raw(), sig);
             if sig == libc::SIGSTOP {
                 return; // unblockable: that stopped sigward too, and it has been continued
             }
         }
         // Cannot fail: any process may signal itself, and SIGSTOP is valid.
-        let _ = crate::signals::send(self.me, libc::SIGSTOP);
+        let _ = crate::os::signals::send(self.me, libc::SIGSTOP);
     }
 
     /// On SIGCONT: after `fg`, the shell has given the terminal's foreground to sigward's group;
@@ -604,7 +604,7 @@ impl<'a> Supervisor<'a> {
         fg > 0
             && (fg == app
                 || fg == nix::unistd::getpgrp().as_raw()
-                || crate::signals::send(-fg, 0) == Err(Errno::ESRCH)
+                || crate::os::signals::send(-fg, 0) == Err(Errno::ESRCH)
                 || procs::responsible_for(self.pid1)
                     .iter()
                     .any(|p| p.pgid == fg))
@@ -846,7 +846,7 @@ impl<'a> Supervisor<'a> {
                         }
                     }
                     // Step aside: what sigward writes about it waits until it next wakes.
-                    crate::signals::yield_cpu();
+                    crate::os::signals::yield_cpu();
                     log::hold();
                     self.continue_told.clear();
                     for (g, _) in self.gens.stop_targets() {
@@ -1007,14 +1007,14 @@ impl<'a> Supervisor<'a> {
         match (self.cfg.single_child, leader_reaped) {
             (true, true) => Err(Errno::ESRCH),
             (true, false) => {
-                let r = crate::signals::send(g.pid, sig);
+                let r = crate::os::signals::send(g.pid, sig);
                 if kill {
                     self.note_sigkilled(std::iter::once(g.pid));
                 }
                 r
             }
             (false, false) => {
-                let r = crate::signals::send(-g.pid, sig);
+                let r = crate::os::signals::send(-g.pid, sig);
                 if kill {
                     self.note_group_sigkilled(g.pid);
                 }
@@ -1089,7 +1089,7 @@ impl<'a> Supervisor<'a> {
         let stragglers = procs::responsible_for(self.reach());
         for (g, reaped) in self.gens.forward_targets() {
             if !reaped {
-                let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+                let _ = crate::os::signals::send(-g.pid, libc::SIGKILL);
             }
         }
         for p in &stragglers {
@@ -1100,7 +1100,7 @@ impl<'a> Supervisor<'a> {
         if self.reach() {
             // Also reaches what forked since the snapshot. Safe: as PID 1 of our own namespace,
             // -1 means exactly our namespace.
-            let _ = crate::signals::send(-1, libc::SIGKILL);
+            let _ = crate::os::signals::send(-1, libc::SIGKILL);
         }
         stragglers
     }
@@ -1150,7 +1150,7 @@ impl<'a> Supervisor<'a> {
             more,
         };
         let then = match (action, self.cfg.on_change) {
-            (watch::Action::Act, crate::cli::OnChange::Signal(sig)) => {
+            (watch::Action::Act, crate::config::OnChange::Signal(sig)) => {
                 let child = self.gens.current.pid;
                 let target = if self.cfg.single_child { child } else { -child };
                 match self.deliver(sig) {
@@ -1158,7 +1158,7 @@ impl<'a> Supervisor<'a> {
                     Err(err) => log::Reload::SignalFailed { sig, target, err },
                 }
             }
-            (watch::Action::Act, crate::cli::OnChange::Restart) => {
+            (watch::Action::Act, crate::config::OnChange::Restart) => {
                 // Said first: the restart's own lines (the new generation) follow.
                 log::emit(&Event::ConfigChanged {
                     changed,
@@ -1349,7 +1349,7 @@ impl<'a> Supervisor<'a> {
             procs::signal_members(members(&all, g.pid, true), libc::SIGKILL);
             self.note_sigkilled(members(&all, g.pid, true).map(|p| p.pid));
         } else {
-            let _ = crate::signals::send(-g.pid, libc::SIGKILL);
+            let _ = crate::os::signals::send(-g.pid, libc::SIGKILL);
             self.note_group_sigkilled(g.pid);
         }
         n

@@ -9,7 +9,7 @@
 //! names it; no child is ever started from a command line that did not validate.
 
 use crate::log::{Format, Level};
-use crate::signals::{self, SigMask};
+use crate::os::signals::{self, SigMask};
 use crate::termination;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -313,7 +313,7 @@ pub enum ListenAddr {
     Unix(std::path::PathBuf),
 }
 
-pub use crate::generations::Ready;
+pub use crate::engine::generations::Ready;
 
 impl Config {
     /// The app may be restarted: by the restart signal, or by `--on-change restart`.

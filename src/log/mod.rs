@@ -14,9 +14,9 @@
 //! so it is atomic on a pipe and never interleaves with the app's own output.
 
 use crate::diagnose::{Cause, Limit};
-use crate::procs::{Lossy, Proc};
-use crate::reap::Exit;
-use crate::signals::Name;
+use crate::os::procs::{Lossy, Proc};
+use crate::os::reap::Exit;
+use crate::os::signals::Name;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -1607,7 +1607,7 @@ impl fmt::Display for Sender {
         if self.0 == 0 {
             return f.write_str("outside the PID namespace (pid 0)");
         }
-        match crate::procs::comm_of(self.0) {
+        match crate::os::procs::comm_of(self.0) {
             Some(comm) => write!(f, "pid {} ({comm})", self.0),
             None => write!(f, "pid {}", self.0),
         }
@@ -2224,7 +2224,7 @@ mod tests {
                 pgid: pid,
                 state: b'S',
                 start_time: 0,
-                comm: crate::procs::Comm::new(comm.as_bytes()),
+                comm: crate::os::procs::Comm::new(comm.as_bytes()),
             })
             .collect()
     }

@@ -9,10 +9,10 @@
 //! call (one SIGCHLD can stand for 100,000 exits), and notify sockets and the inotify fd only as
 //! "readable" (their readers take a bounded batch each).
 
-use crate::clock::Mono;
 use crate::log;
-use crate::reap::{self, Children, Exit, Waited};
-use crate::signals::{Received, SignalFd};
+use crate::os::clock::Mono;
+use crate::os::reap::{self, Children, Exit, Waited};
+use crate::os::signals::{Received, SignalFd};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, BorrowedFd};

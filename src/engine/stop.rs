@@ -35,8 +35,8 @@
 //! signal once per stop sequence, the grace deadline is set once and never moves, SIGKILL comes only
 //! at or after it, and every path ends in `Done` once no process is left.
 
-use crate::clock::Mono;
-use crate::procs::PidHasher;
+use crate::os::clock::Mono;
+use crate::os::procs::PidHasher;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::time::Duration;

@@ -16,8 +16,8 @@
 //! ([`Event::StartedInPlace`]), so generations are numbered the same way either way
 //! ([`Generations::next_n`]).
 
-use crate::clock::Mono;
-use crate::reap::Exit;
+use crate::os::clock::Mono;
+use crate::os::reap::Exit;
 use std::time::Duration;
 
 /// When a new generation counts as ready.

@@ -446,7 +446,7 @@ impl Pinned {
                 done => return done,
             }
         }
-        crate::signals::send(self.pid, sig)
+        crate::os::signals::send(self.pid, sig)
     }
 
     /// Whether the process still exists (zombies included) and may be signalled.

@@ -16,7 +16,7 @@
 //! child uses (the sockets' copies, both ends of the report pipe) sits at `3 + n` or above, so no
 //! dup2 can overwrite it: an overwritten report pipe would make an exec failure read as success.
 
-use crate::signals::{self, SigMask};
+use crate::os::signals::{self, SigMask};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
