@@ -18,19 +18,12 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
             "--",
             "sh",
             "-c",
-            "exec {probe} log={dir}gen$SIGWARD_GENERATION notify",
+            &format!("{GEN} notify"),
         ],
-        move |cmd| {
-            // As systemd or podman would: the socket at fd 3, LISTEN_PID naming sigward (PID 1
-            // of the namespace), a name.
-            cmd.env("LISTEN_FDS", "1")
-                .env("LISTEN_PID", "1")
-                .env("LISTEN_FDNAMES", "web");
-            pass_as_fd3(cmd, fd);
-        },
+        move |cmd| socket_activated(cmd, fd, "web"),
     );
     for generation in [1, 2] {
-        let log = ns.dir.path(&format!("gen{generation}"));
+        let log = ns.gen_log(generation);
         let start = wait_line(&log, "start", T);
         let env = wait_line(&log, "env", T);
         assert_eq!(field(&start, "fds"), "0,1,2,3,4", "generation {generation}");

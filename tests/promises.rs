@@ -59,13 +59,7 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
             "{probe}",
             "log={log}",
         ],
-        move |cmd| {
-            // As systemd or podman would: the activated socket at fd 3, LISTEN_PID naming sigward.
-            cmd.env("LISTEN_FDS", "1")
-                .env("LISTEN_PID", "1")
-                .env("LISTEN_FDNAMES", "act");
-            pass_as_fd3(cmd, fd);
-        },
+        move |cmd| socket_activated(cmd, fd, "act"),
     );
     drop(listener); // the namespace holds its own copy
     let start = ns.wait_record("start", T);

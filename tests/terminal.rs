@@ -228,14 +228,6 @@ impl Terminal {
     }
 }
 
-fn count_lines(path: &str, prefix: &str) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .count()
-}
-
 /// The probe's pid and sigward's (its parent), from the probe's start record.
 fn probe_and_sigward(log: &str) -> (i32, i32) {
     let start = wait_line(log, "start ", T);

@@ -14,7 +14,8 @@ const T: Duration = Duration::from_secs(20);
 /// SIGHUP as the probe records it.
 const HUP: &str = "sig 1 ";
 
-/// sigward as PID 1 watching `paths` (under the scratch dir) with `options`, running the probe.
+/// sigward as PID 1 watching `paths` (absolute, or under the scratch dir) with `options`, running
+/// the probe.
 /// Returns once the probe waits for signals: from then on the watches are armed (sigward arms
 /// them before it starts the app).
 fn watching(paths: &[&str], options: &[&str]) -> Ns {
@@ -25,7 +26,10 @@ fn watching_with(paths: &[&str], options: &[&str], probe_words: &[&str]) -> Ns {
     let mut args: Vec<String> = Vec::new();
     for p in paths {
         args.push("--watch".into());
-        args.push(format!("{{dir}}{p}"));
+        args.push(match p.starts_with('/') {
+            true => p.to_string(),
+            false => format!("{{dir}}{p}"),
+        });
     }
     args.extend(options.iter().map(|s| s.to_string()));
     args.extend(["--".into(), "{probe}".into(), "log={log}".into()]);
@@ -112,18 +116,7 @@ const DEBOUNCE: &[&str] = &["--watch-debounce", "400ms"];
 fn kubelet_atomic_update_of_a_configmap_volume_is_one_sighup_per_update() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("a", "1"), ("b", "1"), ("c", "1")]);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
+    let ns = watching(&[&vol.dir], DEBOUNCE);
     // 2 natively, 3 under QEMU (whose own thread takes pid 2).
     let app = field(&ns.wait_record("start", T), "pid").to_string();
     ns.wait_record("ready", T);
@@ -157,19 +150,7 @@ fn a_watched_key_of_a_configmap_volume_fires_on_the_data_swap() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("app.yaml", "1"), ("other", "1")]);
     let key = format!("{}/app.yaml", vol.dir);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &key,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&key], DEBOUNCE);
     vol.update(&[("app.yaml", "2"), ("other", "2")], true);
     assert_eq!(hups_after(&ns, 1, D), 1);
     vol.update(&[("app.yaml", "3"), ("other", "2")], true);
@@ -181,11 +162,7 @@ fn a_hundred_rapid_updates_make_one_action() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("a", "0")]);
     // The default debounce (1s): the updates only need to come less than 1s apart.
-    let ns = Ns::start_with(
-        &["--watch", &vol.dir, "--", "{probe}", "log={log}"],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir], &[]);
     let start = Instant::now();
     for i in 0..100 {
         vol.update(&[("a", &i.to_string()), ("b", "x")], true);
@@ -226,19 +203,7 @@ fn an_editors_write_to_temp_and_rename_is_one_action() {
     let dir = Scratch::new();
     let file = dir.path("app.conf");
     std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&file], DEBOUNCE);
     // A temp file beside it (which alone changes nothing watched), then renamed over it.
     let tmp = dir.path(".app.conf.swp");
     std::fs::write(&tmp, "v2").unwrap();
@@ -252,19 +217,7 @@ fn a_file_deleted_and_recreated_is_one_action() {
     let dir = Scratch::new();
     let file = dir.path("app.conf");
     std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&file], DEBOUNCE);
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1);
@@ -279,21 +232,7 @@ fn reading_watched_files_does_nothing() {
     let vol = Volume::new(dir.path("config"), &[("a", "1")]);
     let file = dir.path("plain.conf");
     std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "300ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir, &file], &["--watch-debounce", "300ms"]);
     for _ in 0..20 {
         std::fs::read(&file).unwrap();
         std::fs::read(format!("{}/a", vol.dir)).unwrap();
@@ -369,19 +308,7 @@ fn a_watched_file_whose_directory_is_replaced_is_one_action_and_stays_watched() 
     let dir = Scratch::new();
     std::fs::create_dir(dir.path("conf")).unwrap();
     std::fs::write(dir.path("conf/app.conf"), "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &dir.path("conf/app.conf"),
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&dir.path("conf/app.conf")], DEBOUNCE);
     std::fs::create_dir(dir.path("conf.new")).unwrap();
     std::fs::write(dir.path("conf.new/app.conf"), "v2").unwrap();
     std::fs::rename(dir.path("conf"), dir.path("conf.old")).unwrap();
@@ -452,19 +379,7 @@ fn the_inotify_fd_never_reaches_the_app() {
 fn idle_with_a_watch_armed_costs_no_wake_ups() {
     let dir = Scratch::new();
     let vol = Volume::new(dir.path("config"), &[("a", "1")]);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch",
-            &dir.path("missing/app.conf"),
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir, &dir.path("missing/app.conf")], &[]);
     let switches = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", ns.pid1)).unwrap();
         status
@@ -507,15 +422,14 @@ fn on_change_restart_with_listen_starts_a_new_generation() {
         "-c",
         script,
     ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
-    let started = wait_line(&generation(2), "start", T);
-    let env = wait_line(&generation(2), "env", T);
+    let started = wait_line(&ns.gen_log(2), "start", T);
+    let env = wait_line(&ns.gen_log(2), "env", T);
     assert_eq!(field(&env, "SIGWARD_GENERATION"), "2", "{started}");
     // The old generation is retired with the stop signal; neither got SIGHUP.
-    wait_line(&generation(1), "sig 15 ", T);
-    let g1 = std::fs::read_to_string(generation(1)).unwrap();
+    wait_line(&ns.gen_log(1), "sig 15 ", T);
+    let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP), "{g1}");
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
@@ -552,17 +466,16 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
         "-c",
         script,
     ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&generation(2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     // Two changes while generation 2 is starting: the action waits.
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     std::thread::sleep(Duration::from_millis(900));
     std::fs::write(ns.dir.path("app.conf"), "v3").unwrap();
     std::thread::sleep(Duration::from_millis(900));
     let usr1 = |n: u32| {
-        std::fs::read_to_string(generation(n))
+        std::fs::read_to_string(ns.gen_log(n))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("sig 10 "))
@@ -571,7 +484,7 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
     assert_eq!((usr1(1), usr1(2)), (0, 0), "acted during the restart");
     // Generation 2 becomes ready and takes over; generation 1 exits on its stop signal.
     ns.signal(libc::SIGUSR2);
-    wait_line(&generation(2), "sig 10 ", T);
+    wait_line(&ns.gen_log(2), "sig 10 ", T);
     std::thread::sleep(Duration::from_millis(900));
     assert_eq!(usr1(2), 1, "once, after the restart");
     assert_eq!(usr1(1), 0, "the retired generation is not signalled");
@@ -605,14 +518,13 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
         "-c",
         script,
     ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     // The old generation is drained with the stop signal (QUIT), then the same command runs again.
-    wait_line(&generation(1), "sig 3 ", T);
+    wait_line(&ns.gen_log(1), "sig 3 ", T);
     // Its log is named after SIGWARD_GENERATION=2.
-    wait_line(&generation(2), "ready", T);
-    let g1 = std::fs::read_to_string(generation(1)).unwrap();
+    wait_line(&ns.gen_log(2), "ready", T);
+    let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP) && !g1.contains("sig 15 "), "{g1}");
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
@@ -631,24 +543,6 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
     );
 }
 
-/// sigward as PID 1 watching one absolute `path`, with the 400 ms debounce, running the probe.
-fn watching_path(path: &str) -> Ns {
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            path,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
-    ns
-}
-
 #[test]
 fn a_watched_symlink_into_a_volume_mounted_elsewhere_fires_on_its_update() {
     // The image links its config path into the volume: app.yaml -> /abs/config/app.yaml (an
@@ -658,7 +552,7 @@ fn a_watched_symlink_into_a_volume_mounted_elsewhere_fires_on_its_update() {
     std::fs::create_dir(dir.path("app")).unwrap();
     let link = dir.path("app/app.yaml");
     symlink(format!("{}/app.yaml", vol.dir), &link).unwrap();
-    let ns = watching_path(&link);
+    let ns = watching(&[&link], DEBOUNCE);
     vol.update(&[("app.yaml", "2"), ("other", "1")], true);
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
     vol.update(&[("app.yaml", "3"), ("other", "1")], true);
@@ -674,7 +568,7 @@ fn a_watched_symlink_fires_when_its_target_is_rewritten_where_it_lives() {
     std::fs::write(&real, "v1").unwrap();
     let link = dir.path("etc/app.conf");
     symlink(&real, &link).unwrap();
-    let ns = watching_path(&link);
+    let ns = watching(&[&link], DEBOUNCE);
     std::fs::write(&real, "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
     // An editor's temp-and-rename where the file lives.
@@ -694,7 +588,7 @@ fn a_watched_directory_symlink_pointed_elsewhere_is_one_action_and_follows_it() 
     }
     let current = dir.path("current");
     symlink(dir.path("releases/v1"), &current).unwrap();
-    let ns = watching_path(&current);
+    let ns = watching(&[&current], DEBOUNCE);
     symlink(dir.path("releases/v2"), dir.path("current.tmp")).unwrap();
     std::fs::rename(dir.path("current.tmp"), &current).unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
@@ -745,7 +639,7 @@ fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
     std::fs::write(dir.path("host/app.conf"), "v1").unwrap();
     std::fs::write(dir.path("etc/app.conf"), "").unwrap();
     let _mount = FileMount::new(&dir.path("host/app.conf"), &dir.path("etc/app.conf"));
-    let ns = watching_path(&dir.path("etc/app.conf"));
+    let ns = watching(&[&dir.path("etc/app.conf")], DEBOUNCE);
     std::fs::write(dir.path("host/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
     ns.signal(libc::SIGTERM);
@@ -831,14 +725,13 @@ fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signall
         "-c",
         script,
     ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGUSR2);
-    wait_line(&generation(1), "sig 15 ", T);
+    wait_line(&ns.gen_log(1), "sig 15 ", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
-    wait_line(&generation(2), "start", T);
+    wait_line(&ns.gen_log(2), "start", T);
     std::thread::sleep(Duration::from_millis(1200));
-    let g2 = std::fs::read_to_string(generation(2)).unwrap_or_default();
+    let g2 = std::fs::read_to_string(ns.gen_log(2)).unwrap_or_default();
     assert!(ns.alive(), "sigward ended: {g2}");
     assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
     ns.signal(libc::SIGTERM);
