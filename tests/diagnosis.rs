@@ -124,13 +124,9 @@ fn oom_kill_is_named_with_the_limit(cg: Result<MemCgroup, String>, version: &str
     let (done, message) = oom_under(&cg, false);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let dd = started_pid(&done.stderr);
-    assert!(
-        done.stderr.contains(&format!(
-            "dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)"
+    ));
     assert_eq!(
         message,
         format!(
@@ -209,13 +205,9 @@ fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
     unsafe { libc::kill(outside, libc::SIGKILL) };
     let done = ns.wait(T);
     assert_eq!(done.code, 137);
-    assert!(
-        done.stderr.contains(&format!(
-            "(pid {pid}) was killed by SIGKILL from outside sigward (not an OOM kill)"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "(pid {pid}) was killed by SIGKILL from outside sigward (not an OOM kill)"
+    ));
     assert!(!done.stderr.contains("OOM killer"), "{}", done.stderr);
 }
 
@@ -256,29 +248,19 @@ fn an_orphan_killed_from_outside_is_named_by_pid() {
     // SAFETY: kill(2) with plain integers; the sleep is the test's own descendant.
     unsafe { libc::kill(sleep, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(300));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr.contains(&format!(
-            "pid {inside} was killed by SIGKILL from outside sigward (not an OOM kill)"
-        )),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said(&format!(
+        "pid {inside} was killed by SIGKILL from outside sigward (not an OOM kill)"
+    ));
 }
 
 #[test]
 fn stragglers_killed_at_the_deadline_are_not_reported_as_killed_from_outside() {
     let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137);
-    assert!(
-        done.stderr.contains("killing 1 straggler"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("killing 1 straggler");
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
     assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
 }
@@ -302,14 +284,10 @@ fn a_core_dump_is_named_with_its_signal() {
         assert!(!done.stderr.contains("dumped core"), "{}", done.stderr);
         return;
     }
-    assert!(
-        done.stderr.contains(&format!(
-            "sh (pid {}) dumped core (SIGSEGV)",
-            std::fs::read_to_string(&pid_file).unwrap().trim()
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "sh (pid {}) dumped core (SIGSEGV)",
+        std::fs::read_to_string(&pid_file).unwrap().trim()
+    ));
 }
 
 #[test]
@@ -331,8 +309,7 @@ fn termination_message_after_a_stop_with_a_straggler() {
     ns.wait_record("ready", T);
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     let worker = field(&wait_line(&ns.dir.path("worker.log"), "start", T), "pid").to_string();
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     assert_eq!(done.code, 143, "{}", done.stderr);
     let lines: Vec<&str> = text.lines().collect();
@@ -434,8 +411,7 @@ fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
     // -r TERM:KILL: the app dies of the SIGKILL sigward forwarded; nobody else is to blame.
     let ns = Ns::start(&["-r", "TERM:KILL", "--", "{probe}", "log={log}"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
     assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
@@ -530,8 +506,7 @@ fn termination_message_of_a_restart_in_place_that_became_the_stop_has_its_timeli
     ns.signal(libc::SIGHUP);
     ns.wait_record("sig 15", T);
     std::thread::sleep(Duration::from_millis(300));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     let items = timeline(&text);
@@ -575,8 +550,7 @@ fn termination_message_when_the_stop_signal_comes_after_the_app_exited_keeps_tim
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     eventually(T, || Path::new(&ns.dir.path("gone")).exists(), |gone| *gone);
     std::thread::sleep(Duration::from_millis(500));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     let items = timeline(&text);
     let names: Vec<&str> = items.iter().map(|(w, _)| w.as_str()).collect();

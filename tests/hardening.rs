@@ -60,8 +60,7 @@ fn fork_storm_of_100k_orphans_is_reaped_without_memory_or_fd_growth() {
         fds_after, fds_before,
         "sigward's fd count changed across 100k child exits"
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -91,21 +90,10 @@ fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
         ns.wait_record(&format!("sig {sig} "), T);
     }
     wait_line(&ns.dir.path("forker"), "orphans made=20000 zombies=0", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("received SIGTERM from outside the PID namespace (pid 0): stopping"),
-        "{}",
-        done.stderr
-    );
-    assert!(
-        done.stderr
-            .contains(&format!("forwarded SIGTERM to process group {app}")),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("received SIGTERM from outside the PID namespace (pid 0): stopping");
+    done.assert_said(&format!("forwarded SIGTERM to process group {app}"));
 }
 
 #[test]
@@ -166,12 +154,7 @@ fn child_that_ignores_every_signal_is_killed_at_the_deadline() {
     }
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("grace period of 1s is over: killing 1 straggler"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("grace period of 1s is over: killing 1 straggler");
 }
 
 #[test]
@@ -213,8 +196,7 @@ fn sigward_with_stderr_closed_still_runs_and_stops() {
         },
     );
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 137);
+    assert_eq!(ns.stop(T).code, 137);
 }
 
 #[test]

@@ -51,8 +51,7 @@ fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
         "{start}"
     );
     let sigward = ns.pid1;
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 143,
         "exit status lost with SIGCHLD inherited as ignored (sigward pid {sigward}): {}",

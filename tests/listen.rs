@@ -45,8 +45,7 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
             ns.signal(libc::SIGHUP);
         }
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
 }
 
@@ -63,6 +62,5 @@ fn listen_on_localhost_binds_the_loopback_address() {
     assert_eq!(field(&env, "fd3"), "family:2,listening:1");
     // The held socket queues the connection although the probe never accepts.
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to 127.0.0.1");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }

@@ -101,8 +101,7 @@ fn ready_after_a_delay_tells_the_parent_ready_for_the_first_generation() {
         "READY=1 came {} ms after the app started, before after:1s",
         (at - started) / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -130,8 +129,7 @@ fn watchdog_status_and_extend_timeout_reach_the_parent_but_mainpid_does_not() {
     while let Some(m) = parent.next(Duration::from_secs(2)) {
         told.push(m);
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     told.extend(parent.pending());
     let lines = notify_lines(&told);
     for relayed in [

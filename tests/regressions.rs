@@ -75,8 +75,7 @@ fn duration_above_the_maximum_is_a_usage_error_naming_it() {
 fn hundred_year_grace_period_still_stops_cleanly() {
     let ns = Ns::start(&["-t", "876000h", "--", "{probe}", "log={log}"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
 }
@@ -243,7 +242,7 @@ fn new_generation_ready_during_the_pre_stop_delay_is_not_promoted() {
     // Generation 2 becomes ready during the pre-stop delay (on a forwarded SIGUSR1).
     stop_during_a_restart(&["-d", "1s", "-t", "3s"], libc::SIGUSR1, |ns, gen2| {
         ns.signal(libc::SIGUSR1);
-        wait_line(gen2, &format!("sig {} ", libc::SIGUSR1), T);
+        wait_line(gen2, &sig_record(libc::SIGUSR1), T);
     });
 }
 
@@ -307,8 +306,7 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     while let Some(m) = parent.next(Duration::from_secs(2)) {
         told.push(m);
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     told.extend(parent.pending());
     assert!(
@@ -384,7 +382,7 @@ fn notify_flood_from_outside_the_generation_is_logged_a_handful_of_times() {
     std::thread::sleep(Duration::from_secs(1));
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
-    let term = ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
+    let term = ns.wait_record(&sig_record(libc::SIGTERM), T);
     let took_ms = (field(&term, "t").parse::<u128>().unwrap() - sent) / 1_000_000;
     let done = ns.wait(T);
     let log = std::fs::read_to_string(&stderr_path).unwrap();
@@ -495,8 +493,7 @@ fn new_generation_that_cannot_exec_is_reported_as_an_exec_failure_when_low_fds_a
     set_mode(&app, 0o644);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_secs(1));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.stderr.contains("Permission denied"),
@@ -534,8 +531,7 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
         |s| *s,
     );
     assert!(stopped, "precondition: the sleep never stopped");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),

@@ -71,21 +71,16 @@ fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
     wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     let ready = wait_line(&ns.gen_log(2), "notified ok=true", T);
-    let old_got_term = wait_line(&ns.gen_log(1), &format!("sig {} ", libc::SIGTERM), T);
+    let old_got_term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     assert!(
         field(&old_got_term, "t").parse::<u128>().unwrap()
             >= field(&ready, "t").parse::<u128>().unwrap(),
         "the old generation was stopped before the new one was ready"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(done.stderr.contains("generation 2 (pid"), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("now serving; stopping generation 1"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("now serving; stopping generation 1");
 }
 
 #[test]
@@ -94,7 +89,7 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
     wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
     let started = wait_line(&ns.gen_log(2), "start", T);
-    let term = wait_line(&ns.gen_log(1), &format!("sig {} ", libc::SIGTERM), T);
+    let term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     let waited =
         field(&term, "t").parse::<u128>().unwrap() - field(&started, "t").parse::<u128>().unwrap();
     assert!(
@@ -102,8 +97,7 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
         "old generation stopped {} ms after the new one started",
         waited / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -114,13 +108,12 @@ fn new_generation_that_crashes_leaves_the_old_one_serving() {
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500));
     ns.signal(libc::SIGUSR1); // still forwarded to the (old, current) generation
-    wait_line(&ns.gen_log(1), &format!("sig {} ", libc::SIGUSR1), T);
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGUSR1), T);
     assert_eq!(
         signals_seen(&std::fs::read_to_string(ns.gen_log(1)).unwrap()),
         vec![libc::SIGUSR1]
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 143,
         "the exit status is generation 1's: {}",
@@ -145,22 +138,16 @@ fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_s
     wait_line(&ns.gen_log(2), "ready", T);
     std::thread::sleep(Duration::from_millis(1800));
     ns.signal(libc::SIGUSR1);
-    wait_line(&ns.gen_log(1), &format!("sig {} ", libc::SIGUSR1), T);
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGUSR1), T);
     // Generation 2 was SIGKILLed: it recorded no signal and no exit of its own.
     let gen2 = std::fs::read_to_string(ns.gen_log(2)).unwrap();
     assert!(
         !gen2.contains("exit") && signals_seen(&gen2).is_empty(),
         "{gen2}"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143);
-    assert!(
-        done.stderr
-            .contains("abandoned: it was not ready after 1s; generation 1"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("abandoned: it was not ready after 1s; generation 1");
     assert!(
         !done.stderr.contains("now serving"),
         "generation 2 must never take over: {}",
@@ -181,14 +168,8 @@ fn restart_during_a_restart_is_ignored() {
         !std::path::Path::new(&ns.gen_log(3)).exists(),
         "a third generation was started"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains("restart ignored, generation 2 is still starting"),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said("restart ignored, generation 2 is still starting");
 }
 
 #[test]
@@ -200,8 +181,8 @@ fn stop_during_a_restart_stops_every_generation() {
     wait_line(&ns.gen_log(2), "ready", T);
     let (gen1, gen2) = (ns.gen_log(1), ns.gen_log(2));
     ns.signal(libc::SIGTERM);
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
-    wait_line(&gen2, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
+    wait_line(&gen2, &sig_record(libc::SIGTERM), T);
     let done = ns.wait(T);
     assert_eq!(
         done.code, 143,
@@ -301,8 +282,7 @@ fn hello_server_restarts_without_refusing_a_request() {
         "every generation served"
     );
     assert!(ok > 100, "only {ok} requests");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 0);
+    assert_eq!(ns.stop(T).code, 0);
 }
 
 #[test]

@@ -43,8 +43,7 @@ fn generations_are_counted_across_restarts_in_place_and_each_old_one_is_stopped_
         "0,1,2",
         "no socket, nothing of sigward's"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     for needle in [
         "restarting in place: stopping generation 1 (pid",
@@ -71,11 +70,7 @@ fn the_old_generation_is_drained_with_the_configured_stop_signal() {
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
-    assert!(
-        done.stderr.contains("with SIGQUIT, grace period 1s"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("with SIGQUIT, grace period 1s");
 }
 
 #[test]
@@ -92,8 +87,7 @@ fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
         "generation 2 started {} ms after the restart signal, before the grace deadline",
         (t_of(&start2) - hup) / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.stderr
@@ -102,11 +96,7 @@ fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("exited with signal SIGKILL"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("exited with signal SIGKILL");
 }
 
 #[test]
@@ -132,8 +122,7 @@ fn a_group_member_of_the_old_generation_is_gone_before_the_new_one_starts() {
         vec![libc::SIGTERM],
         "once: with its group, not again as a leftover"
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -149,7 +138,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
     let ns = in_place(&["-t", "2s"], &script);
     wait_line(&gen1, "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
     ns.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -158,8 +147,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
         "the first stop signal from outside is not sent again: it already had one"
     );
     // A later one from outside is forwarded, as during any stop sequence.
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 137,
         "killed at the restart's own deadline: {}",
@@ -174,12 +162,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
         "a new generation started after the stop signal: {}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("during a restart: stopping instead, generation 2 will not start"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during a restart: stopping instead, generation 2 will not start");
     assert!(
         done.elapsed < Duration::from_secs(15),
         "the deadline was extended"
@@ -194,7 +177,7 @@ fn a_restart_signal_during_a_restart_is_ignored() {
     let ns = in_place(&[], script);
     wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(1), &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     ns.signal(libc::SIGHUP);
     wait_line(&ns.gen_log(2), "ready", T);
     std::thread::sleep(Duration::from_millis(500));
@@ -206,19 +189,13 @@ fn a_restart_signal_during_a_restart_is_ignored() {
         signals_seen(&read(&ns.gen_log(2))).is_empty(),
         "the ignored restart signal reached nobody"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 0,
         "generation 2 drained and exited 0: {}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("restart ignored, generation 1 is being restarted"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("restart ignored, generation 1 is being restarted");
 }
 
 #[test]
@@ -248,13 +225,7 @@ fn a_restart_that_cannot_run_the_command_is_reported_and_sigward_exits_127() {
     ns.signal(libc::SIGUSR2);
     let done = ns.wait(T);
     assert_eq!(done.code, 127, "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "generation 2 cannot run: No such file or directory; exiting with status 127"
-        ),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 cannot run: No such file or directory; exiting with status 127");
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
 }
 
@@ -281,8 +252,7 @@ fn each_generation_starts_in_the_containers_working_directory_with_its_environme
         read(&ns.dir.path("seen2")).trim(),
         format!("{cwd} kept 2 none")
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -323,7 +293,7 @@ fn on_a_terminal_the_next_generation_takes_the_foreground_so_ctrl_c_reaches_it()
     let stdin = script.stdin.as_mut().unwrap();
     std::io::Write::write_all(stdin, &[0x03]).unwrap(); // Ctrl-C, as typed
     std::io::Write::flush(stdin).unwrap();
-    let int = wait_line(&record(2), &format!("sig {} ", libc::SIGINT), T);
+    let int = wait_line(&record(2), &sig_record(libc::SIGINT), T);
     assert_eq!(
         field(&int, "from"),
         "0",
@@ -371,8 +341,7 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
         signals_seen(&read(&session_log)).is_empty(),
         "the restart signalled the exec session"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let status = session.wait().unwrap();
     assert!(
@@ -399,15 +368,10 @@ fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it
             "{name}: once"
         );
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,"
-        ),
-        "{}",
-        done.stderr
+    done.assert_said(
+        "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,",
     );
 }
 
@@ -423,12 +387,7 @@ fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nob
     assert!(signals_seen(&read(&gen1)).is_empty(), "nothing was sent");
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "killed at the deadline: {}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("during a restart: stopping instead, generation 2 will not start"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during a restart: stopping instead, generation 2 will not start");
     assert!(
         !done.stderr.contains("already had the stop signal"),
         "{}",
@@ -453,7 +412,7 @@ fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_n
     let ns = in_place(&["-S", "RTMIN+3", "-r", "RTMIN+3:TERM"], &script);
     wait_line(&gen_path(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_path(1), &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen_path(1), &sig_record(libc::SIGTERM), T);
     // Hold sigward still (as PID 1 it can be stopped from outside) while generation 1 drains
     // and exits.
     ns.signal(libc::SIGSTOP);
@@ -523,8 +482,7 @@ fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() 
         );
     }
     assert_eq!(field(starts[1], "fds"), "0,1,2", "nothing of sigward's");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]

@@ -9,7 +9,7 @@ const T: Duration = Duration::from_secs(30);
 /// Asserts that the probe recording to `log` got SIGTERM once; `who` names it when it did not.
 fn assert_sigterm_once(log: &str, who: &str, done: &Done) {
     assert_eq!(
-        count_lines(log, &format!("sig {} ", libc::SIGTERM)),
+        count_lines(log, &sig_record(libc::SIGTERM)),
         1,
         "{who} got SIGTERM twice:\n{}\nstderr:\n{}",
         read(log),
@@ -29,7 +29,7 @@ fn retiring_generation_gets_the_stop_signal_once_when_the_new_generation_exits()
     wait_line(&gen1, "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     // Promotion: generation 1 gets its one SIGTERM.
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
     let done = ns.wait(T);
     assert_sigterm_once(&gen1, "the retiring generation", &done);
 }
@@ -44,7 +44,7 @@ fn retiring_generation_gets_the_stop_signal_once_when_stopped_and_the_current_on
     let (gen1, gen2) = (ns.gen_log(1), ns.gen_log(2));
     wait_line(&gen1, "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
     wait_line(&gen2, "notified ok=true", T);
     ns.signal(libc::SIGTERM); // generation 2 exits on it; generation 1 still drains
     let done = ns.wait(T);
@@ -74,8 +74,7 @@ fn single_child_stop_during_a_restart_signals_the_starting_generation_once() {
     wait_line(&gen1, "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     wait_line(&gen2, "ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_sigterm_once(&gen2, "generation 2", &done);
 }
 
@@ -87,9 +86,8 @@ fn first_stop_signal_after_the_app_exited_does_not_reach_leftovers_twice() {
         &["-t", "10s"],
         "{probe} log={log} on-term=drain:1500:0 & sleep 0.5; exit 3",
     );
-    ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    ns.wait_record(&sig_record(libc::SIGTERM), T);
+    let done = ns.stop(T);
     assert_eq!(
         signals_seen(&done.records),
         vec![libc::SIGTERM],

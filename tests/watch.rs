@@ -133,8 +133,7 @@ fn kubelet_atomic_update_of_a_configmap_volume_is_one_sighup_per_update() {
     );
     vol.update(&[("a", "3")], true);
     assert_eq!(hups_after(&ns, 2, D), 2);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr.contains(&format!(
             "config changed ({}/..data): sent SIGHUP to process group {app}",
@@ -268,12 +267,7 @@ fn a_change_during_the_stop_sequence_is_not_acted_on() {
         "only the stop signal:\n{}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("during the stop sequence: not acting on it"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during the stop sequence: not acting on it");
 }
 
 #[test]
@@ -293,8 +287,7 @@ fn a_path_missing_at_start_is_waited_for_and_acted_on_once_it_appears() {
     // From then on it is watched as any file.
     std::fs::write(ns.dir.path("etc/app/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 2, D), 2);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr
             .contains("etc/app/app.conf does not exist yet: waiting for it (watching "),
@@ -431,20 +424,14 @@ fn on_change_restart_with_listen_starts_a_new_generation() {
     wait_line(&ns.gen_log(1), "sig 15 ", T);
     let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP), "{g1}");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr.contains("config changed (")
             && done.stderr.contains("app.conf): restarting the app"),
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("configuration changed: starting generation 2 as pid"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("configuration changed: starting generation 2 as pid");
 }
 
 #[test]
@@ -488,14 +475,8 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
     std::thread::sleep(Duration::from_millis(900));
     assert_eq!(usr1(2), 1, "once, after the restart");
     assert_eq!(usr1(1), 0, "the retired generation is not signalled");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains("generation 2 is still starting; acting once the restart is over"),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said("generation 2 is still starting; acting once the restart is over");
 }
 
 #[test]
@@ -536,11 +517,7 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("generation 2 started as pid"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 started as pid");
 }
 
 #[test]
@@ -642,30 +619,19 @@ fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
     let ns = watching(&[&dir.path("etc/app.conf")], DEBOUNCE);
     std::fs::write(dir.path("host/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains(&format!("config changed ({})", dir.path("etc/app.conf"))),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said(&format!("config changed ({})", dir.path("etc/app.conf")));
 }
 
 #[test]
 fn a_file_missing_from_an_existing_directory_is_said_to_be_waited_for() {
     let ns = watching(&["app.conf"], DEBOUNCE);
     let (file, dir) = (ns.dir.path("app.conf"), ns.dir.path(""));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let dir = dir.trim_end_matches('/');
-    assert!(
-        done.stderr.contains(&format!(
-            "{file} does not exist yet: waiting for it (watching {dir})"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "{file} does not exist yet: waiting for it (watching {dir})"
+    ));
 }
 
 #[test]
@@ -734,8 +700,7 @@ fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signall
     let g2 = std::fs::read_to_string(ns.gen_log(2)).unwrap_or_default();
     assert!(ns.alive(), "sigward ended: {g2}");
     assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr
             .contains("app.conf): generation 2 started after it and reads it"),

@@ -278,7 +278,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -300,6 +302,16 @@ pub struct Done {
     pub elapsed: Duration,
     /// The probe's records at exit.
     pub records: String,
+    /// The namespace's scratch directory, kept until the test is done with what it holds.
+    pub dir: Scratch,
+}
+
+impl Done {
+    /// Asserts that sigward said `text` on stderr; a failure shows all it said.
+    #[track_caller]
+    pub fn assert_said(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+    }
 }
 
 impl Ns {
@@ -407,6 +419,12 @@ impl Ns {
         self.unshare.try_wait().expect("try_wait").is_none()
     }
 
+    /// Sends sigward SIGTERM, the orchestrator's stop, and waits for it to exit (see `wait`).
+    pub fn stop(self, timeout: Duration) -> Done {
+        self.signal(libc::SIGTERM);
+        self.wait(timeout)
+    }
+
     /// Waits for sigward (and so the namespace) to exit; fails the test after `timeout`.
     pub fn wait(mut self, timeout: Duration) -> Done {
         let start = Instant::now();
@@ -451,6 +469,8 @@ impl Ns {
             stdout,
             elapsed: start.elapsed(),
             records: self.records(),
+            // Handed on, not removed: the records of other processes (`gen<N>`) stay readable.
+            dir: std::mem::replace(&mut self.dir, Scratch(PathBuf::new())),
         }
     }
 
@@ -536,6 +556,11 @@ pub fn t_of(line: &str) -> u128 {
     field(line, "t").parse().expect("t=")
 }
 
+/// The start of the probe's record of signal `sig`: `sig N `.
+pub fn sig_record(sig: i32) -> String {
+    format!("sig {sig} ")
+}
+
 /// Value of `key=` in a record line.
 pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()
@@ -561,7 +586,7 @@ pub fn signals_seen(records: &str) -> Vec<i32> {
 pub fn signal_time(records: &str, sig: i32) -> Option<u128> {
     records
         .lines()
-        .find(|l| l.starts_with(&format!("sig {sig} ")))
+        .find(|l| l.starts_with(&sig_record(sig)))
         .map(t_of)
 }
 
