@@ -96,21 +96,23 @@ fn rewrite_to_zero_drops_the_signal() {
     assert_eq!(ns.stop(T).code, 143);
 }
 
-#[test]
-fn single_child_mode_signals_only_the_direct_child() {
-    // `exec` makes the second probe the main child; the first stays in its process group.
-    let ns = Ns::start(&[
-        "-c",
-        "--",
-        "sh",
-        "-c",
-        "{probe} log={dir}sibling & exec {probe} log={log}",
-    ]);
+/// sigward with `options` running a shell that starts a sibling probe (records: the returned
+/// path) in the app's process group, then execs the main probe; once both are ready, sigward gets
+/// SIGHUP, and the main probe has recorded it.
+fn hup_beside_a_sibling(options: &[&str]) -> (Ns, String) {
+    let ns = sh_under(options, "{probe} log={dir}sibling & exec {probe} log={log}");
     ns.wait_record("ready", T);
     let sibling = ns.dir.path("sibling");
     wait_line(&sibling, "ready", T);
     ns.signal(libc::SIGHUP);
     ns.wait_record(&sig_record(libc::SIGHUP), T);
+    (ns, sibling)
+}
+
+#[test]
+fn single_child_mode_signals_only_the_direct_child() {
+    // `exec` makes the second probe the main child; the first stays in its process group.
+    let (ns, sibling) = hup_beside_a_sibling(&["-c"]);
     ns.signal(libc::SIGTERM);
     // The sibling gets SIGTERM only as a leftover once the child has exited; a HUP sent to it
     // earlier would have been recorded first.
@@ -126,17 +128,7 @@ fn single_child_mode_signals_only_the_direct_child() {
 
 #[test]
 fn group_mode_signals_every_process_in_the_group() {
-    let ns = Ns::start(&[
-        "--",
-        "sh",
-        "-c",
-        "{probe} log={dir}sibling & exec {probe} log={log}",
-    ]);
-    ns.wait_record("ready", T);
-    let sibling = ns.dir.path("sibling");
-    wait_line(&sibling, "ready", T);
-    ns.signal(libc::SIGHUP);
-    ns.wait_record(&sig_record(libc::SIGHUP), T);
+    let (ns, sibling) = hup_beside_a_sibling(&[]);
     wait_line(&sibling, &sig_record(libc::SIGHUP), T);
     assert_eq!(ns.stop(T).code, 143);
 }

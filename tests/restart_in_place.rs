@@ -435,25 +435,13 @@ fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_n
 
 #[test]
 fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() {
-    let bit = |sig: i32| 1u64 << (sig - 1);
     let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH);
     // The probe runs directly (a shell would reset SIGCHLD): both generations record to {log}.
     let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE);
-    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
-    let ns = Ns::pid1(
-        &[
-            "{probe}",
-            &ign,
-            &mask,
-            "--",
-            sigward_bin(),
-            "--restart-signal",
-            "USR1",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
+    let ns = Ns::start_with_signals(
+        ignored,
+        blocked,
+        &["--restart-signal", "USR1", "--", "{probe}", "log={log}"],
     );
     ns.wait_record("ready", T);
     ns.signal(libc::SIGUSR1);

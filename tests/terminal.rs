@@ -574,12 +574,20 @@ fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
 /// still blocked, so generation 2 grabs the foreground from the shell.
 #[test]
 fn a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
+    restart_after_bg_leaves_the_terminal_to_the_shell(
+        "--listen tcp://127.0.0.1:0 --ready after:100ms",
+    );
+}
+
+/// sigward with `options` (a restart on SIGHUP) runs a job-control probe from an interactive
+/// shell; Ctrl-Z, then `bg`: the terminal is the shell's. Then SIGHUP, and generation 2 starts.
+fn restart_after_bg_leaves_the_terminal_to_the_shell(options: &str) {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let mut term = Terminal::start(
         &dir,
         &format!(
-            "{} -v --listen tcp://127.0.0.1:0 --ready after:100ms -- {} log={log} jobs\n\
+            "{} -v {options} -- {} log={log} jobs\n\
              echo \"stopped rc=$?\"\n\
              bg\n\
              read -r go\n\
@@ -765,41 +773,5 @@ fn under_tini_sigtstp_does_not_freeze_the_container() {
 
 #[test]
 fn a_restart_in_place_after_bg_does_not_take_the_terminal_from_the_shell() {
-    let dir = Scratch::new();
-    let log = dir.path("probe.log");
-    let mut term = Terminal::start(
-        &dir,
-        &format!(
-            "{} -v --restart-signal HUP -- {} log={log} jobs\n\
-             echo \"stopped rc=$?\"\n\
-             bg\n\
-             read -r go\n\
-             echo \"shell fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)\"\n\
-             kill %1; wait\n",
-            sigward_bin(),
-            probe()
-        ),
-    );
-    wait_line(&log, "ready", T);
-    let (_app, sigward) = probe_and_sigward(&log);
-    let shell = stat(sigward).unwrap().1;
-    let shell_group = stat(shell).unwrap().2;
-    term.type_keys(&[0x1a]);
-    term.wait_for("stopped rc=147");
-    wait_line(&log, "sig 18 ", T);
-    wait_stat(shell, "the shell holds the terminal after bg", |s| {
-        s.3 == shell_group
-    });
-    // SAFETY: kill(2) with plain integers.
-    unsafe { libc::kill(sigward, libc::SIGHUP) };
-    let n = eventually(T, || count_lines(&log, "start "), |&n| n == 2);
-    assert_eq!(n, 2, "generation 2 started");
-    std::thread::sleep(Duration::from_millis(300));
-    let tpgid = stat(shell).unwrap().3;
-    assert_eq!(
-        tpgid, shell_group,
-        "generation 2 took the terminal's foreground from the shell (tpgid {tpgid})"
-    );
-    term.type_keys(b"go\n");
-    term.wait_for("shell fg=");
+    restart_after_bg_leaves_the_terminal_to_the_shell("--restart-signal HUP");
 }

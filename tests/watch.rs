@@ -40,6 +40,13 @@ fn watching_with(paths: &[&str], options: &[&str], probe_words: &[&str]) -> Ns {
     ns
 }
 
+/// sigward with `options` running generations of `sh -c SCRIPT`, watching `app.conf` in the
+/// scratch dir (300 ms debounce).
+fn generations_watching_app_conf(options: &[&str], script: &str) -> Ns {
+    let watch = ["--watch", "{dir}app.conf", "--watch-debounce", "300ms"];
+    sh_under(&[&watch, options].concat(), script)
+}
+
 /// Waits for the `n`-th SIGHUP, then for three more quiet windows, and returns how many came.
 fn hups_after(ns: &Ns, n: usize, debounce: Duration) -> usize {
     let start = Instant::now();
@@ -401,20 +408,10 @@ fn idle_with_a_watch_armed_costs_no_wake_ups() {
 #[test]
 fn on_change_restart_with_listen_starts_a_new_generation() {
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION notify";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "restart",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &["--listen", "tcp://127.0.0.1:0", "--on-change", "restart"],
         script,
-    ]);
+    );
     wait_line(&ns.gen_log(1), "notified ok=true", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     let started = wait_line(&ns.gen_log(2), "start", T);
@@ -439,20 +436,15 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
     // Generation 1 is ready at once; generation 2 only when it gets SIGUSR2.
     let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then exec {probe} log={dir}gen1 notify; \
                   else exec {probe} log={dir}gen$SIGWARD_GENERATION notify-on=12; fi";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "signal:USR1",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &[
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--on-change",
+            "signal:USR1",
+        ],
         script,
-    ]);
+    );
     wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     wait_line(&ns.gen_log(2), "ready", T);
@@ -483,22 +475,10 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
 fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
     // The probe records QUIT and goes on: the grace deadline (1 s) ends each generation.
-    let ns = Ns::start(&[
-        "-S",
-        "QUIT",
-        "-t",
-        "1s",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "restart",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &["-S", "QUIT", "-t", "1s", "--on-change", "restart"],
         script,
-    ]);
+    );
     wait_line(&ns.gen_log(1), "ready", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     // The old generation is drained with the stop signal (QUIT), then the same command runs again.
@@ -679,18 +659,7 @@ fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signall
     // generation starts after it, so it reads the new configuration: a SIGHUP sent as it starts,
     // before it could handle one, would kill it.
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:1500:0";
-    let mut ns = Ns::start(&[
-        "--restart-signal",
-        "USR2",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let mut ns = generations_watching_app_conf(&["--restart-signal", "USR2"], script);
     wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGUSR2);
     wait_line(&ns.gen_log(1), "sig 15 ", T);

@@ -328,6 +328,15 @@ impl Ns {
         Ns::pid1(&argv, adjust)
     }
 
+    /// Runs `sigward ARGS...` as PID 1 of a new PID namespace, started by the probe's shim with
+    /// exactly the signals `ignored` ignored and `blocked` blocked (bit N-1 for signal N), as its
+    /// caller (a container runtime, a shell) may leave them.
+    pub fn start_with_signals(ignored: u64, blocked: u64, args: &[&str]) -> Ns {
+        let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
+        let shim = ["{probe}", &ign, &mask, "--", sigward_bin()];
+        Ns::pid1(&[&shim, args].concat(), |_| {})
+    }
+
     /// Runs any `argv` as PID 1 of a new PID namespace (e.g. a shell that starts sigward).
     pub fn pid1(argv: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
         Ns::unshared(&[], argv, adjust)
@@ -559,6 +568,11 @@ pub fn t_of(line: &str) -> u128 {
 /// The start of the probe's record of signal `sig`: `sig N `.
 pub fn sig_record(sig: i32) -> String {
     format!("sig {sig} ")
+}
+
+/// The bit of signal `sig` in a signal mask (as the probe's `mask=` and `ignored=` show it).
+pub fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
 }
 
 /// Value of `key=` in a record line.
