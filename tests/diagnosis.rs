@@ -195,7 +195,7 @@ fn oom_kill_in_json_carries_oom_and_the_limit() {
 
 #[test]
 fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
-    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let ns = probe_under(&[], &[]);
     let start = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     let pid: i32 = field(&start, "pid").parse().unwrap();
@@ -214,14 +214,7 @@ fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
 #[test]
 fn an_orphan_killed_from_outside_is_named_by_pid() {
     // The subshell's sleep is orphaned to sigward; the test SIGKILLs it.
-    let ns = Ns::start(&[
-        "-t",
-        "5s",
-        "--",
-        "sh",
-        "-c",
-        "(sleep 60 &); exec {probe} log={log}",
-    ]);
+    let ns = sh_under(&["-t", "5s"], "(sleep 60 &); exec {probe} log={log}");
     ns.wait_record("ready", T);
     let sleep = eventually(
         T,
@@ -256,7 +249,7 @@ fn an_orphan_killed_from_outside_is_named_by_pid() {
 
 #[test]
 fn stragglers_killed_at_the_deadline_are_not_reported_as_killed_from_outside() {
-    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    let ns = probe_under(&["-t", "1s"], &["on-term=ignore"]);
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 137);
@@ -273,7 +266,7 @@ fn a_core_dump_is_named_with_its_signal() {
     let pid_file = out.path("pid");
     let script =
         format!("cd {{dir}} && ulimit -c unlimited && echo $$ > {pid_file} && kill -SEGV $$");
-    let ns = Ns::start(&["--", "sh", "-c", &script]);
+    let ns = sh_under(&[], &script);
     let done = ns.wait(T);
     assert_eq!(done.code, 139, "{}", done.stderr);
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
@@ -295,16 +288,10 @@ fn termination_message_after_a_stop_with_a_straggler() {
     // The main process exits on SIGTERM; a worker it started ignores SIGTERM and is killed.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "-t",
-        "1s",
-        "--termination-log",
-        &message,
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "1s", "--termination-log", &message],
         "{probe} log={dir}/worker.log on-term=ignore & exec {probe} log={log}",
-    ]);
+    );
     let app = field(&ns.wait_record("start", T), "pid").to_string();
     ns.wait_record("ready", T);
     wait_line(&ns.dir.path("worker.log"), "ready", T);
@@ -409,14 +396,14 @@ fn the_default_termination_log_is_never_created() {
 #[test]
 fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
     // -r TERM:KILL: the app dies of the SIGKILL sigward forwarded; nobody else is to blame.
-    let ns = Ns::start(&["-r", "TERM:KILL", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "TERM:KILL"], &[]);
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
     assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
     // The same for a forwarded signal that is not a stop signal (-r USR2:KILL).
-    let ns = Ns::start(&["-r", "USR2:KILL", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "USR2:KILL"], &[]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGUSR2);
     let done = ns.wait(T);
@@ -490,18 +477,17 @@ fn termination_message_of_a_restart_in_place_that_became_the_stop_has_its_timeli
     // drain is the stop sequence now, and the message tells it from its beginning, in order.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "--restart-signal",
-        "HUP",
-        "-t",
-        "2s",
-        "--termination-log",
-        &message,
-        "--",
-        "{probe}",
-        "log={log}",
-        "on-term=stay",
-    ]);
+    let ns = probe_under(
+        &[
+            "--restart-signal",
+            "HUP",
+            "-t",
+            "2s",
+            "--termination-log",
+            &message,
+        ],
+        &["on-term=stay"],
+    );
     ns.wait_record("ready", T);
     ns.signal(libc::SIGHUP);
     ns.wait_record("sig 15", T);
@@ -537,16 +523,10 @@ fn termination_message_when_the_stop_signal_comes_after_the_app_exited_keeps_tim
     // The app exits by itself leaving a worker that ignores SIGTERM; the stop signal comes later.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "-t",
-        "2s",
-        "--termination-log",
-        &message,
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "2s", "--termination-log", &message],
         "{probe} log={dir}/worker.log on-term=ignore & sleep 0.2; touch {dir}/gone; exit 3",
-    ]);
+    );
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     eventually(T, || Path::new(&ns.dir.path("gone")).exists(), |gone| *gone);
     std::thread::sleep(Duration::from_millis(500));

@@ -50,7 +50,7 @@ fn non_executable_command_exits_126_and_names_it() {
 
 #[test]
 fn listed_success_exit_code_becomes_zero() {
-    let ns = Ns::start(&["-e", "143", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-e", "143"], &[]);
     ns.wait_record("ready", Duration::from_secs(10));
     ns.signal(libc::SIGTERM);
     let done = ns.wait(Duration::from_secs(20));

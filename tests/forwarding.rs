@@ -9,7 +9,7 @@ const T: Duration = Duration::from_secs(20);
 #[test]
 fn shell_wrapped_app_receives_sigterm() {
     // The shell neither execs nor forwards: only process-group delivery reaches the app.
-    let ns = Ns::start(&["--", "sh", "-c", "{probe} log={log}; true"]);
+    let ns = sh_under(&[], "{probe} log={log}; true");
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
@@ -22,7 +22,7 @@ fn shell_wrapped_app_receives_sigterm() {
 
 #[test]
 fn hup_usr1_and_rtmin3_are_forwarded_while_the_app_keeps_running() {
-    let mut ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let mut ns = probe_under(&[], &[]);
     ns.wait_record("ready", T);
     let rtmin3 = 34 + 3;
     for (i, sig) in [libc::SIGHUP, libc::SIGUSR1, rtmin3]
@@ -41,16 +41,7 @@ fn hup_usr1_and_rtmin3_are_forwarded_while_the_app_keeps_running() {
 
 #[test]
 fn custom_stop_signal_quit_starts_the_stop_sequence() {
-    let ns = Ns::start(&[
-        "--stop-signal",
-        "QUIT",
-        "-t",
-        "1s",
-        "--",
-        "{probe}",
-        "log={log}",
-        "on-term=stay",
-    ]);
+    let ns = probe_under(&["--stop-signal", "QUIT", "-t", "1s"], &["on-term=stay"]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
@@ -64,7 +55,7 @@ fn custom_stop_signal_quit_starts_the_stop_sequence() {
 
 #[test]
 fn sigterm_is_only_forwarded_when_it_is_not_a_stop_signal() {
-    let ns = Ns::start(&["-S", "QUIT", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-S", "QUIT"], &[]);
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 143);
@@ -77,7 +68,7 @@ fn sigterm_is_only_forwarded_when_it_is_not_a_stop_signal() {
 
 #[test]
 fn rewrite_term_to_quit_delivers_quit() {
-    let ns = Ns::start(&["-r", "TERM:QUIT", "-t", "1s", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "TERM:QUIT", "-t", "1s"], &[]);
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGQUIT]);
@@ -86,7 +77,7 @@ fn rewrite_term_to_quit_delivers_quit() {
 
 #[test]
 fn rewrite_to_zero_drops_the_signal() {
-    let ns = Ns::start(&["-r", "USR1:0", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "USR1:0"], &[]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGUSR1);
     // sigward handles pending signals lowest number first, so USR1 (10) is dealt with before USR2 (12).

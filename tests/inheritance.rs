@@ -102,7 +102,7 @@ fn inherited_fd3_reaches_the_child_but_sigward_keeps_none_of_its_own() {
 
 #[test]
 fn child_leads_its_own_session_and_process_group() {
-    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let ns = probe_under(&[], &[]);
     let start = ns.wait_record("start", T);
     assert_eq!(field(&start, "pid"), field(&start, "sid"));
     assert_eq!(field(&start, "pid"), field(&start, "pgid"));

@@ -57,7 +57,7 @@ fn listen_on_localhost_binds_the_loopback_address() {
         .unwrap()
         .port();
     let listen = format!("tcp://localhost:{port}");
-    let ns = Ns::start(&["--listen", &listen, "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["--listen", &listen], &[]);
     let env = ns.wait_record("env", T);
     assert_eq!(field(&env, "fd3"), "family:2,listening:1");
     // The held socket queues the connection although the probe never accepts.

@@ -180,13 +180,7 @@ fn listen_accepts_localhost_and_binds_the_loopback_address() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://localhost:0",
-        "--",
-        "{probe}",
-        "log={log}",
-    ]);
+    let ns = probe_under(&["--listen", "tcp://localhost:0"], &[]);
     let env = ns.wait_record("env", T);
     assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
     let app = child_of(ns.pid1, T).expect("the app");

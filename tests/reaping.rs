@@ -8,7 +8,7 @@ const T: Duration = Duration::from_secs(60);
 
 #[test]
 fn two_thousand_orphans_are_reaped_as_pid1() {
-    let ns = Ns::start(&["--", "{probe}", "log={log}", "orphans=2000"]);
+    let ns = probe_under(&[], &["orphans=2000"]);
     let line = ns.wait_record("orphans", T);
     assert_eq!(line, "orphans made=2000 zombies=0");
     assert_eq!(ns.stop(T).code, 143);

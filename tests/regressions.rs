@@ -73,7 +73,7 @@ fn duration_above_the_maximum_is_a_usage_error_naming_it() {
 
 #[test]
 fn hundred_year_grace_period_still_stops_cleanly() {
-    let ns = Ns::start(&["-t", "876000h", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-t", "876000h"], &[]);
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
@@ -140,7 +140,7 @@ fn leftover_with_a_non_utf8_name_gets_sigterm_when_the_main_child_exits() {
          while ! grep -q ready {{log}} 2>/dev/null; do sleep 0.02; done; exit 7",
         hex(&cut_cyrillic_name())
     );
-    let ns = Ns::start(&["-t", "5s", "--", "sh", "-c", &script]);
+    let ns = sh_under(&["-t", "5s"], &script);
     let done = ns.wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(
@@ -512,14 +512,10 @@ fn set_mode(path: &str, mode: u32) {
 
 #[test]
 fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
-    let ns = Ns::start(&[
-        "-t",
-        "20s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "20s"],
         "sleep 100 & kill -STOP $!; exec {probe} log={log}",
-    ]);
+    );
     ns.wait_record("ready", T);
     let stopped = eventually(
         T,
@@ -544,15 +540,11 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
 
 #[test]
 fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
-    let ns = Ns::start(&[
-        "-t",
-        "20s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "20s"],
         "sleep 100 & kill -STOP $!; \
          while ! grep -q '^State:.*T' /proc/$!/status; do sleep 0.01; done; exit 5",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 5, "{}", done.stderr);
     assert!(

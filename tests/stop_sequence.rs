@@ -10,7 +10,7 @@ const MS: u128 = 1_000_000;
 
 #[test]
 fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
-    let mut ns = Ns::start(&["-d", "1s", "-t", "20s", "--", "{probe}", "log={log}"]);
+    let mut ns = probe_under(&["-d", "1s", "-t", "20s"], &[]);
     ns.wait_record("ready", T);
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
@@ -35,7 +35,7 @@ fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
 
 #[test]
 fn second_stop_signal_cuts_the_pre_stop_delay() {
-    let ns = Ns::start(&["-d", "20s", "-t", "30s", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-d", "20s", "-t", "30s"], &[]);
     ns.wait_record("ready", T);
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
@@ -54,16 +54,10 @@ fn second_stop_signal_cuts_the_pre_stop_delay() {
 
 #[test]
 fn main_child_exit_ends_the_pre_stop_delay() {
-    let ns = Ns::start(&[
-        "-d",
-        "20s",
-        "-t",
-        "30s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-d", "20s", "-t", "30s"],
         "{probe} log={log} on-term=ignore exit=0 & wait; sleep 1; exit 5",
-    ]);
+    );
     ns.wait_record("exit", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 5);
@@ -75,7 +69,7 @@ fn main_child_exit_ends_the_pre_stop_delay() {
 
 #[test]
 fn stop_signal_while_draining_is_forwarded_again() {
-    let ns = Ns::start(&["-t", "1500ms", "--", "{probe}", "log={log}", "on-term=stay"]);
+    let ns = probe_under(&["-t", "1500ms"], &["on-term=stay"]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGTERM);
     ns.wait_record(&sig_record(libc::SIGTERM), T);
@@ -90,7 +84,7 @@ fn stop_signal_while_draining_is_forwarded_again() {
 
 #[test]
 fn sigterm_ignoring_app_is_killed_at_the_grace_deadline_and_named() {
-    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    let ns = probe_under(&["-t", "1s"], &["on-term=ignore"]);
     let ready = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     let pid = field(&ready, "pid").to_string();
@@ -110,12 +104,10 @@ fn sigterm_ignoring_app_is_killed_at_the_grace_deadline_and_named() {
 #[test]
 fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
     // The main child (sh) exits with 7 and leaves a worker that needs 1s to drain on SIGTERM.
-    let ns = Ns::start(&[
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &[],
         "{probe} log={log} on-term=drain:1000:0 & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 7",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
@@ -138,14 +130,10 @@ fn exits_at_once_when_the_main_child_leaves_nothing_behind() {
 #[test]
 fn setsid_daemon_is_swept_when_sigward_is_pid1() {
     // The daemon leaves the group with setsid and ignores SIGTERM; only PID 1's sweep reaches it.
-    let ns = Ns::start(&[
-        "-t",
-        "1s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "1s"],
         "{probe} log={log} sid on-term=ignore & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 3",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 3, "{}", done.stderr);
     let pid = field(done.records.lines().next().unwrap(), "pid");

@@ -511,7 +511,7 @@ fn sigtstp_to_sigward_stops_an_app_in_its_own_session_and_sigcont_resumes_both()
 /// orphaned, the kernel discards it), and sigward never stops itself.
 #[test]
 fn as_pid1_sigtstp_is_only_forwarded() {
-    let ns = Ns::start(&["-v", "--", "{probe}", "log={log}", "jobs"]);
+    let ns = probe_under(&["-v"], &["jobs"]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGTSTP);
     ns.signal(libc::SIGUSR1);

@@ -541,6 +541,12 @@ pub fn sh_under(options: &[&str], script: &str) -> Ns {
     Ns::start(&args)
 }
 
+/// Runs `sigward OPTIONS... -- probe log={log} WORDS...` as PID 1 of a new PID namespace.
+pub fn probe_under(options: &[&str], words: &[&str]) -> Ns {
+    let probe = ["--", "{probe}", "log={log}"];
+    Ns::start(&[options, &probe, words].concat())
+}
+
 /// Starts the namespace as systemd or podman would a socket-activated service: `fd` at fd 3,
 /// LISTEN_PID naming sigward (PID 1 of the namespace), the socket named `name`.
 pub fn socket_activated(cmd: &mut Command, fd: std::os::fd::RawFd, name: &str) {
