@@ -266,8 +266,7 @@ fn a_core_dump_is_named_with_its_signal() {
     let pid_file = out.path("pid");
     let script =
         format!("cd {{dir}} && ulimit -c unlimited && echo $$ > {pid_file} && kill -SEGV $$");
-    let ns = sh_under(&[], &script);
-    let done = ns.wait(T);
+    let done = sh_under(&[], &script).wait(T);
     assert_eq!(done.code, 139, "{}", done.stderr);
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
     if !done.stderr.contains("core dumped") {

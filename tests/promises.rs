@@ -81,18 +81,15 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
 #[test]
 fn ready_after_a_delay_tells_the_parent_ready_for_the_first_generation() {
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--ready",
-            "after:1s",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--ready",
+        "after:1s",
+        "--",
+        "{probe}",
+        "log={log}",
+    ]);
     let started: u128 = field(&ns.wait_record("start", T), "t").parse().unwrap();
     parent.expect("READY=1", Duration::from_secs(10));
     let at = now_ns();
@@ -107,22 +104,19 @@ fn ready_after_a_delay_tells_the_parent_ready_for_the_first_generation() {
 #[test]
 fn watchdog_status_and_extend_timeout_reach_the_parent_but_mainpid_does_not() {
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--",
-            "{probe}",
-            "log={log}",
-            "notify",
-            "say=WATCHDOG=1",
-            "say=STATUS=serving",
-            "say=EXTEND_TIMEOUT_USEC=5000000",
-            "say=MAINPID=4242",
-            "say=WATCHDOG=trigger",
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--",
+        "{probe}",
+        "log={log}",
+        "notify",
+        "say=WATCHDOG=1",
+        "say=STATUS=serving",
+        "say=EXTEND_TIMEOUT_USEC=5000000",
+        "say=MAINPID=4242",
+        "say=WATCHDOG=trigger",
+    ]);
     assert_eq!(field(&ns.wait_record("said", T), "ok"), "true");
     // Collect what arrives within a generous while, then stop.
     let mut told = Vec::new();

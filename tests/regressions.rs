@@ -140,8 +140,7 @@ fn leftover_with_a_non_utf8_name_gets_sigterm_when_the_main_child_exits() {
          while ! grep -q ready {{log}} 2>/dev/null; do sleep 0.02; done; exit 7",
         hex(&cut_cyrillic_name())
     );
-    let ns = sh_under(&["-t", "5s"], &script);
-    let done = ns.wait(T);
+    let done = sh_under(&["-t", "5s"], &script).wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(
         signals_seen(&done.records),
@@ -198,7 +197,7 @@ fn stop_during_a_restart(options: &[&str], ready_on: i32, after_stop: impl FnOnc
     let mut args = vec!["--listen", "tcp://127.0.0.1:0", "--ready-timeout", "60s"];
     args.extend(options);
     args.extend(["--", "sh", "-c", &script]);
-    let ns = Ns::start_with(&args, |cmd| parent.env(cmd));
+    let ns = parent.start(&args);
     let (gen1, gen2) = (logs.path("gen1"), logs.path("gen2"));
     parent.expect("READY=1", T); // generation 1
     ns.signal(libc::SIGHUP);
@@ -253,19 +252,16 @@ fn restart_abandoned_during_a_stop_sends_no_ready_upstream() {
     let parent = NotifyParent::new();
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; \
                   exec {probe} log={dir}gen$SIGWARD_GENERATION";
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--ready-timeout",
-            "60s",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--ready-timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
     parent.expect("READY=1", T);
     ns.signal(libc::SIGHUP);
     parent.expect("RELOADING=1", T);
@@ -289,10 +285,7 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     let parent = NotifyParent::new();
     let script = "[ \"$SIGWARD_GENERATION\" = 2 ] && { touch {dir}gen2-ran; exit 3; }; \
                   exec {probe} log={dir}gen1";
-    let ns = Ns::start_with(
-        &["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", script],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", script]);
     wait_line(&ns.dir.path("gen1"), "ready", T);
     ns.signal(libc::SIGHUP);
     let mut told = parent.expect("RELOADING=1", T);
@@ -540,12 +533,12 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
 
 #[test]
 fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
-    let ns = sh_under(
+    let done = sh_under(
         &["-t", "20s"],
         "sleep 100 & kill -STOP $!; \
          while ! grep -q '^State:.*T' /proc/$!/status; do sleep 0.01; done; exit 5",
-    );
-    let done = ns.wait(T);
+    )
+    .wait(T);
     assert_eq!(done.code, 5, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),

@@ -289,17 +289,14 @@ fn hello_server_restarts_without_refusing_a_request() {
 fn readiness_reloading_and_stopping_are_passed_up_to_a_notify_aware_parent() {
     // Play systemd: a datagram socket for sigward's own NOTIFY_SOCKET.
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--",
-            "sh",
-            "-c",
-            &format!("{GEN} notify"),
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--",
+        "sh",
+        "-c",
+        &format!("{GEN} notify"),
+    ]);
     // The state messages in order; what else is relayed (STATUS=, WATCHDOG=1) is left aside.
     let next = || loop {
         let m = parent.next(T).expect("a message from sigward");

@@ -21,13 +21,7 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
         sigward_bin(),
         probe()
     );
-    let mut script = Command::new("script")
-        .args(["-qfec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux)");
+    let mut script = in_script(&inner, Stdio::piped(), Stdio::piped());
     let start = Instant::now();
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -102,6 +96,18 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
 
 const T: Duration = Duration::from_secs(20);
 
+/// `script -qfec CMDLINE /dev/null`: CMDLINE in a shell whose controlling terminal is a new
+/// pseudo-terminal, in its foreground; we type on `script`'s stdin.
+fn in_script(cmdline: &str, stdout: Stdio, stderr: Stdio) -> std::process::Child {
+    Command::new("script")
+        .args(["-qfec", cmdline, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("script (util-linux)")
+}
+
 /// `(state, ppid, pgid, tpgid)` of a process, from /proc/PID/stat; `tpgid` is the foreground
 /// group of its controlling terminal.
 fn stat(pid: i32) -> Option<(char, i32, i32, i32)> {
@@ -170,13 +176,7 @@ impl Terminal {
     fn start(dir: &Scratch, body: &str) -> Terminal {
         let path = dir.path("job.sh");
         std::fs::write(&path, format!("set -m\n{body}")).unwrap();
-        let mut script = Command::new("script")
-            .args(["-qfec", &format!("bash {path}"), "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("script (util-linux)");
+        let mut script = in_script(&format!("bash {path}"), Stdio::piped(), Stdio::null());
         let tree = KillTree(script.id() as i32);
         let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
@@ -635,13 +635,7 @@ fn ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
         sigward_bin(),
         probe()
     );
-    let mut script = Command::new("script")
-        .args(["-qfec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut script = in_script(&inner, Stdio::null(), Stdio::null());
     let _tree = KillTree(script.id() as i32);
     wait_line(&log, "ready", T);
     let (app, sigward) = probe_and_sigward(&log);

@@ -47,6 +47,15 @@ fn generations_watching_app_conf(options: &[&str], script: &str) -> Ns {
     sh_under(&[&watch, options].concat(), script)
 }
 
+/// `app.conf` (v1) in a scratch dir of the test's, written before sigward starts watching it.
+fn watching_a_written_file() -> (Scratch, String, Ns) {
+    let dir = Scratch::new();
+    let file = dir.path("app.conf");
+    std::fs::write(&file, "v1").unwrap();
+    let ns = watching(&[&file], DEBOUNCE);
+    (dir, file, ns)
+}
+
 /// Waits for the `n`-th SIGHUP, then for three more quiet windows, and returns how many came.
 fn hups_after(ns: &Ns, n: usize, debounce: Duration) -> usize {
     let start = Instant::now();
@@ -206,10 +215,7 @@ fn a_file_rewritten_in_place_is_one_action() {
 
 #[test]
 fn an_editors_write_to_temp_and_rename_is_one_action() {
-    let dir = Scratch::new();
-    let file = dir.path("app.conf");
-    std::fs::write(&file, "v1").unwrap();
-    let ns = watching(&[&file], DEBOUNCE);
+    let (dir, file, ns) = watching_a_written_file();
     // A temp file beside it (which alone changes nothing watched), then renamed over it.
     let tmp = dir.path(".app.conf.swp");
     std::fs::write(&tmp, "v2").unwrap();
@@ -220,10 +226,7 @@ fn an_editors_write_to_temp_and_rename_is_one_action() {
 
 #[test]
 fn a_file_deleted_and_recreated_is_one_action() {
-    let dir = Scratch::new();
-    let file = dir.path("app.conf");
-    std::fs::write(&file, "v1").unwrap();
-    let ns = watching(&[&file], DEBOUNCE);
+    let (_dir, file, ns) = watching_a_written_file();
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1);

@@ -713,6 +713,12 @@ impl NotifyParent {
         cmd.env("NOTIFY_SOCKET", &self.path);
     }
 
+    /// Runs `sigward ARGS...` as PID 1 of a new PID namespace, with this socket as its
+    /// NOTIFY_SOCKET.
+    pub fn start(&self, args: &[&str]) -> Ns {
+        Ns::start_with(args, |cmd| self.env(cmd))
+    }
+
     /// The next message, or None when none came within `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<String> {
         self.sock
