@@ -155,10 +155,11 @@ fn child_that_ignores_every_signal_is_killed_at_the_deadline() {
 fn double_forked_daemon_is_told_to_stop_when_the_main_child_exits() {
     // The daemon escapes the group (setsid, re-parented) but drains on SIGTERM: sigward waits
     // for it and then exits with the main child's code, well before the grace deadline.
-    let done = sh_under(
+    let ns = sh_under(
         &["-t", "30s"],
         "( {probe} log={log} sid on-term=drain:300:0 & ); while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 6",
-    ).wait(T);
+    );
+    let done = ns.wait(T);
     assert_eq!(done.code, 6, "{}", done.stderr);
     assert!(done.records.contains("drained"), "{}", done.records);
     assert!(done.elapsed < Duration::from_secs(20));

@@ -104,10 +104,11 @@ fn sigterm_ignoring_app_is_killed_at_the_grace_deadline_and_named() {
 #[test]
 fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
     // The main child (sh) exits with 7 and leaves a worker that needs 1s to drain on SIGTERM.
-    let done = sh_under(
+    let ns = sh_under(
         &[],
         "{probe} log={log} on-term=drain:1000:0 & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 7",
-    ).wait(T);
+    );
+    let done = ns.wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
     assert!(
@@ -129,10 +130,11 @@ fn exits_at_once_when_the_main_child_leaves_nothing_behind() {
 #[test]
 fn setsid_daemon_is_swept_when_sigward_is_pid1() {
     // The daemon leaves the group with setsid and ignores SIGTERM; only PID 1's sweep reaches it.
-    let done = sh_under(
+    let ns = sh_under(
         &["-t", "1s"],
         "{probe} log={log} sid on-term=ignore & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 3",
-    ).wait(T);
+    );
+    let done = ns.wait(T);
     assert_eq!(done.code, 3, "{}", done.stderr);
     let pid = field(done.records.lines().next().unwrap(), "pid");
     let sid = field(done.records.lines().next().unwrap(), "sid");
