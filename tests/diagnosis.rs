@@ -124,13 +124,9 @@ fn oom_kill_is_named_with_the_limit(cg: Result<MemCgroup, String>, version: &str
     let (done, message) = oom_under(&cg, false);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let dd = started_pid(&done.stderr);
-    assert!(
-        done.stderr.contains(&format!(
-            "dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "dd (pid {dd}) was killed by the kernel's OOM killer (memory limit 32 MiB)"
+    ));
     assert_eq!(
         message,
         format!(
@@ -199,7 +195,7 @@ fn oom_kill_in_json_carries_oom_and_the_limit() {
 
 #[test]
 fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
-    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let ns = probe_under(&[], &[]);
     let start = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     let pid: i32 = field(&start, "pid").parse().unwrap();
@@ -209,27 +205,16 @@ fn sigkill_from_outside_is_not_taken_for_an_oom_kill() {
     unsafe { libc::kill(outside, libc::SIGKILL) };
     let done = ns.wait(T);
     assert_eq!(done.code, 137);
-    assert!(
-        done.stderr.contains(&format!(
-            "(pid {pid}) was killed by SIGKILL from outside sigward (not an OOM kill)"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "(pid {pid}) was killed by SIGKILL from outside sigward (not an OOM kill)"
+    ));
     assert!(!done.stderr.contains("OOM killer"), "{}", done.stderr);
 }
 
 #[test]
 fn an_orphan_killed_from_outside_is_named_by_pid() {
     // The subshell's sleep is orphaned to sigward; the test SIGKILLs it.
-    let ns = Ns::start(&[
-        "-t",
-        "5s",
-        "--",
-        "sh",
-        "-c",
-        "(sleep 60 &); exec {probe} log={log}",
-    ]);
+    let ns = sh_under(&["-t", "5s"], "(sleep 60 &); exec {probe} log={log}");
     ns.wait_record("ready", T);
     let sleep = eventually(
         T,
@@ -256,29 +241,19 @@ fn an_orphan_killed_from_outside_is_named_by_pid() {
     // SAFETY: kill(2) with plain integers; the sleep is the test's own descendant.
     unsafe { libc::kill(sleep, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(300));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr.contains(&format!(
-            "pid {inside} was killed by SIGKILL from outside sigward (not an OOM kill)"
-        )),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said(&format!(
+        "pid {inside} was killed by SIGKILL from outside sigward (not an OOM kill)"
+    ));
 }
 
 #[test]
 fn stragglers_killed_at_the_deadline_are_not_reported_as_killed_from_outside() {
-    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    let ns = probe_under(&["-t", "1s"], &["on-term=ignore"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137);
-    assert!(
-        done.stderr.contains("killing 1 straggler"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("killing 1 straggler");
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
     assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
 }
@@ -291,8 +266,7 @@ fn a_core_dump_is_named_with_its_signal() {
     let pid_file = out.path("pid");
     let script =
         format!("cd {{dir}} && ulimit -c unlimited && echo $$ > {pid_file} && kill -SEGV $$");
-    let ns = Ns::start(&["--", "sh", "-c", &script]);
-    let done = ns.wait(T);
+    let done = sh_under(&[], &script).wait(T);
     assert_eq!(done.code, 139, "{}", done.stderr);
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
     if !done.stderr.contains("core dumped") {
@@ -302,14 +276,10 @@ fn a_core_dump_is_named_with_its_signal() {
         assert!(!done.stderr.contains("dumped core"), "{}", done.stderr);
         return;
     }
-    assert!(
-        done.stderr.contains(&format!(
-            "sh (pid {}) dumped core (SIGSEGV)",
-            std::fs::read_to_string(&pid_file).unwrap().trim()
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "sh (pid {}) dumped core (SIGSEGV)",
+        std::fs::read_to_string(&pid_file).unwrap().trim()
+    ));
 }
 
 #[test]
@@ -317,22 +287,15 @@ fn termination_message_after_a_stop_with_a_straggler() {
     // The main process exits on SIGTERM; a worker it started ignores SIGTERM and is killed.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "-t",
-        "1s",
-        "--termination-log",
-        &message,
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "1s", "--termination-log", &message],
         "{probe} log={dir}/worker.log on-term=ignore & exec {probe} log={log}",
-    ]);
+    );
     let app = field(&ns.wait_record("start", T), "pid").to_string();
     ns.wait_record("ready", T);
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     let worker = field(&wait_line(&ns.dir.path("worker.log"), "start", T), "pid").to_string();
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     assert_eq!(done.code, 143, "{}", done.stderr);
     let lines: Vec<&str> = text.lines().collect();
@@ -432,15 +395,14 @@ fn the_default_termination_log_is_never_created() {
 #[test]
 fn a_stop_signal_rewritten_to_sigkill_is_sigwards_own_kill() {
     // -r TERM:KILL: the app dies of the SIGKILL sigward forwarded; nobody else is to blame.
-    let ns = Ns::start(&["-r", "TERM:KILL", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "TERM:KILL"], &[]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(!done.stderr.contains("outside sigward"), "{}", done.stderr);
     assert!(!done.stderr.contains("OOM"), "{}", done.stderr);
     // The same for a forwarded signal that is not a stop signal (-r USR2:KILL).
-    let ns = Ns::start(&["-r", "USR2:KILL", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-r", "USR2:KILL"], &[]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGUSR2);
     let done = ns.wait(T);
@@ -514,24 +476,22 @@ fn termination_message_of_a_restart_in_place_that_became_the_stop_has_its_timeli
     // drain is the stop sequence now, and the message tells it from its beginning, in order.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "--restart-signal",
-        "HUP",
-        "-t",
-        "2s",
-        "--termination-log",
-        &message,
-        "--",
-        "{probe}",
-        "log={log}",
-        "on-term=stay",
-    ]);
+    let ns = probe_under(
+        &[
+            "--restart-signal",
+            "HUP",
+            "-t",
+            "2s",
+            "--termination-log",
+            &message,
+        ],
+        &["on-term=stay"],
+    );
     ns.wait_record("ready", T);
     ns.signal(libc::SIGHUP);
     ns.wait_record("sig 15", T);
     std::thread::sleep(Duration::from_millis(300));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     let items = timeline(&text);
@@ -562,21 +522,14 @@ fn termination_message_when_the_stop_signal_comes_after_the_app_exited_keeps_tim
     // The app exits by itself leaving a worker that ignores SIGTERM; the stop signal comes later.
     let out = Scratch::new();
     let message = out.path("termination-log");
-    let ns = Ns::start(&[
-        "-t",
-        "2s",
-        "--termination-log",
-        &message,
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "2s", "--termination-log", &message],
         "{probe} log={dir}/worker.log on-term=ignore & sleep 0.2; touch {dir}/gone; exit 3",
-    ]);
+    );
     wait_line(&ns.dir.path("worker.log"), "ready", T);
     eventually(T, || Path::new(&ns.dir.path("gone")).exists(), |gone| *gone);
     std::thread::sleep(Duration::from_millis(500));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let text = std::fs::read_to_string(&message).unwrap_or_default();
     let items = timeline(&text);
     let names: Vec<&str> = items.iter().map(|(w, _)| w.as_str()).collect();

@@ -8,18 +8,14 @@ use std::time::Duration;
 fn exit_code_of_the_command_passes_through() {
     let done = run(&["--", "sh", "-c", "exit 3"]);
     assert_eq!(done.code, 3, "{}", done.stderr);
-    assert!(
-        done.stderr.contains("exited with status 3"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("exited with status 3");
 }
 
 #[test]
 fn death_by_signal_exits_128_plus_the_signal_number() {
     let done = run(&["--", "sh", "-c", "kill -USR1 $$"]);
     assert_eq!(done.code, 128 + libc::SIGUSR1, "{}", done.stderr);
-    assert!(done.stderr.contains("signal SIGUSR1"), "{}", done.stderr);
+    done.assert_said("signal SIGUSR1");
 }
 
 #[test]
@@ -36,11 +32,7 @@ fn missing_command_exits_127_and_names_it() {
 fn command_not_found_on_path_exits_127() {
     let done = run(&["--", "no-such-app-anywhere"]);
     assert_eq!(done.code, 127);
-    assert!(
-        done.stderr.contains("cannot run 'no-such-app-anywhere'"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("cannot run 'no-such-app-anywhere'");
 }
 
 #[test]
@@ -58,7 +50,7 @@ fn non_executable_command_exits_126_and_names_it() {
 
 #[test]
 fn listed_success_exit_code_becomes_zero() {
-    let ns = Ns::start(&["-e", "143", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-e", "143"], &[]);
     ns.wait_record("ready", Duration::from_secs(10));
     ns.signal(libc::SIGTERM);
     let done = ns.wait(Duration::from_secs(20));

@@ -29,14 +29,12 @@ fn fd_count(pid: i32) -> usize {
 fn fork_storm_of_100k_orphans_is_reaped_without_memory_or_fd_growth() {
     // sigward's child waits for the go file, then four forkers make 25,000 orphans each as fast as
     // they can fork; the last probe then waits until no zombie is left in the namespace.
-    let ns = Ns::start(&[
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &[],
         "while [ ! -e {dir}go ]; do sleep 0.02; done; \
          for i in 0 1 2 3; do {probe} log={dir}storm$i orphans=25000 exit=0 & done; wait; \
          exec {probe} log={log} orphans=1",
-    ]);
+    );
     child_of(ns.pid1, T).expect("sigward's child");
     std::thread::sleep(Duration::from_millis(300));
     let (rss_before, fds_before) = (vm_rss_kb(ns.pid1), fd_count(ns.pid1));
@@ -60,20 +58,15 @@ fn fork_storm_of_100k_orphans_is_reaped_without_memory_or_fd_growth() {
         fds_after, fds_before,
         "sigward's fd count changed across 100k child exits"
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
 fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
-    let ns = Ns::start(&[
-        "-t",
-        "10s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "10s"],
         "{probe} log={dir}forker orphans=20000 on-term=exit:0 & exec {probe} log={log}",
-    ]);
+    );
     ns.wait_record("ready", T);
     // The app's pid (the shell's, which exec'd the probe): 2 natively, 3 under QEMU, whose own
     // thread takes 2.
@@ -91,21 +84,10 @@ fn signal_storm_of_100k_leaves_sigward_up_forwarding_and_able_to_stop() {
         ns.wait_record(&format!("sig {sig} "), T);
     }
     wait_line(&ns.dir.path("forker"), "orphans made=20000 zombies=0", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("received SIGTERM from outside the PID namespace (pid 0): stopping"),
-        "{}",
-        done.stderr
-    );
-    assert!(
-        done.stderr
-            .contains(&format!("forwarded SIGTERM to process group {app}")),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("received SIGTERM from outside the PID namespace (pid 0): stopping");
+    done.assert_said(&format!("forwarded SIGTERM to process group {app}"));
 }
 
 #[test]
@@ -140,7 +122,7 @@ fn child_gets_only_stdio_and_sigward_keeps_one_fd() {
 
 #[test]
 fn child_that_stops_itself_is_continued_by_a_forwarded_sigcont() {
-    let ns = Ns::start(&["--", "sh", "-c", "kill -STOP $$; echo continued; exit 3"]);
+    let ns = sh_under(&[], "kill -STOP $$; echo continued; exit 3");
     // Wait until the shell is stopped (state T), then continue it through sigward.
     let sh = child_of(ns.pid1, T).unwrap();
     let start = std::time::Instant::now();
@@ -159,33 +141,24 @@ fn child_that_stops_itself_is_continued_by_a_forwarded_sigcont() {
 
 #[test]
 fn child_that_ignores_every_signal_is_killed_at_the_deadline() {
-    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "ignore-all"]);
+    let ns = probe_under(&["-t", "1s"], &["ignore-all"]);
     ns.wait_record("ready", T);
     for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
         ns.signal(sig);
     }
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("grace period of 1s is over: killing 1 straggler"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("grace period of 1s is over: killing 1 straggler");
 }
 
 #[test]
 fn double_forked_daemon_is_told_to_stop_when_the_main_child_exits() {
     // The daemon escapes the group (setsid, re-parented) but drains on SIGTERM: sigward waits
     // for it and then exits with the main child's code, well before the grace deadline.
-    let ns = Ns::start(&[
-        "-t",
-        "30s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "30s"],
         "( {probe} log={log} sid on-term=drain:300:0 & ); while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 6",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 6, "{}", done.stderr);
     assert!(done.records.contains("drained"), "{}", done.records);
@@ -213,8 +186,7 @@ fn sigward_with_stderr_closed_still_runs_and_stops() {
         },
     );
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 137);
+    assert_eq!(ns.stop(T).code, 137);
 }
 
 #[test]

@@ -7,29 +7,12 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
-fn bit(sig: i32) -> u64 {
-    1 << (sig - 1)
-}
-
 #[test]
 fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
     let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH) | bit(34);
     // SIGCHLD ignored too: sigward must still learn exit statuses, and hand SIG_IGN back.
     let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE) | bit(33);
-    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
-    let ns = Ns::pid1(
-        &[
-            "{probe}",
-            &ign,
-            &mask,
-            "--",
-            sigward_bin(),
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
-    );
+    let ns = Ns::start_with_signals(ignored, blocked, &["--", "{probe}", "log={log}"]);
     let start = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     assert_eq!(field(&start, "mask"), format!("{blocked:016x}"), "{start}");
@@ -51,8 +34,7 @@ fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
         "{start}"
     );
     let sigward = ns.pid1;
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 143,
         "exit status lost with SIGCHLD inherited as ignored (sigward pid {sigward}): {}",
@@ -63,19 +45,7 @@ fn child_gets_the_mask_and_ignored_signals_sigward_started_with() {
 #[test]
 fn child_starts_with_nothing_blocked_or_ignored_when_sigward_had_none() {
     // In particular SIGPIPE is not ignored, although sigward is a Rust program.
-    let ns = Ns::pid1(
-        &[
-            "{probe}",
-            "ign=0",
-            "mask=0",
-            "--",
-            sigward_bin(),
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
-    );
+    let ns = Ns::start_with_signals(0, 0, &["--", "{probe}", "log={log}"]);
     let start = ns.wait_record("start", T);
     assert_eq!(field(&start, "mask"), "0000000000000000");
     assert_eq!(field(&start, "ignored"), "0000000000000000");
@@ -132,7 +102,7 @@ fn inherited_fd3_reaches_the_child_but_sigward_keeps_none_of_its_own() {
 
 #[test]
 fn child_leads_its_own_session_and_process_group() {
-    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    let ns = probe_under(&[], &[]);
     let start = ns.wait_record("start", T);
     assert_eq!(field(&start, "pid"), field(&start, "sid"));
     assert_eq!(field(&start, "pid"), field(&start, "pgid"));

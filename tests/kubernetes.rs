@@ -20,6 +20,23 @@ struct Outcome {
     sigterm_ns: u128,
 }
 
+/// The README's recommended settings: SIGWARD_PRE_STOP_DELAY=5s, SIGWARD_GRACE_PERIOD=25s.
+const RECOMMENDED: &[(&str, &str)] = &[
+    ("SIGWARD_PRE_STOP_DELAY", "5s"),
+    ("SIGWARD_GRACE_PERIOD", "25s"),
+];
+
+/// The probe with `words` under sigward, configured by the environment `env`; once it is ready,
+/// the kubelet terminates the pod (with the preStop exec `pre_stop`).
+fn terminated(env: &[(&str, &str)], words: &[&str], pre_stop: Option<&str>) -> Outcome {
+    let args = [&["--", "{probe}", "log={log}"], words].concat();
+    let ns = Ns::start_with(&args, |cmd| {
+        cmd.envs(env.iter().copied());
+    });
+    ns.wait_record("ready", Duration::from_secs(20));
+    kubelet_terminates(ns, pre_stop)
+}
+
 /// Replays the kubelet: preStop hook (if any), SIGTERM, SIGKILL at the grace period.
 fn kubelet_terminates(ns: Ns, pre_stop: Option<&str>) -> Outcome {
     let start = Instant::now();
@@ -65,15 +82,7 @@ fn kubelet_terminates(ns: Ns, pre_stop: Option<&str>) -> Outcome {
 #[test]
 fn recommended_settings_app_keeps_serving_through_the_delay_then_drains() {
     // README: SIGWARD_PRE_STOP_DELAY=5s, SIGWARD_GRACE_PERIOD=25s, terminationGracePeriodSeconds 30.
-    let ns = Ns::start_with(
-        &["--", "{probe}", "log={log}", "on-term=drain:2000:0"],
-        |cmd| {
-            cmd.env("SIGWARD_PRE_STOP_DELAY", "5s")
-                .env("SIGWARD_GRACE_PERIOD", "25s");
-        },
-    );
-    ns.wait_record("ready", Duration::from_secs(20));
-    let out = kubelet_terminates(ns, None);
+    let out = terminated(RECOMMENDED, &["on-term=drain:2000:0"], None);
     assert!(
         !out.kubelet_killed,
         "the kubelet had to SIGKILL: {}",
@@ -95,12 +104,7 @@ fn recommended_settings_app_keeps_serving_through_the_delay_then_drains() {
 
 #[test]
 fn recommended_settings_app_that_never_stops_is_killed_by_sigward_before_the_kubelet() {
-    let ns = Ns::start_with(&["--", "{probe}", "log={log}", "on-term=ignore"], |cmd| {
-        cmd.env("SIGWARD_PRE_STOP_DELAY", "5s")
-            .env("SIGWARD_GRACE_PERIOD", "25s");
-    });
-    ns.wait_record("ready", Duration::from_secs(20));
-    let out = kubelet_terminates(ns, None);
+    let out = terminated(RECOMMENDED, &["on-term=ignore"], None);
     assert!(
         !out.kubelet_killed,
         "the kubelet had to SIGKILL after {:?}",
@@ -125,11 +129,11 @@ fn recommended_settings_app_that_never_stops_is_killed_by_sigward_before_the_kub
 fn with_a_prestop_hook_the_recommended_grace_period_still_ends_before_the_kubelet() {
     // README's hook variant: preStop `sleep 5`, SIGWARD_PRE_STOP_DELAY=0s, SIGWARD_GRACE_PERIOD=20s.
     // The hook runs first and its time counts against terminationGracePeriodSeconds.
-    let ns = Ns::start_with(&["--", "{probe}", "log={log}", "on-term=ignore"], |cmd| {
-        cmd.env("SIGWARD_GRACE_PERIOD", "20s");
-    });
-    ns.wait_record("ready", Duration::from_secs(20));
-    let out = kubelet_terminates(ns, Some("sleep 5"));
+    let out = terminated(
+        &[("SIGWARD_GRACE_PERIOD", "20s")],
+        &["on-term=ignore"],
+        Some("sleep 5"),
+    );
     assert!(
         !out.kubelet_killed,
         "the kubelet had to SIGKILL after {:?}",

@@ -18,19 +18,12 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
             "--",
             "sh",
             "-c",
-            "exec {probe} log={dir}gen$SIGWARD_GENERATION notify",
+            &format!("{GEN} notify"),
         ],
-        move |cmd| {
-            // As systemd or podman would: the socket at fd 3, LISTEN_PID naming sigward (PID 1
-            // of the namespace), a name.
-            cmd.env("LISTEN_FDS", "1")
-                .env("LISTEN_PID", "1")
-                .env("LISTEN_FDNAMES", "web");
-            pass_as_fd3(cmd, fd);
-        },
+        move |cmd| socket_activated(cmd, fd, "web"),
     );
     for generation in [1, 2] {
-        let log = ns.dir.path(&format!("gen{generation}"));
+        let log = ns.gen_log(generation);
         let start = wait_line(&log, "start", T);
         let env = wait_line(&log, "env", T);
         assert_eq!(field(&start, "fds"), "0,1,2,3,4", "generation {generation}");
@@ -52,8 +45,7 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
             ns.signal(libc::SIGHUP);
         }
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
 }
 
@@ -65,11 +57,10 @@ fn listen_on_localhost_binds_the_loopback_address() {
         .unwrap()
         .port();
     let listen = format!("tcp://localhost:{port}");
-    let ns = Ns::start(&["--listen", &listen, "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["--listen", &listen], &[]);
     let env = ns.wait_record("env", T);
     assert_eq!(field(&env, "fd3"), "family:2,listening:1");
     // The held socket queues the connection although the probe never accepts.
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to 127.0.0.1");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }

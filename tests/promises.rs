@@ -59,13 +59,7 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
             "{probe}",
             "log={log}",
         ],
-        move |cmd| {
-            // As systemd or podman would: the activated socket at fd 3, LISTEN_PID naming sigward.
-            cmd.env("LISTEN_FDS", "1")
-                .env("LISTEN_PID", "1")
-                .env("LISTEN_FDNAMES", "act");
-            pass_as_fd3(cmd, fd);
-        },
+        move |cmd| socket_activated(cmd, fd, "act"),
     );
     drop(listener); // the namespace holds its own copy
     let start = ns.wait_record("start", T);
@@ -87,18 +81,15 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
 #[test]
 fn ready_after_a_delay_tells_the_parent_ready_for_the_first_generation() {
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--ready",
-            "after:1s",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--ready",
+        "after:1s",
+        "--",
+        "{probe}",
+        "log={log}",
+    ]);
     let started: u128 = field(&ns.wait_record("start", T), "t").parse().unwrap();
     parent.expect("READY=1", Duration::from_secs(10));
     let at = now_ns();
@@ -107,37 +98,32 @@ fn ready_after_a_delay_tells_the_parent_ready_for_the_first_generation() {
         "READY=1 came {} ms after the app started, before after:1s",
         (at - started) / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
 fn watchdog_status_and_extend_timeout_reach_the_parent_but_mainpid_does_not() {
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--",
-            "{probe}",
-            "log={log}",
-            "notify",
-            "say=WATCHDOG=1",
-            "say=STATUS=serving",
-            "say=EXTEND_TIMEOUT_USEC=5000000",
-            "say=MAINPID=4242",
-            "say=WATCHDOG=trigger",
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--",
+        "{probe}",
+        "log={log}",
+        "notify",
+        "say=WATCHDOG=1",
+        "say=STATUS=serving",
+        "say=EXTEND_TIMEOUT_USEC=5000000",
+        "say=MAINPID=4242",
+        "say=WATCHDOG=trigger",
+    ]);
     assert_eq!(field(&ns.wait_record("said", T), "ok"), "true");
     // Collect what arrives within a generous while, then stop.
     let mut told = Vec::new();
     while let Some(m) = parent.next(Duration::from_secs(2)) {
         told.push(m);
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     told.extend(parent.pending());
     let lines = notify_lines(&told);
     for relayed in [
@@ -188,13 +174,7 @@ fn listen_accepts_localhost_and_binds_the_loopback_address() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://localhost:0",
-        "--",
-        "{probe}",
-        "log={log}",
-    ]);
+    let ns = probe_under(&["--listen", "tcp://localhost:0"], &[]);
     let env = ns.wait_record("env", T);
     assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
     let app = child_of(ns.pid1, T).expect("the app");

@@ -73,10 +73,9 @@ fn duration_above_the_maximum_is_a_usage_error_naming_it() {
 
 #[test]
 fn hundred_year_grace_period_still_stops_cleanly() {
-    let ns = Ns::start(&["-t", "876000h", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-t", "876000h"], &[]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
 }
@@ -141,8 +140,7 @@ fn leftover_with_a_non_utf8_name_gets_sigterm_when_the_main_child_exits() {
          while ! grep -q ready {{log}} 2>/dev/null; do sleep 0.02; done; exit 7",
         hex(&cut_cyrillic_name())
     );
-    let ns = Ns::start(&["-t", "5s", "--", "sh", "-c", &script]);
-    let done = ns.wait(T);
+    let done = sh_under(&["-t", "5s"], &script).wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(
         signals_seen(&done.records),
@@ -199,7 +197,7 @@ fn stop_during_a_restart(options: &[&str], ready_on: i32, after_stop: impl FnOnc
     let mut args = vec!["--listen", "tcp://127.0.0.1:0", "--ready-timeout", "60s"];
     args.extend(options);
     args.extend(["--", "sh", "-c", &script]);
-    let ns = Ns::start_with(&args, |cmd| parent.env(cmd));
+    let ns = parent.start(&args);
     let (gen1, gen2) = (logs.path("gen1"), logs.path("gen2"));
     parent.expect("READY=1", T); // generation 1
     ns.signal(libc::SIGHUP);
@@ -243,7 +241,7 @@ fn new_generation_ready_during_the_pre_stop_delay_is_not_promoted() {
     // Generation 2 becomes ready during the pre-stop delay (on a forwarded SIGUSR1).
     stop_during_a_restart(&["-d", "1s", "-t", "3s"], libc::SIGUSR1, |ns, gen2| {
         ns.signal(libc::SIGUSR1);
-        wait_line(gen2, &format!("sig {} ", libc::SIGUSR1), T);
+        wait_line(gen2, &sig_record(libc::SIGUSR1), T);
     });
 }
 
@@ -254,19 +252,16 @@ fn restart_abandoned_during_a_stop_sends_no_ready_upstream() {
     let parent = NotifyParent::new();
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; \
                   exec {probe} log={dir}gen$SIGWARD_GENERATION";
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--ready-timeout",
-            "60s",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--ready-timeout",
+        "60s",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
     parent.expect("READY=1", T);
     ns.signal(libc::SIGHUP);
     parent.expect("RELOADING=1", T);
@@ -290,10 +285,7 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     let parent = NotifyParent::new();
     let script = "[ \"$SIGWARD_GENERATION\" = 2 ] && { touch {dir}gen2-ran; exit 3; }; \
                   exec {probe} log={dir}gen1";
-    let ns = Ns::start_with(
-        &["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", script],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", script]);
     wait_line(&ns.dir.path("gen1"), "ready", T);
     ns.signal(libc::SIGHUP);
     let mut told = parent.expect("RELOADING=1", T);
@@ -307,8 +299,7 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     while let Some(m) = parent.next(Duration::from_secs(2)) {
         told.push(m);
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     told.extend(parent.pending());
     assert!(
@@ -384,7 +375,7 @@ fn notify_flood_from_outside_the_generation_is_logged_a_handful_of_times() {
     std::thread::sleep(Duration::from_secs(1));
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
-    let term = ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
+    let term = ns.wait_record(&sig_record(libc::SIGTERM), T);
     let took_ms = (field(&term, "t").parse::<u128>().unwrap() - sent) / 1_000_000;
     let done = ns.wait(T);
     let log = std::fs::read_to_string(&stderr_path).unwrap();
@@ -495,8 +486,7 @@ fn new_generation_that_cannot_exec_is_reported_as_an_exec_failure_when_low_fds_a
     set_mode(&app, 0o644);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_secs(1));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.stderr.contains("Permission denied"),
@@ -515,14 +505,10 @@ fn set_mode(path: &str, mode: u32) {
 
 #[test]
 fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
-    let ns = Ns::start(&[
-        "-t",
-        "20s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "20s"],
         "sleep 100 & kill -STOP $!; exec {probe} log={log}",
-    ]);
+    );
     ns.wait_record("ready", T);
     let stopped = eventually(
         T,
@@ -534,8 +520,7 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
         |s| *s,
     );
     assert!(stopped, "precondition: the sleep never stopped");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),
@@ -548,16 +533,12 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
 
 #[test]
 fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
-    let ns = Ns::start(&[
-        "-t",
-        "20s",
-        "--",
-        "sh",
-        "-c",
+    let done = sh_under(
+        &["-t", "20s"],
         "sleep 100 & kill -STOP $!; \
          while ! grep -q '^State:.*T' /proc/$!/status; do sleep 0.01; done; exit 5",
-    ]);
-    let done = ns.wait(T);
+    )
+    .wait(T);
     assert_eq!(done.code, 5, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),

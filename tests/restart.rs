@@ -7,19 +7,13 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-/// Each generation is a probe that records to `gen<N>` and sends READY=1.
-const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION notify";
 
 /// sigward holding a TCP socket for generations that each run `sh -c SCRIPT`, with `options`.
 fn generations(options: &[&str], script: &str) -> Ns {
-    let mut args = vec!["--listen", "tcp://127.0.0.1:0"];
-    args.extend(options);
-    args.extend(["--", "sh", "-c", script]);
-    Ns::start(&args)
-}
-
-fn generation_log(ns: &Ns, n: u32) -> String {
-    ns.dir.path(&format!("gen{n}"))
+    sh_under(
+        &[&["--listen", "tcp://127.0.0.1:0"], options].concat(),
+        script,
+    )
 }
 
 #[test]
@@ -73,45 +67,29 @@ fn generation_sees_sockets_and_environment_exactly_as_specified() {
 
 #[test]
 fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
-    let ns = generations(&[], GEN);
-    wait_line(&generation_log(&ns, 1), "notified ok=true", T);
+    let ns = generations(&[], &format!("{GEN} notify"));
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    let ready = wait_line(&generation_log(&ns, 2), "notified ok=true", T);
-    let old_got_term = wait_line(
-        &generation_log(&ns, 1),
-        &format!("sig {} ", libc::SIGTERM),
-        T,
-    );
+    let ready = wait_line(&ns.gen_log(2), "notified ok=true", T);
+    let old_got_term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     assert!(
         field(&old_got_term, "t").parse::<u128>().unwrap()
             >= field(&ready, "t").parse::<u128>().unwrap(),
         "the old generation was stopped before the new one was ready"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(done.stderr.contains("generation 2 (pid"), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("now serving; stopping generation 1"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("now serving; stopping generation 1");
 }
 
 #[test]
 fn after_readiness_promotes_once_the_duration_has_passed() {
-    let ns = generations(
-        &["--ready", "after:700ms"],
-        "exec {probe} log={dir}gen$SIGWARD_GENERATION",
-    );
-    wait_line(&generation_log(&ns, 1), "ready", T);
+    let ns = generations(&["--ready", "after:700ms"], GEN);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    let started = wait_line(&generation_log(&ns, 2), "start", T);
-    let term = wait_line(
-        &generation_log(&ns, 1),
-        &format!("sig {} ", libc::SIGTERM),
-        T,
-    );
+    let started = wait_line(&ns.gen_log(2), "start", T);
+    let term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     let waited =
         field(&term, "t").parse::<u128>().unwrap() - field(&started, "t").parse::<u128>().unwrap();
     assert!(
@@ -119,29 +97,23 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
         "old generation stopped {} ms after the new one started",
         waited / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
 fn new_generation_that_crashes_leaves_the_old_one_serving() {
-    let script = format!("[ \"$SIGWARD_GENERATION\" = 2 ] && exit 3; {GEN}");
+    let script = format!("[ \"$SIGWARD_GENERATION\" = 2 ] && exit 3; {GEN} notify");
     let ns = generations(&[], &script);
-    wait_line(&generation_log(&ns, 1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500));
     ns.signal(libc::SIGUSR1); // still forwarded to the (old, current) generation
-    wait_line(
-        &generation_log(&ns, 1),
-        &format!("sig {} ", libc::SIGUSR1),
-        T,
-    );
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGUSR1), T);
     assert_eq!(
-        signals_seen(&std::fs::read_to_string(generation_log(&ns, 1)).unwrap()),
+        signals_seen(&std::fs::read_to_string(ns.gen_log(1)).unwrap()),
         vec![libc::SIGUSR1]
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 143,
         "the exit status is generation 1's: {}",
@@ -161,31 +133,21 @@ fn new_generation_that_crashes_leaves_the_old_one_serving() {
 fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_serving() {
     let script = "[ \"$SIGWARD_GENERATION\" = 2 ] && exec {probe} log={dir}gen2; exec {probe} log={dir}gen1 notify";
     let ns = generations(&["--ready-timeout", "1s"], script);
-    wait_line(&generation_log(&ns, 1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&generation_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     std::thread::sleep(Duration::from_millis(1800));
     ns.signal(libc::SIGUSR1);
-    wait_line(
-        &generation_log(&ns, 1),
-        &format!("sig {} ", libc::SIGUSR1),
-        T,
-    );
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGUSR1), T);
     // Generation 2 was SIGKILLed: it recorded no signal and no exit of its own.
-    let gen2 = std::fs::read_to_string(generation_log(&ns, 2)).unwrap();
+    let gen2 = std::fs::read_to_string(ns.gen_log(2)).unwrap();
     assert!(
         !gen2.contains("exit") && signals_seen(&gen2).is_empty(),
         "{gen2}"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143);
-    assert!(
-        done.stderr
-            .contains("abandoned: it was not ready after 1s; generation 1"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("abandoned: it was not ready after 1s; generation 1");
     assert!(
         !done.stderr.contains("now serving"),
         "generation 2 must never take over: {}",
@@ -197,36 +159,30 @@ fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_s
 fn restart_during_a_restart_is_ignored() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION";
     let ns = generations(&["--ready-timeout", "30s"], script);
-    wait_line(&generation_log(&ns, 1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&generation_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        !std::path::Path::new(&generation_log(&ns, 3)).exists(),
+        !std::path::Path::new(&ns.gen_log(3)).exists(),
         "a third generation was started"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains("restart ignored, generation 2 is still starting"),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said("restart ignored, generation 2 is still starting");
 }
 
 #[test]
 fn stop_during_a_restart_stops_every_generation() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=exit:7";
     let ns = generations(&["--ready-timeout", "30s"], script);
-    wait_line(&generation_log(&ns, 1), "notified ok=true", T);
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&generation_log(&ns, 2), "ready", T);
-    let (gen1, gen2) = (generation_log(&ns, 1), generation_log(&ns, 2));
+    wait_line(&ns.gen_log(2), "ready", T);
+    let (gen1, gen2) = (ns.gen_log(1), ns.gen_log(2));
     ns.signal(libc::SIGTERM);
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
-    wait_line(&gen2, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
+    wait_line(&gen2, &sig_record(libc::SIGTERM), T);
     let done = ns.wait(T);
     assert_eq!(
         done.code, 143,
@@ -240,12 +196,7 @@ fn socket_activated_sigward_hands_its_sockets_on_with_listen_pid_rewritten() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
     let ns = Ns::start_with(&["--", "{probe}", "log={log}"], move |cmd| {
-        // As systemd or podman would: the socket at fd 3, LISTEN_PID naming sigward (PID 1 of the
-        // namespace), a name.
-        cmd.env("LISTEN_FDS", "1")
-            .env("LISTEN_PID", "1")
-            .env("LISTEN_FDNAMES", "web");
-        pass_as_fd3(cmd, fd);
+        socket_activated(cmd, fd, "web")
     });
     let start = ns.wait_record("start", T);
     let env = ns.wait_record("env", T);
@@ -331,18 +282,21 @@ fn hello_server_restarts_without_refusing_a_request() {
         "every generation served"
     );
     assert!(ok > 100, "only {ok} requests");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 0);
+    assert_eq!(ns.stop(T).code, 0);
 }
 
 #[test]
 fn readiness_reloading_and_stopping_are_passed_up_to_a_notify_aware_parent() {
     // Play systemd: a datagram socket for sigward's own NOTIFY_SOCKET.
     let parent = NotifyParent::new();
-    let ns = Ns::start_with(
-        &["--listen", "tcp://127.0.0.1:0", "--", "sh", "-c", GEN],
-        |cmd| parent.env(cmd),
-    );
+    let ns = parent.start(&[
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--",
+        "sh",
+        "-c",
+        &format!("{GEN} notify"),
+    ]);
     // The state messages in order; what else is relayed (STATUS=, WATCHDOG=1) is left aside.
     let next = || loop {
         let m = parent.next(T).expect("a message from sigward");

@@ -7,41 +7,24 @@ use common::*;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-/// Each generation is a probe that records to `gen<N>`.
-const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
 
 /// sigward restarting `sh -c SCRIPT` in place on HUP, with `options`.
 fn in_place(options: &[&str], script: &str) -> Ns {
-    let mut args = vec!["--restart-signal", "HUP"];
-    args.extend(options);
-    args.extend(["--", "sh", "-c", script]);
-    Ns::start(&args)
-}
-
-fn gen_log(ns: &Ns, n: u32) -> String {
-    ns.dir.path(&format!("gen{n}"))
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn t_of(line: &str) -> u128 {
-    field(line, "t").parse().expect("t=")
+    sh_under(&[&["--restart-signal", "HUP"], options].concat(), script)
 }
 
 #[test]
 fn generations_are_counted_across_restarts_in_place_and_each_old_one_is_stopped_first() {
     let ns = in_place(&[], GEN);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    let start2 = wait_line(&ns.gen_log(2), "start", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     ns.signal(libc::SIGHUP);
-    let start3 = wait_line(&gen_log(&ns, 3), "start", T);
-    wait_line(&gen_log(&ns, 3), "ready", T);
+    let start3 = wait_line(&ns.gen_log(3), "start", T);
+    wait_line(&ns.gen_log(3), "ready", T);
     for (old, next_start) in [(1, &start2), (2, &start3)] {
-        let records = read(&gen_log(&ns, old));
+        let records = read(&ns.gen_log(old));
         assert_eq!(
             signals_seen(&records),
             vec![libc::SIGTERM],
@@ -60,8 +43,7 @@ fn generations_are_counted_across_restarts_in_place_and_each_old_one_is_stopped_
         "0,1,2",
         "no socket, nothing of sigward's"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     for needle in [
         "restarting in place: stopping generation 1 (pid",
@@ -77,22 +59,18 @@ fn generations_are_counted_across_restarts_in_place_and_each_old_one_is_stopped_
 fn the_old_generation_is_drained_with_the_configured_stop_signal() {
     // The probe records QUIT and goes on: the grace deadline ends it.
     let ns = in_place(&["-S", "QUIT", "-t", "1s"], GEN);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     assert_eq!(
-        signals_seen(&read(&gen_log(&ns, 1))),
+        signals_seen(&read(&ns.gen_log(1))),
         vec![libc::SIGQUIT],
         "the configured stop signal, once, and never TERM"
     );
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
-    assert!(
-        done.stderr.contains("with SIGQUIT, grace period 1s"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("with SIGQUIT, grace period 1s");
 }
 
 #[test]
@@ -100,17 +78,16 @@ fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
     // comm=stubborn: the straggler's name as the log must show it.
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 on-term=ignore comm=73747562626f726e; exec {probe} log={dir}gen$SIGWARD_GENERATION";
     let ns = in_place(&["-t", "1s"], script);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     let hup = now_ns();
     ns.signal(libc::SIGHUP);
-    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
+    let start2 = wait_line(&ns.gen_log(2), "start", T);
     assert!(
         t_of(&start2) - hup >= 900_000_000,
         "generation 2 started {} ms after the restart signal, before the grace deadline",
         (t_of(&start2) - hup) / 1_000_000
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(
         done.stderr
@@ -119,11 +96,7 @@ fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("exited with signal SIGKILL"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("exited with signal SIGKILL");
 }
 
 #[test]
@@ -133,9 +106,9 @@ fn a_group_member_of_the_old_generation_is_gone_before_the_new_one_starts() {
     let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then {probe} log={dir}worker on-term=drain:700:0 & exec {probe} log={dir}gen1; fi; exec {probe} log={dir}gen$SIGWARD_GENERATION";
     let ns = in_place(&[], script);
     wait_line(&ns.dir.path("worker"), "ready", T);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    let start2 = wait_line(&gen_log(&ns, 2), "start", T);
+    let start2 = wait_line(&ns.gen_log(2), "start", T);
     let worker = read(&ns.dir.path("worker"));
     let drained = worker
         .lines()
@@ -149,8 +122,7 @@ fn a_group_member_of_the_old_generation_is_gone_before_the_new_one_starts() {
         vec![libc::SIGTERM],
         "once: with its group, not again as a leftover"
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -166,7 +138,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
     let ns = in_place(&["-t", "2s"], &script);
     wait_line(&gen1, "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen1, &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen1, &sig_record(libc::SIGTERM), T);
     ns.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -175,8 +147,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
         "the first stop signal from outside is not sent again: it already had one"
     );
     // A later one from outside is forwarded, as during any stop sequence.
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 137,
         "killed at the restart's own deadline: {}",
@@ -191,12 +162,7 @@ fn an_external_stop_signal_during_a_restart_ends_sigward_with_no_new_generation(
         "a new generation started after the stop signal: {}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("during a restart: stopping instead, generation 2 will not start"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during a restart: stopping instead, generation 2 will not start");
     assert!(
         done.elapsed < Duration::from_secs(15),
         "the deadline was extended"
@@ -209,40 +175,34 @@ fn a_restart_signal_during_a_restart_is_ignored() {
     // on a loaded machine.
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:2500:0";
     let ns = in_place(&[], script);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 1), &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !std::path::Path::new(&gen_log(&ns, 3)).exists(),
+        !std::path::Path::new(&ns.gen_log(3)).exists(),
         "a third generation was started"
     );
     assert!(
-        signals_seen(&read(&gen_log(&ns, 2))).is_empty(),
+        signals_seen(&read(&ns.gen_log(2))).is_empty(),
         "the ignored restart signal reached nobody"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(
         done.code, 0,
         "generation 2 drained and exited 0: {}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("restart ignored, generation 1 is being restarted"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("restart ignored, generation 1 is being restarted");
 }
 
 #[test]
 fn a_new_generation_that_fails_at_once_ends_sigward_with_its_status() {
     let script = "[ -e {dir}marker ] && exit 3; touch {dir}marker; exec {probe} log={dir}gen$SIGWARD_GENERATION";
     let ns = in_place(&[], script);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
     let done = ns.wait(T);
     assert_eq!(done.code, 3, "{}", done.stderr);
@@ -265,13 +225,7 @@ fn a_restart_that_cannot_run_the_command_is_reported_and_sigward_exits_127() {
     ns.signal(libc::SIGUSR2);
     let done = ns.wait(T);
     assert_eq!(done.code, 127, "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "generation 2 cannot run: No such file or directory; exiting with status 127"
-        ),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 cannot run: No such file or directory; exiting with status 127");
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
 }
 
@@ -286,9 +240,9 @@ fn each_generation_starts_in_the_containers_working_directory_with_its_environme
             cmd.current_dir(&cwd).env("APP_SETTING", "kept");
         },
     );
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     let cwd = cwd.to_string_lossy();
     assert_eq!(
         read(&ns.dir.path("seen1")).trim(),
@@ -298,8 +252,7 @@ fn each_generation_starts_in_the_containers_working_directory_with_its_environme
         read(&ns.dir.path("seen2")).trim(),
         format!("{cwd} kept 2 none")
     );
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
@@ -340,7 +293,7 @@ fn on_a_terminal_the_next_generation_takes_the_foreground_so_ctrl_c_reaches_it()
     let stdin = script.stdin.as_mut().unwrap();
     std::io::Write::write_all(stdin, &[0x03]).unwrap(); // Ctrl-C, as typed
     std::io::Write::flush(stdin).unwrap();
-    let int = wait_line(&record(2), &format!("sig {} ", libc::SIGINT), T);
+    let int = wait_line(&record(2), &sig_record(libc::SIGINT), T);
     assert_eq!(
         field(&int, "from"),
         "0",
@@ -368,7 +321,7 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
     // outside, so it is not sigward's descendant) that ignores TERM too.
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=ignore";
     let ns = in_place(&["-t", "1s"], script);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     let session_log = ns.dir.path("session");
     let mut session = std::process::Command::new("nsenter")
         .args(["-t", &ns.pid1.to_string(), "-p", "--"])
@@ -378,7 +331,7 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
         .expect("nsenter (util-linux)");
     wait_line(&session_log, "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         session.try_wait().unwrap().is_none(),
@@ -388,8 +341,7 @@ fn a_restart_leaves_a_kubectl_exec_session_alone_and_the_real_stop_does_not() {
         signals_seen(&read(&session_log)).is_empty(),
         "the restart signalled the exec session"
     );
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let status = session.wait().unwrap();
     assert!(
@@ -408,7 +360,7 @@ fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it
         wait_line(&ns.dir.path(name), "ready", T);
     }
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     for name in ["grouped", "daemon"] {
         assert_eq!(
             signals_seen(&read(&ns.dir.path(name))),
@@ -416,15 +368,10 @@ fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it
             "{name}: once"
         );
     }
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,"
-        ),
-        "{}",
-        done.stderr
+    done.assert_said(
+        "2 processes left after the main child exited: sent SIGTERM to 1, 1 already had it,",
     );
 }
 
@@ -432,20 +379,15 @@ fn the_leftovers_line_tells_who_was_sent_the_stop_signal_from_who_already_had_it
 fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nobody_had_it() {
     // `-r TERM:0`: the restart sends nothing, so nobody "already had the stop signal".
     let ns = in_place(&["-r", "TERM:0", "-t", "1s"], GEN);
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(200));
     ns.signal(libc::SIGTERM);
-    let gen1 = gen_log(&ns, 1);
+    let gen1 = ns.gen_log(1);
     assert!(signals_seen(&read(&gen1)).is_empty(), "nothing was sent");
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "killed at the deadline: {}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("during a restart: stopping instead, generation 2 will not start"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during a restart: stopping instead, generation 2 will not start");
     assert!(
         !done.stderr.contains("already had the stop signal"),
         "{}",
@@ -470,7 +412,7 @@ fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_n
     let ns = in_place(&["-S", "RTMIN+3", "-r", "RTMIN+3:TERM"], &script);
     wait_line(&gen_path(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_path(1), &format!("sig {} ", libc::SIGTERM), T);
+    wait_line(&gen_path(1), &sig_record(libc::SIGTERM), T);
     // Hold sigward still (as PID 1 it can be stopped from outside) while generation 1 drains
     // and exits.
     ns.signal(libc::SIGSTOP);
@@ -493,25 +435,13 @@ fn a_stop_signal_queued_behind_many_others_between_the_generations_still_means_n
 
 #[test]
 fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() {
-    let bit = |sig: i32| 1u64 << (sig - 1);
     let blocked = bit(libc::SIGUSR2) | bit(libc::SIGWINCH);
     // The probe runs directly (a shell would reset SIGCHLD): both generations record to {log}.
     let ignored = bit(libc::SIGHUP) | bit(libc::SIGCHLD) | bit(libc::SIGPIPE);
-    let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
-    let ns = Ns::pid1(
-        &[
-            "{probe}",
-            &ign,
-            &mask,
-            "--",
-            sigward_bin(),
-            "--restart-signal",
-            "USR1",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        |_| {},
+    let ns = Ns::start_with_signals(
+        ignored,
+        blocked,
+        &["--restart-signal", "USR1", "--", "{probe}", "log={log}"],
     );
     ns.wait_record("ready", T);
     ns.signal(libc::SIGUSR1);
@@ -540,18 +470,17 @@ fn the_next_generation_gets_the_mask_and_ignored_signals_sigward_started_with() 
         );
     }
     assert_eq!(field(starts[1], "fds"), "0,1,2", "nothing of sigward's");
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.wait(T).code, 143);
+    assert_eq!(ns.stop(T).code, 143);
 }
 
 #[test]
 fn a_restart_whose_stop_signal_is_rewritten_to_0_does_not_misname_it() {
     let ns = in_place(&["-S", "QUIT", "-r", "QUIT:0", "-t", "1s"], GEN);
     // 2 natively, 3 under QEMU (whose own thread takes pid 2).
-    let gen1 = field(&wait_line(&gen_log(&ns, 1), "start", T), "pid").to_string();
-    wait_line(&gen_log(&ns, 1), "ready", T);
+    let gen1 = field(&wait_line(&ns.gen_log(1), "start", T), "pid").to_string();
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&gen_log(&ns, 2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "{}", done.stderr);

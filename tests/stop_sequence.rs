@@ -10,7 +10,7 @@ const MS: u128 = 1_000_000;
 
 #[test]
 fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
-    let mut ns = Ns::start(&["-d", "1s", "-t", "20s", "--", "{probe}", "log={log}"]);
+    let mut ns = probe_under(&["-d", "1s", "-t", "20s"], &[]);
     ns.wait_record("ready", T);
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
@@ -21,7 +21,7 @@ fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
     );
     // The app still gets other signals during the delay.
     ns.signal(libc::SIGUSR1);
-    ns.wait_record(&format!("sig {} ", libc::SIGUSR1), T);
+    ns.wait_record(&sig_record(libc::SIGUSR1), T);
     let done = ns.wait(T);
     let got = signal_time(&done.records, libc::SIGTERM).expect("the app got SIGTERM");
     assert!(
@@ -30,17 +30,12 @@ fn pre_stop_delay_holds_sigterm_while_the_app_keeps_serving() {
         (got - sent) / MS
     );
     assert_eq!(done.code, 143);
-    assert!(
-        done.stderr
-            .contains("holding SIGTERM for the pre-stop delay of 1s"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("holding SIGTERM for the pre-stop delay of 1s");
 }
 
 #[test]
 fn second_stop_signal_cuts_the_pre_stop_delay() {
-    let ns = Ns::start(&["-d", "20s", "-t", "30s", "--", "{probe}", "log={log}"]);
+    let ns = probe_under(&["-d", "20s", "-t", "30s"], &[]);
     ns.wait_record("ready", T);
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
@@ -53,30 +48,18 @@ fn second_stop_signal_cuts_the_pre_stop_delay() {
         "delay not cut: {} ms",
         (got - sent) / MS
     );
-    assert!(
-        done.stderr
-            .contains("during the pre-stop delay: ending it now"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during the pre-stop delay: ending it now");
     assert_eq!(done.code, 143);
 }
 
 #[test]
 fn main_child_exit_ends_the_pre_stop_delay() {
-    let ns = Ns::start(&[
-        "-d",
-        "20s",
-        "-t",
-        "30s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-d", "20s", "-t", "30s"],
         "{probe} log={log} on-term=ignore exit=0 & wait; sleep 1; exit 5",
-    ]);
+    );
     ns.wait_record("exit", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 5);
     assert!(
         done.elapsed < Duration::from_secs(15),
@@ -86,57 +69,45 @@ fn main_child_exit_ends_the_pre_stop_delay() {
 
 #[test]
 fn stop_signal_while_draining_is_forwarded_again() {
-    let ns = Ns::start(&["-t", "1500ms", "--", "{probe}", "log={log}", "on-term=stay"]);
+    let ns = probe_under(&["-t", "1500ms"], &["on-term=stay"]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGTERM);
-    ns.wait_record(&format!("sig {} ", libc::SIGTERM), T);
+    ns.wait_record(&sig_record(libc::SIGTERM), T);
     ns.signal(libc::SIGINT);
     let done = ns.wait(T);
     assert_eq!(
         signals_seen(&done.records),
         vec![libc::SIGTERM, libc::SIGINT]
     );
-    assert!(
-        done.stderr
-            .contains("received SIGINT from outside the PID namespace (pid 0) while draining"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("received SIGINT from outside the PID namespace (pid 0) while draining");
 }
 
 #[test]
 fn sigterm_ignoring_app_is_killed_at_the_grace_deadline_and_named() {
-    let ns = Ns::start(&["-t", "1s", "--", "{probe}", "log={log}", "on-term=ignore"]);
+    let ns = probe_under(&["-t", "1s"], &["on-term=ignore"]);
     let ready = ns.wait_record("start", T);
     ns.wait_record("ready", T);
     let pid = field(&ready, "pid").to_string();
     let sent = std::time::Instant::now();
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     assert!(
         sent.elapsed() >= Duration::from_millis(950),
         "killed before the grace period ended"
     );
     assert!(done.elapsed < Duration::from_secs(15));
-    assert!(
-        done.stderr.contains(&format!(
-            "grace period of 1s is over: killing 1 straggler: {pid} (probe)"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "grace period of 1s is over: killing 1 straggler: {pid} (probe)"
+    ));
 }
 
 #[test]
 fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
     // The main child (sh) exits with 7 and leaves a worker that needs 1s to drain on SIGTERM.
-    let ns = Ns::start(&[
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &[],
         "{probe} log={log} on-term=drain:1000:0 & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 7",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
     assert_eq!(signals_seen(&done.records), vec![libc::SIGTERM]);
@@ -145,12 +116,7 @@ fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
         "the worker was cut off mid-drain:\n{}",
         done.records
     );
-    assert!(
-        done.stderr
-            .contains("1 process left after the main child exited: sent SIGTERM"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("1 process left after the main child exited: sent SIGTERM");
 }
 
 #[test]
@@ -164,25 +130,16 @@ fn exits_at_once_when_the_main_child_leaves_nothing_behind() {
 #[test]
 fn setsid_daemon_is_swept_when_sigward_is_pid1() {
     // The daemon leaves the group with setsid and ignores SIGTERM; only PID 1's sweep reaches it.
-    let ns = Ns::start(&[
-        "-t",
-        "1s",
-        "--",
-        "sh",
-        "-c",
+    let ns = sh_under(
+        &["-t", "1s"],
         "{probe} log={log} sid on-term=ignore & while ! grep -q ready {log} 2>/dev/null; do sleep 0.02; done; exit 3",
-    ]);
+    );
     let done = ns.wait(T);
     assert_eq!(done.code, 3, "{}", done.stderr);
     let pid = field(done.records.lines().next().unwrap(), "pid");
     let sid = field(done.records.lines().next().unwrap(), "sid");
     assert_eq!(pid, sid, "the probe did not become a daemon");
-    assert!(
-        done.stderr
-            .contains(&format!("killing 1 straggler: {pid} (probe)")),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!("killing 1 straggler: {pid} (probe)"));
 }
 
 #[test]
@@ -214,17 +171,12 @@ fn grace_deadline_runs_on_the_monotonic_clock_alone() {
         .map(|v| v.split_whitespace().next().unwrap_or(""));
     assert_eq!(monotonic, Some(ten_years), "no time namespace: {offsets}");
     let sent = std::time::Instant::now();
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 137, "{}", done.stderr);
     let took = sent.elapsed();
     assert!(
         took >= Duration::from_millis(950) && took < Duration::from_secs(10),
         "deadline after {took:?}"
     );
-    assert!(
-        done.stderr.contains("grace period of 1s is over"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("grace period of 1s is over");
 }

@@ -21,13 +21,7 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
         sigward_bin(),
         probe()
     );
-    let mut script = Command::new("script")
-        .args(["-qfec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux)");
+    let mut script = in_script(&inner, Stdio::piped(), Stdio::piped());
     let start = Instant::now();
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -102,6 +96,18 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
 
 const T: Duration = Duration::from_secs(20);
 
+/// `script -qfec CMDLINE /dev/null`: CMDLINE in a shell whose controlling terminal is a new
+/// pseudo-terminal, in its foreground; we type on `script`'s stdin.
+fn in_script(cmdline: &str, stdout: Stdio, stderr: Stdio) -> std::process::Child {
+    Command::new("script")
+        .args(["-qfec", cmdline, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("script (util-linux)")
+}
+
 /// `(state, ppid, pgid, tpgid)` of a process, from /proc/PID/stat; `tpgid` is the foreground
 /// group of its controlling terminal.
 fn stat(pid: i32) -> Option<(char, i32, i32, i32)> {
@@ -170,13 +176,7 @@ impl Terminal {
     fn start(dir: &Scratch, body: &str) -> Terminal {
         let path = dir.path("job.sh");
         std::fs::write(&path, format!("set -m\n{body}")).unwrap();
-        let mut script = Command::new("script")
-            .args(["-qfec", &format!("bash {path}"), "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("script (util-linux)");
+        let mut script = in_script(&format!("bash {path}"), Stdio::piped(), Stdio::null());
         let tree = KillTree(script.id() as i32);
         let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
@@ -226,14 +226,6 @@ impl Terminal {
         }
         self.tree.disarm();
     }
-}
-
-fn count_lines(path: &str, prefix: &str) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .count()
 }
 
 /// The probe's pid and sigward's (its parent), from the probe's start record.
@@ -519,21 +511,16 @@ fn sigtstp_to_sigward_stops_an_app_in_its_own_session_and_sigcont_resumes_both()
 /// orphaned, the kernel discards it), and sigward never stops itself.
 #[test]
 fn as_pid1_sigtstp_is_only_forwarded() {
-    let ns = Ns::start(&["-v", "--", "{probe}", "log={log}", "jobs"]);
+    let ns = probe_under(&["-v"], &["jobs"]);
     ns.wait_record("ready", T);
     ns.signal(libc::SIGTSTP);
     ns.signal(libc::SIGUSR1);
     // Signals are handled in order: USR1 reaching the app proves sigward went on after TSTP.
     ns.wait_record("sig 10 ", T);
     assert_ne!(state(ns.pid1), 'T', "PID 1 stopped itself");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr.contains("forwarded SIGTSTP to process group"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("forwarded SIGTSTP to process group");
     assert!(!done.stderr.contains("stops too"), "{}", done.stderr);
 }
 
@@ -587,12 +574,20 @@ fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
 /// still blocked, so generation 2 grabs the foreground from the shell.
 #[test]
 fn a_restart_after_bg_does_not_take_the_terminal_from_the_shell() {
+    restart_after_bg_leaves_the_terminal_to_the_shell(
+        "--listen tcp://127.0.0.1:0 --ready after:100ms",
+    );
+}
+
+/// sigward with `options` (a restart on SIGHUP) runs a job-control probe from an interactive
+/// shell; Ctrl-Z, then `bg`: the terminal is the shell's. Then SIGHUP, and generation 2 starts.
+fn restart_after_bg_leaves_the_terminal_to_the_shell(options: &str) {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
     let mut term = Terminal::start(
         &dir,
         &format!(
-            "{} -v --listen tcp://127.0.0.1:0 --ready after:100ms -- {} log={log} jobs\n\
+            "{} -v {options} -- {} log={log} jobs\n\
              echo \"stopped rc=$?\"\n\
              bg\n\
              read -r go\n\
@@ -640,13 +635,7 @@ fn ctrl_z_with_nobody_to_continue_the_job_does_not_hang_the_app() {
         sigward_bin(),
         probe()
     );
-    let mut script = Command::new("script")
-        .args(["-qfec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut script = in_script(&inner, Stdio::null(), Stdio::null());
     let _tree = KillTree(script.id() as i32);
     wait_line(&log, "ready", T);
     let (app, sigward) = probe_and_sigward(&log);
@@ -778,41 +767,5 @@ fn under_tini_sigtstp_does_not_freeze_the_container() {
 
 #[test]
 fn a_restart_in_place_after_bg_does_not_take_the_terminal_from_the_shell() {
-    let dir = Scratch::new();
-    let log = dir.path("probe.log");
-    let mut term = Terminal::start(
-        &dir,
-        &format!(
-            "{} -v --restart-signal HUP -- {} log={log} jobs\n\
-             echo \"stopped rc=$?\"\n\
-             bg\n\
-             read -r go\n\
-             echo \"shell fg=$(cut -d' ' -f5,8 /proc/self/stat | tr ' ' :)\"\n\
-             kill %1; wait\n",
-            sigward_bin(),
-            probe()
-        ),
-    );
-    wait_line(&log, "ready", T);
-    let (_app, sigward) = probe_and_sigward(&log);
-    let shell = stat(sigward).unwrap().1;
-    let shell_group = stat(shell).unwrap().2;
-    term.type_keys(&[0x1a]);
-    term.wait_for("stopped rc=147");
-    wait_line(&log, "sig 18 ", T);
-    wait_stat(shell, "the shell holds the terminal after bg", |s| {
-        s.3 == shell_group
-    });
-    // SAFETY: kill(2) with plain integers.
-    unsafe { libc::kill(sigward, libc::SIGHUP) };
-    let n = eventually(T, || count_lines(&log, "start "), |&n| n == 2);
-    assert_eq!(n, 2, "generation 2 started");
-    std::thread::sleep(Duration::from_millis(300));
-    let tpgid = stat(shell).unwrap().3;
-    assert_eq!(
-        tpgid, shell_group,
-        "generation 2 took the terminal's foreground from the shell (tpgid {tpgid})"
-    );
-    term.type_keys(b"go\n");
-    term.wait_for("shell fg=");
+    restart_after_bg_leaves_the_terminal_to_the_shell("--restart-signal HUP");
 }

@@ -14,7 +14,8 @@ const T: Duration = Duration::from_secs(20);
 /// SIGHUP as the probe records it.
 const HUP: &str = "sig 1 ";
 
-/// sigward as PID 1 watching `paths` (under the scratch dir) with `options`, running the probe.
+/// sigward as PID 1 watching `paths` (absolute, or under the scratch dir) with `options`, running
+/// the probe.
 /// Returns once the probe waits for signals: from then on the watches are armed (sigward arms
 /// them before it starts the app).
 fn watching(paths: &[&str], options: &[&str]) -> Ns {
@@ -25,7 +26,10 @@ fn watching_with(paths: &[&str], options: &[&str], probe_words: &[&str]) -> Ns {
     let mut args: Vec<String> = Vec::new();
     for p in paths {
         args.push("--watch".into());
-        args.push(format!("{{dir}}{p}"));
+        args.push(match p.starts_with('/') {
+            true => p.to_string(),
+            false => format!("{{dir}}{p}"),
+        });
     }
     args.extend(options.iter().map(|s| s.to_string()));
     args.extend(["--".into(), "{probe}".into(), "log={log}".into()]);
@@ -34,6 +38,22 @@ fn watching_with(paths: &[&str], options: &[&str], probe_words: &[&str]) -> Ns {
     let ns = Ns::start_with(&args, only_stdio);
     ns.wait_record("ready", T);
     ns
+}
+
+/// sigward with `options` running generations of `sh -c SCRIPT`, watching `app.conf` in the
+/// scratch dir (300 ms debounce).
+fn generations_watching_app_conf(options: &[&str], script: &str) -> Ns {
+    let watch = ["--watch", "{dir}app.conf", "--watch-debounce", "300ms"];
+    sh_under(&[&watch, options].concat(), script)
+}
+
+/// `app.conf` (v1) in a scratch dir of the test's, written before sigward starts watching it.
+fn watching_a_written_file() -> (Scratch, String, Ns) {
+    let dir = Scratch::new();
+    let file = dir.path("app.conf");
+    std::fs::write(&file, "v1").unwrap();
+    let ns = watching(&[&file], DEBOUNCE);
+    (dir, file, ns)
 }
 
 /// Waits for the `n`-th SIGHUP, then for three more quiet windows, and returns how many came.
@@ -112,18 +132,7 @@ const DEBOUNCE: &[&str] = &["--watch-debounce", "400ms"];
 fn kubelet_atomic_update_of_a_configmap_volume_is_one_sighup_per_update() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("a", "1"), ("b", "1"), ("c", "1")]);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
+    let ns = watching(&[&vol.dir], DEBOUNCE);
     // 2 natively, 3 under QEMU (whose own thread takes pid 2).
     let app = field(&ns.wait_record("start", T), "pid").to_string();
     ns.wait_record("ready", T);
@@ -140,8 +149,7 @@ fn kubelet_atomic_update_of_a_configmap_volume_is_one_sighup_per_update() {
     );
     vol.update(&[("a", "3")], true);
     assert_eq!(hups_after(&ns, 2, D), 2);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr.contains(&format!(
             "config changed ({}/..data): sent SIGHUP to process group {app}",
@@ -157,19 +165,7 @@ fn a_watched_key_of_a_configmap_volume_fires_on_the_data_swap() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("app.yaml", "1"), ("other", "1")]);
     let key = format!("{}/app.yaml", vol.dir);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &key,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&key], DEBOUNCE);
     vol.update(&[("app.yaml", "2"), ("other", "2")], true);
     assert_eq!(hups_after(&ns, 1, D), 1);
     vol.update(&[("app.yaml", "3"), ("other", "2")], true);
@@ -181,11 +177,7 @@ fn a_hundred_rapid_updates_make_one_action() {
     let dir = Scratch::new();
     let mut vol = Volume::new(dir.path("config"), &[("a", "0")]);
     // The default debounce (1s): the updates only need to come less than 1s apart.
-    let ns = Ns::start_with(
-        &["--watch", &vol.dir, "--", "{probe}", "log={log}"],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir], &[]);
     let start = Instant::now();
     for i in 0..100 {
         vol.update(&[("a", &i.to_string()), ("b", "x")], true);
@@ -223,22 +215,7 @@ fn a_file_rewritten_in_place_is_one_action() {
 
 #[test]
 fn an_editors_write_to_temp_and_rename_is_one_action() {
-    let dir = Scratch::new();
-    let file = dir.path("app.conf");
-    std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let (dir, file, ns) = watching_a_written_file();
     // A temp file beside it (which alone changes nothing watched), then renamed over it.
     let tmp = dir.path(".app.conf.swp");
     std::fs::write(&tmp, "v2").unwrap();
@@ -249,22 +226,7 @@ fn an_editors_write_to_temp_and_rename_is_one_action() {
 
 #[test]
 fn a_file_deleted_and_recreated_is_one_action() {
-    let dir = Scratch::new();
-    let file = dir.path("app.conf");
-    std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let (_dir, file, ns) = watching_a_written_file();
     std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1);
@@ -279,21 +241,7 @@ fn reading_watched_files_does_nothing() {
     let vol = Volume::new(dir.path("config"), &[("a", "1")]);
     let file = dir.path("plain.conf");
     std::fs::write(&file, "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch",
-            &file,
-            "--watch-debounce",
-            "300ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir, &file], &["--watch-debounce", "300ms"]);
     for _ in 0..20 {
         std::fs::read(&file).unwrap();
         std::fs::read(format!("{}/a", vol.dir)).unwrap();
@@ -329,12 +277,7 @@ fn a_change_during_the_stop_sequence_is_not_acted_on() {
         "only the stop signal:\n{}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("during the stop sequence: not acting on it"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("during the stop sequence: not acting on it");
 }
 
 #[test]
@@ -354,8 +297,7 @@ fn a_path_missing_at_start_is_waited_for_and_acted_on_once_it_appears() {
     // From then on it is watched as any file.
     std::fs::write(ns.dir.path("etc/app/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 2, D), 2);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr
             .contains("etc/app/app.conf does not exist yet: waiting for it (watching "),
@@ -369,19 +311,7 @@ fn a_watched_file_whose_directory_is_replaced_is_one_action_and_stays_watched() 
     let dir = Scratch::new();
     std::fs::create_dir(dir.path("conf")).unwrap();
     std::fs::write(dir.path("conf/app.conf"), "v1").unwrap();
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &dir.path("conf/app.conf"),
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&dir.path("conf/app.conf")], DEBOUNCE);
     std::fs::create_dir(dir.path("conf.new")).unwrap();
     std::fs::write(dir.path("conf.new/app.conf"), "v2").unwrap();
     std::fs::rename(dir.path("conf"), dir.path("conf.old")).unwrap();
@@ -452,19 +382,7 @@ fn the_inotify_fd_never_reaches_the_app() {
 fn idle_with_a_watch_armed_costs_no_wake_ups() {
     let dir = Scratch::new();
     let vol = Volume::new(dir.path("config"), &[("a", "1")]);
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            &vol.dir,
-            "--watch",
-            &dir.path("missing/app.conf"),
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
+    let ns = watching(&[&vol.dir, &dir.path("missing/app.conf")], &[]);
     let switches = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", ns.pid1)).unwrap();
         status
@@ -493,44 +411,27 @@ fn idle_with_a_watch_armed_costs_no_wake_ups() {
 #[test]
 fn on_change_restart_with_listen_starts_a_new_generation() {
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION notify";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "restart",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &["--listen", "tcp://127.0.0.1:0", "--on-change", "restart"],
         script,
-    ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "notified ok=true", T);
+    );
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
-    let started = wait_line(&generation(2), "start", T);
-    let env = wait_line(&generation(2), "env", T);
+    let started = wait_line(&ns.gen_log(2), "start", T);
+    let env = wait_line(&ns.gen_log(2), "env", T);
     assert_eq!(field(&env, "SIGWARD_GENERATION"), "2", "{started}");
     // The old generation is retired with the stop signal; neither got SIGHUP.
-    wait_line(&generation(1), "sig 15 ", T);
-    let g1 = std::fs::read_to_string(generation(1)).unwrap();
+    wait_line(&ns.gen_log(1), "sig 15 ", T);
+    let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP), "{g1}");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr.contains("config changed (")
             && done.stderr.contains("app.conf): restarting the app"),
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr
-            .contains("configuration changed: starting generation 2 as pid"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("configuration changed: starting generation 2 as pid");
 }
 
 #[test]
@@ -538,31 +439,25 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
     // Generation 1 is ready at once; generation 2 only when it gets SIGUSR2.
     let script = "if [ \"$SIGWARD_GENERATION\" = 1 ]; then exec {probe} log={dir}gen1 notify; \
                   else exec {probe} log={dir}gen$SIGWARD_GENERATION notify-on=12; fi";
-    let ns = Ns::start(&[
-        "--listen",
-        "tcp://127.0.0.1:0",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "signal:USR1",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &[
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--on-change",
+            "signal:USR1",
+        ],
         script,
-    ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "notified ok=true", T);
+    );
+    wait_line(&ns.gen_log(1), "notified ok=true", T);
     ns.signal(libc::SIGHUP);
-    wait_line(&generation(2), "ready", T);
+    wait_line(&ns.gen_log(2), "ready", T);
     // Two changes while generation 2 is starting: the action waits.
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     std::thread::sleep(Duration::from_millis(900));
     std::fs::write(ns.dir.path("app.conf"), "v3").unwrap();
     std::thread::sleep(Duration::from_millis(900));
     let usr1 = |n: u32| {
-        std::fs::read_to_string(generation(n))
+        std::fs::read_to_string(ns.gen_log(n))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("sig 10 "))
@@ -571,48 +466,29 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
     assert_eq!((usr1(1), usr1(2)), (0, 0), "acted during the restart");
     // Generation 2 becomes ready and takes over; generation 1 exits on its stop signal.
     ns.signal(libc::SIGUSR2);
-    wait_line(&generation(2), "sig 10 ", T);
+    wait_line(&ns.gen_log(2), "sig 10 ", T);
     std::thread::sleep(Duration::from_millis(900));
     assert_eq!(usr1(2), 1, "once, after the restart");
     assert_eq!(usr1(1), 0, "the retired generation is not signalled");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains("generation 2 is still starting; acting once the restart is over"),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said("generation 2 is still starting; acting once the restart is over");
 }
 
 #[test]
 fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
     // The probe records QUIT and goes on: the grace deadline (1 s) ends each generation.
-    let ns = Ns::start(&[
-        "-S",
-        "QUIT",
-        "-t",
-        "1s",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--on-change",
-        "restart",
-        "--",
-        "sh",
-        "-c",
+    let ns = generations_watching_app_conf(
+        &["-S", "QUIT", "-t", "1s", "--on-change", "restart"],
         script,
-    ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "ready", T);
+    );
+    wait_line(&ns.gen_log(1), "ready", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     // The old generation is drained with the stop signal (QUIT), then the same command runs again.
-    wait_line(&generation(1), "sig 3 ", T);
+    wait_line(&ns.gen_log(1), "sig 3 ", T);
     // Its log is named after SIGWARD_GENERATION=2.
-    wait_line(&generation(2), "ready", T);
-    let g1 = std::fs::read_to_string(generation(1)).unwrap();
+    wait_line(&ns.gen_log(2), "ready", T);
+    let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP) && !g1.contains("sig 15 "), "{g1}");
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
@@ -624,29 +500,7 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("generation 2 started as pid"),
-        "{}",
-        done.stderr
-    );
-}
-
-/// sigward as PID 1 watching one absolute `path`, with the 400 ms debounce, running the probe.
-fn watching_path(path: &str) -> Ns {
-    let ns = Ns::start_with(
-        &[
-            "--watch",
-            path,
-            "--watch-debounce",
-            "400ms",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        only_stdio,
-    );
-    ns.wait_record("ready", T);
-    ns
+    done.assert_said("generation 2 started as pid");
 }
 
 #[test]
@@ -658,7 +512,7 @@ fn a_watched_symlink_into_a_volume_mounted_elsewhere_fires_on_its_update() {
     std::fs::create_dir(dir.path("app")).unwrap();
     let link = dir.path("app/app.yaml");
     symlink(format!("{}/app.yaml", vol.dir), &link).unwrap();
-    let ns = watching_path(&link);
+    let ns = watching(&[&link], DEBOUNCE);
     vol.update(&[("app.yaml", "2"), ("other", "1")], true);
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
     vol.update(&[("app.yaml", "3"), ("other", "1")], true);
@@ -674,7 +528,7 @@ fn a_watched_symlink_fires_when_its_target_is_rewritten_where_it_lives() {
     std::fs::write(&real, "v1").unwrap();
     let link = dir.path("etc/app.conf");
     symlink(&real, &link).unwrap();
-    let ns = watching_path(&link);
+    let ns = watching(&[&link], DEBOUNCE);
     std::fs::write(&real, "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
     // An editor's temp-and-rename where the file lives.
@@ -694,7 +548,7 @@ fn a_watched_directory_symlink_pointed_elsewhere_is_one_action_and_follows_it() 
     }
     let current = dir.path("current");
     symlink(dir.path("releases/v1"), &current).unwrap();
-    let ns = watching_path(&current);
+    let ns = watching(&[&current], DEBOUNCE);
     symlink(dir.path("releases/v2"), dir.path("current.tmp")).unwrap();
     std::fs::rename(dir.path("current.tmp"), &current).unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
@@ -745,33 +599,22 @@ fn a_watched_file_that_is_a_bind_mount_fires_when_rewritten_in_place() {
     std::fs::write(dir.path("host/app.conf"), "v1").unwrap();
     std::fs::write(dir.path("etc/app.conf"), "").unwrap();
     let _mount = FileMount::new(&dir.path("host/app.conf"), &dir.path("etc/app.conf"));
-    let ns = watching_path(&dir.path("etc/app.conf"));
+    let ns = watching(&[&dir.path("etc/app.conf")], DEBOUNCE);
     std::fs::write(dir.path("host/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 1, D), 1, "{}", ns.records());
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr
-            .contains(&format!("config changed ({})", dir.path("etc/app.conf"))),
-        "{}",
-        done.stderr
-    );
+    let done = ns.stop(T);
+    done.assert_said(&format!("config changed ({})", dir.path("etc/app.conf")));
 }
 
 #[test]
 fn a_file_missing_from_an_existing_directory_is_said_to_be_waited_for() {
     let ns = watching(&["app.conf"], DEBOUNCE);
     let (file, dir) = (ns.dir.path("app.conf"), ns.dir.path(""));
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     let dir = dir.trim_end_matches('/');
-    assert!(
-        done.stderr.contains(&format!(
-            "{file} does not exist yet: waiting for it (watching {dir})"
-        )),
-        "{}",
-        done.stderr
-    );
+    done.assert_said(&format!(
+        "{file} does not exist yet: waiting for it (watching {dir})"
+    ));
 }
 
 #[test]
@@ -819,30 +662,17 @@ fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signall
     // generation starts after it, so it reads the new configuration: a SIGHUP sent as it starts,
     // before it could handle one, would kill it.
     let script = "exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=drain:1500:0";
-    let mut ns = Ns::start(&[
-        "--restart-signal",
-        "USR2",
-        "--watch",
-        "{dir}app.conf",
-        "--watch-debounce",
-        "300ms",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
-    let generation = |n: u32| ns.dir.path(&format!("gen{n}"));
-    wait_line(&generation(1), "ready", T);
+    let mut ns = generations_watching_app_conf(&["--restart-signal", "USR2"], script);
+    wait_line(&ns.gen_log(1), "ready", T);
     ns.signal(libc::SIGUSR2);
-    wait_line(&generation(1), "sig 15 ", T);
+    wait_line(&ns.gen_log(1), "sig 15 ", T);
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
-    wait_line(&generation(2), "start", T);
+    wait_line(&ns.gen_log(2), "start", T);
     std::thread::sleep(Duration::from_millis(1200));
-    let g2 = std::fs::read_to_string(generation(2)).unwrap_or_default();
+    let g2 = std::fs::read_to_string(ns.gen_log(2)).unwrap_or_default();
     assert!(ns.alive(), "sigward ended: {g2}");
     assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
+    let done = ns.stop(T);
     assert!(
         done.stderr
             .contains("app.conf): generation 2 started after it and reads it"),

@@ -140,19 +140,107 @@ pub fn without_qemu_subreaper_warning(text: &str) -> String {
         .collect()
 }
 
-/// The probe app (an example target, built by `cargo test` next to the test binaries).
+/// The probe app (an example target, so never shipped), built here on first use when it or
+/// hello-server (the other example the tests run) is missing or older than its source: a filtered
+/// `cargo test --test X` builds no examples, and a test must not fail on a fresh clone for want of
+/// one. The build is `cargo build --examples` into the same target directory with the same
+/// profile, once per test process, under a lock file so parallel test binaries do not build over
+/// each other. The probe is always a host program, also when SIGWARD_BIN names a foreign sigward.
 pub fn probe() -> String {
+    static PROBE: OnceLock<String> = OnceLock::new();
+    PROBE.get_or_init(build_examples).clone()
+}
+
+/// The probe's path in the examples directory beside this test binary's
+/// (`<target>/[<triple>/]<profile>/deps/<test>`), built and current there.
+fn build_examples() -> String {
     let exe = std::env::current_exe().expect("current_exe");
-    let debug = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = debug.join("examples").join("probe");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/probe.rs");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let examples = profile_dir.join("examples");
+    let probe = examples.join("probe");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // Each example and its source: current when it exists and is not older.
+    let built = [
+        (probe.clone(), source.join("tests/support/probe.rs")),
+        (
+            examples.join("hello-server"),
+            source.join("examples/hello-server/main.rs"),
+        ),
+    ];
+    let current = || {
+        built
+            .iter()
+            .all(|(bin, src)| bin.exists() && modified(bin) >= modified(src))
+    };
+    if current() {
+        return probe.to_string_lossy().into_owned();
+    }
+    // One builder at a time; whoever waited finds the examples current and builds nothing.
+    let lock_path = profile_dir.join(".probe-build.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", lock_path.display()));
+    // SAFETY: flock(2) on an fd we own; the lock goes with `lock` when it is dropped.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "flock {}", lock_path.display());
+    if !current() {
+        cargo_build_examples(profile_dir);
+    }
+    drop(lock);
     assert!(
-        p.exists() && modified(&p) >= modified(&src),
-        "probe at {} is missing or older than its source: run `cargo test` (a filtered `cargo test --test X` does not build examples) or `cargo build --example probe`",
-        p.display()
+        current(),
+        "cargo built no examples in {} (or older ones than their sources)",
+        examples.display()
     );
-    p.to_string_lossy().into_owned()
+    probe.to_string_lossy().into_owned()
+}
+
+/// Runs `cargo build --examples` for the profile directory `profile_dir` (`debug`, `release` or a
+/// custom profile's), under `<target>/<profile>` or `<target>/<triple>/<profile>`.
+fn cargo_build_examples(profile_dir: &Path) {
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(String::from);
+    let profile = name(profile_dir).expect("profile directory name");
+    let above = profile_dir.parent().expect("target directory");
+    // Cargo marks the root of a target directory with CACHEDIR.TAG; below it, a triple's.
+    let (target_dir, triple) = if above.join("CACHEDIR.TAG").exists() {
+        (above, None)
+    } else {
+        (above.parent().expect("target directory"), name(above))
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut cmd = Command::new(cargo);
+    // --locked --offline: the cargo that built this test already resolved and fetched everything
+    // the examples need (they share its dev-dependencies), and CI runs with --locked.
+    cmd.args(["build", "--examples", "--locked", "--offline", "--quiet"])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    if let Some(triple) = triple {
+        cmd.args(["--target", &triple]);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Monotonic now in nanoseconds, comparable with the probe's `t=` stamps.
@@ -190,7 +278,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -212,6 +302,16 @@ pub struct Done {
     pub elapsed: Duration,
     /// The probe's records at exit.
     pub records: String,
+    /// The namespace's scratch directory, kept until the test is done with what it holds.
+    pub dir: Scratch,
+}
+
+impl Done {
+    /// Asserts that sigward said `text` on stderr; a failure shows all it said.
+    #[track_caller]
+    pub fn assert_said(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+    }
 }
 
 impl Ns {
@@ -226,6 +326,15 @@ impl Ns {
             .chain(args.iter().copied())
             .collect();
         Ns::pid1(&argv, adjust)
+    }
+
+    /// Runs `sigward ARGS...` as PID 1 of a new PID namespace, started by the probe's shim with
+    /// exactly the signals `ignored` ignored and `blocked` blocked (bit N-1 for signal N), as its
+    /// caller (a container runtime, a shell) may leave them.
+    pub fn start_with_signals(ignored: u64, blocked: u64, args: &[&str]) -> Ns {
+        let (ign, mask) = (format!("ign={ignored:x}"), format!("mask={blocked:x}"));
+        let shim = ["{probe}", &ign, &mask, "--", sigward_bin()];
+        Ns::pid1(&[&shim, args].concat(), |_| {})
     }
 
     /// Runs any `argv` as PID 1 of a new PID namespace (e.g. a shell that starts sigward).
@@ -297,7 +406,7 @@ impl Ns {
 
     /// The probe's records so far.
     pub fn records(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read(&self.log)
     }
 
     /// Waits until the probe has recorded a line starting with `prefix`; returns that line.
@@ -307,14 +416,22 @@ impl Ns {
 
     /// Count of probe records starting with `prefix`.
     pub fn count_records(&self, prefix: &str) -> usize {
-        self.records()
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .count()
+        count_lines(&self.log, prefix)
+    }
+
+    /// The record file of generation `n` of a [`GEN`]-style script: `gen<N>` in the scratch dir.
+    pub fn gen_log(&self, n: u32) -> String {
+        self.dir.path(&format!("gen{n}"))
     }
 
     pub fn alive(&mut self) -> bool {
         self.unshare.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Sends sigward SIGTERM, the orchestrator's stop, and waits for it to exit (see `wait`).
+    pub fn stop(self, timeout: Duration) -> Done {
+        self.signal(libc::SIGTERM);
+        self.wait(timeout)
     }
 
     /// Waits for sigward (and so the namespace) to exit; fails the test after `timeout`.
@@ -361,6 +478,8 @@ impl Ns {
             stdout,
             elapsed: start.elapsed(),
             records: self.records(),
+            // Handed on, not removed: the records of other processes (`gen<N>`) stay readable.
+            dir: std::mem::replace(&mut self.dir, Scratch(PathBuf::new())),
         }
     }
 
@@ -411,6 +530,57 @@ pub fn child_of(parent: i32, timeout: Duration) -> Option<i32> {
     }
 }
 
+/// Each generation a probe that records to `gen<N>` of the scratch dir (see [`Ns::gen_log`]);
+/// append probe words.
+pub const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
+
+/// Runs `sigward OPTIONS... -- sh -c SCRIPT` as PID 1 of a new PID namespace.
+pub fn sh_under(options: &[&str], script: &str) -> Ns {
+    let mut args = options.to_vec();
+    args.extend(["--", "sh", "-c", script]);
+    Ns::start(&args)
+}
+
+/// Runs `sigward OPTIONS... -- probe log={log} WORDS...` as PID 1 of a new PID namespace.
+pub fn probe_under(options: &[&str], words: &[&str]) -> Ns {
+    let probe = ["--", "{probe}", "log={log}"];
+    Ns::start(&[options, &probe, words].concat())
+}
+
+/// Starts the namespace as systemd or podman would a socket-activated service: `fd` at fd 3,
+/// LISTEN_PID naming sigward (PID 1 of the namespace), the socket named `name`.
+pub fn socket_activated(cmd: &mut Command, fd: std::os::fd::RawFd, name: &str) {
+    cmd.env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", "1")
+        .env("LISTEN_FDNAMES", name);
+    pass_as_fd3(cmd, fd);
+}
+
+/// The text of the file at `path`; empty when there is none (yet).
+pub fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Count of lines starting with `prefix` in the file at `path` (none when there is no file).
+pub fn count_lines(path: &str, prefix: &str) -> usize {
+    read(path).lines().filter(|l| l.starts_with(prefix)).count()
+}
+
+/// The `t=` stamp of a record line.
+pub fn t_of(line: &str) -> u128 {
+    field(line, "t").parse().expect("t=")
+}
+
+/// The start of the probe's record of signal `sig`: `sig N `.
+pub fn sig_record(sig: i32) -> String {
+    format!("sig {sig} ")
+}
+
+/// The bit of signal `sig` in a signal mask (as the probe's `mask=` and `ignored=` show it).
+pub fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
 /// Value of `key=` in a record line.
 pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()
@@ -436,8 +606,8 @@ pub fn signals_seen(records: &str) -> Vec<i32> {
 pub fn signal_time(records: &str, sig: i32) -> Option<u128> {
     records
         .lines()
-        .find(|l| l.starts_with(&format!("sig {sig} ")))
-        .map(|l| field(l, "t").parse().expect("t="))
+        .find(|l| l.starts_with(&sig_record(sig)))
+        .map(t_of)
 }
 
 /// Waits until the file at `path` has a line starting with `prefix`; returns that line.
@@ -541,6 +711,12 @@ impl NotifyParent {
     /// Gives the namespace (and so sigward) this socket as NOTIFY_SOCKET.
     pub fn env(&self, cmd: &mut Command) {
         cmd.env("NOTIFY_SOCKET", &self.path);
+    }
+
+    /// Runs `sigward ARGS...` as PID 1 of a new PID namespace, with this socket as its
+    /// NOTIFY_SOCKET.
+    pub fn start(&self, args: &[&str]) -> Ns {
+        Ns::start_with(args, |cmd| self.env(cmd))
     }
 
     /// The next message, or None when none came within `timeout`.
