@@ -182,6 +182,9 @@ pub struct Supervisor<'a> {
     continue_told: Vec<i32>,
     /// What a stop signal's effects were, logged after the signal's own line.
     pending_logs: Option<Vec<(StopAction, Done)>>,
+    /// What the watch did about a change when a received stop signal began the stop sequence:
+    /// said after that signal's line.
+    pending_reload: Option<watch::Action>,
     /// The buffer stop actions are noted in, kept with its capacity so that the dispatcher
     /// allocates nothing between reading a stop signal and sending it on (callgrind, SIGTERM
     /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
@@ -265,6 +268,7 @@ impl<'a> Supervisor<'a> {
             reload: watch::State::Idle,
             reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
+            pending_reload: None,
             spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
@@ -384,7 +388,11 @@ impl<'a> Supervisor<'a> {
         if self.cfg.stop_signals.contains(sig) {
             let before = self.stop;
             self.on_stop(stop::Event::StopSignal(sig), Mono::now());
-            return self.report_stop_signal(before, sig, r.pid);
+            self.report_stop_signal(before, sig, r.pid);
+            if let Some(action) = self.pending_reload.take() {
+                self.carry_out_reload(action);
+            }
+            return;
         }
         if self.cfg.restart_signal == Some(sig) {
             return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
@@ -804,7 +812,18 @@ impl<'a> Supervisor<'a> {
             // The watch first: nothing the restart machine does now may still act on a change.
             // Straight to the end too (a restart in place that cannot start again, a stop signal
             // between its generations): a change waiting for it is said to be dropped.
-            self.on_reload(watch::Event::Stopping, now);
+            // A received stop signal's own line comes first: a change it drops is said after.
+            let (reload, action) =
+                self.reload
+                    .step(watch::Event::Stopping, now, &self.reload_params);
+            self.reload = reload;
+            match action {
+                Some(a) if matches!(event, stop::Event::StopSignal(_)) => {
+                    self.pending_reload = Some(a)
+                }
+                Some(a) => self.carry_out_reload(a),
+                None => {}
+            }
             if next != stop::State::Done {
                 self.on_gens(generations::Event::Stopping, now);
             }
@@ -1138,7 +1157,12 @@ impl<'a> Supervisor<'a> {
     fn on_reload(&mut self, event: watch::Event, now: Mono) {
         let (next, action) = self.reload.step(event, now, &self.reload_params);
         self.reload = next;
-        let Some(action) = action else { return };
+        if let Some(action) = action {
+            self.carry_out_reload(action);
+        }
+    }
+
+    fn carry_out_reload(&mut self, action: watch::Action) {
         // Deferred: the paths stay for the line of the action taken later.
         let (paths, more) = match self.watch.as_mut() {
             Some(w) if action == watch::Action::Defer => w.changed_so_far(),
