@@ -36,7 +36,7 @@ use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
 use crate::os::clock::Mono;
 use crate::os::procs::{self, Pinned, Proc};
 use crate::os::reap::{Children, Exit};
-use crate::os::signals::{Received, SignalFd};
+use crate::os::signals::{Received, Sender, SignalFd};
 use crate::os::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::termination::{Dest, Summary};
 use crate::watch::{self, Watcher};
@@ -241,7 +241,15 @@ impl<'a> Supervisor<'a> {
         Supervisor {
             cfg,
             // Stops of children are reported for job control only: as PID 1 nothing changes.
-            reactor: Reactor::new(signals, !pid1),
+            // Senders named in the log: of stop signals, the restart signal, SIGCONT (not PID 1).
+            reactor: Reactor::new(signals, !pid1, {
+                let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
+                if pid1 {
+                    named
+                } else {
+                    named.with(libc::SIGCONT)
+                }
+            }),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,
@@ -381,21 +389,21 @@ impl<'a> Supervisor<'a> {
 
     fn on_signal(&mut self, r: Received) {
         let sig = r.signo;
-        if r.pid == self.me {
+        if r.from.pid == self.me {
             // Raised by sigward's own actions (SIGPIPE from a closed stderr): not for the app.
             return log::emit(&Event::IgnoredOwnSignal { sig });
         }
         if self.cfg.stop_signals.contains(sig) {
             let before = self.stop;
             self.on_stop(stop::Event::StopSignal(sig), Mono::now());
-            self.report_stop_signal(before, sig, r.pid);
+            self.report_stop_signal(before, sig, r.from);
             if let Some(action) = self.pending_reload.take() {
                 self.carry_out_reload(action);
             }
             return;
         }
         if self.cfg.restart_signal == Some(sig) {
-            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
+            return self.request_restart(log::Trigger::Signal { sig, from: r.from });
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -411,7 +419,7 @@ impl<'a> Supervisor<'a> {
             return self.suspend(sig, false);
         }
         if sig == libc::SIGCONT && !self.pid1 {
-            self.foreground_to_app(r.pid);
+            self.foreground_to_app(r.from);
         }
         self.forward(sig);
     }
@@ -529,8 +537,10 @@ impl<'a> Supervisor<'a> {
         // session) it would sit forever. Undo the stop, as the kernel discards the terminal's
         // stop signals for an orphaned group. (Its main process is not reaped: -pid is ours.)
         let _ = crate::os::signals::send(-pid, libc::SIGCONT);
+        let mut me = Sender::pid(self.me);
+        me.name();
         log::emit(&Event::Continued {
-            from: self.me,
+            from: me,
             foreground: None,
         });
     }
@@ -577,7 +587,7 @@ impl<'a> Supervisor<'a> {
     /// hand it on to the app's group before SIGCONT reaches the app. After `bg` the foreground
     /// is the shell's and stays so. (SIGTTOU is blocked: sigward may set the foreground from a
     /// background group.)
-    fn foreground_to_app(&self, from: i32) {
+    fn foreground_to_app(&self, from: Sender) {
         let stdin = std::io::stdin();
         let app = self.gens.current.pid;
         // Once the app is reaped its pid may name another group: never hand it the terminal.
@@ -619,7 +629,7 @@ impl<'a> Supervisor<'a> {
     }
 
     /// What a received stop signal did, said after its effects (signals before log lines).
-    fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: i32) {
+    fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: Sender) {
         let event = match before {
             _ if before.restarting() => Event::RestartBecameStop {
                 sig,
