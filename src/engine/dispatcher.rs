@@ -185,6 +185,8 @@ pub struct Supervisor<'a> {
     /// What the watch did about a change when a received stop signal began the stop sequence:
     /// said after that signal's line.
     pending_reload: Option<watch::Action>,
+    /// Why the processes left could not be listed at the last look (stop sequence), if so.
+    unseen: Option<Errno>,
     /// The buffer stop actions are noted in, kept with its capacity so that the dispatcher
     /// allocates nothing between reading a stop signal and sending it on (callgrind, SIGTERM
     /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
@@ -277,6 +279,7 @@ impl<'a> Supervisor<'a> {
             reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
             pending_reload: None,
+            unseen: None,
             spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
@@ -845,6 +848,11 @@ impl<'a> Supervisor<'a> {
         } else {
             self.report_all(logs);
         }
+        if self.unseen.is_some() && matches!(self.stop, stop::State::Killing { .. }) {
+            // The deadline's SIGKILL went out to what could be reached; nothing more can be seen.
+            self.unseen = None;
+            self.on_stop(stop::Event::TreeUnseen, now);
+        }
     }
 
     fn carry_out(&mut self, action: StopAction, now: Mono) -> Done {
@@ -901,12 +909,21 @@ impl<'a> Supervisor<'a> {
                 Done::Sent { to, result }
             }
             StopAction::StopLeftovers { sig, .. } => {
+                self.unseen = None;
                 self.summary.leftovers.get_or_insert(now);
                 let Some(to) = self.cfg.rewritten(sig) else {
                     let left = procs::responsible_for(self.reach()).len();
                     return Done::Counted { left, sent: 0 };
                 };
-                let remaining = procs::responsible_for(self.reach());
+                let remaining = match procs::try_responsible_for(self.reach()) {
+                    Ok(remaining) => remaining,
+                    Err(err) => {
+                        // Unseen is not empty: what is left of the app's groups gets it anyway.
+                        self.unseen = Some(err);
+                        self.signal_groups_unseen(to);
+                        return Done::Counted { left: 0, sent: 0 };
+                    }
+                };
                 let mut count = 0;
                 for p in &remaining {
                     if !self.told.first_time(p.pid, p.pgid, p.start_time) {
@@ -929,7 +946,11 @@ impl<'a> Supervisor<'a> {
                 }
             }
             StopAction::Kill { first } => {
-                let killed = self.kill_everything();
+                self.unseen = None;
+                let killed = self.kill_everything().unwrap_or_else(|err| {
+                    self.unseen = Some(err);
+                    Vec::new()
+                });
                 if first {
                     let names = log::Stragglers(&killed).to_string();
                     self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
@@ -954,6 +975,20 @@ impl<'a> Supervisor<'a> {
 
     fn report(&self, action: StopAction, done: Done) {
         match (action, done) {
+            (StopAction::StopLeftovers { sig, .. }, _) if self.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.unseen.unwrap_or(Errno::EIO),
+                    sig: self.cfg.rewritten(sig).unwrap_or(sig),
+                    exiting: false,
+                })
+            }
+            (StopAction::Kill { first: true }, _) if self.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.unseen.unwrap_or(Errno::EIO),
+                    sig: libc::SIGKILL,
+                    exiting: true,
+                })
+            }
             (
                 StopAction::Began {
                     sig,
@@ -1113,9 +1148,27 @@ impl<'a> Supervisor<'a> {
         self.pid1 && !self.stop.restarting()
     }
 
-    /// SIGKILLs everything sigward answers for; returns who that was.
-    fn kill_everything(&self) -> Vec<Proc> {
-        let stragglers = procs::responsible_for(self.reach());
+    /// `sig` to every generation's process group, its leader reaped or not: when the processes
+    /// left cannot be listed, the groups are what can still be reached.
+    fn signal_groups_unseen(&self, sig: i32) {
+        for (g, _) in self.gens.forward_targets() {
+            let _ = crate::os::signals::send(-g.pid, sig);
+        }
+    }
+
+    /// SIGKILLs everything sigward answers for; returns who that was, or why that cannot be
+    /// listed (the app's groups were SIGKILLed then).
+    fn kill_everything(&self) -> Result<Vec<Proc>, Errno> {
+        let stragglers = match procs::try_responsible_for(self.reach()) {
+            Ok(stragglers) => stragglers,
+            Err(err) => {
+                self.signal_groups_unseen(libc::SIGKILL);
+                if self.reach() {
+                    let _ = crate::os::signals::send(-1, libc::SIGKILL);
+                }
+                return Err(err);
+            }
+        };
         for (g, reaped) in self.gens.forward_targets() {
             if !reaped {
                 let _ = crate::os::signals::send(-g.pid, libc::SIGKILL);
@@ -1131,7 +1184,7 @@ impl<'a> Supervisor<'a> {
             // -1 means exactly our namespace.
             let _ = crate::os::signals::send(-1, libc::SIGKILL);
         }
-        stragglers
+        Ok(stragglers)
     }
 
     /// Feeds the restart machine and carries out its decisions.

@@ -230,6 +230,14 @@ pub enum Event<'a> {
         wait: Duration,
     },
     /// As `Leftovers`, but `sig` is rewritten to 0: none is signalled.
+    /// The processes left could not be listed (/proc unreadable: `err`), so `sig` went to the
+    /// app's process group(s) instead; `exiting`: the grace period is over and sigward ends
+    /// without waiting for what it cannot see.
+    TreeUnseen {
+        err: Errno,
+        sig: i32,
+        exiting: bool,
+    },
     LeftoversUnsignalled {
         count: usize,
         sig: i32,
@@ -828,6 +836,22 @@ impl Event<'_> {
                 v.int("sent", int(sent));
                 v.text("signal", &Name(sig));
                 v.int("wait_ms", ms(wait));
+            }
+            Event::TreeUnseen { err, sig, exiting } => {
+                v.head(Warn, "tree_unseen")?;
+                let (when, then) = if exiting {
+                    (
+                        "the grace period is over",
+                        "; exiting: any process outside it is neither seen nor waited for",
+                    )
+                } else {
+                    ("the main child exited", " instead")
+                };
+                v.msg(format_args!(
+                    "{when}, but the processes left cannot be listed (/proc: {err}): sent {} to the app's process group{then}",
+                    Name(sig)
+                ));
+                v.text("signal", &Name(sig));
             }
             Event::LeftoversUnsignalled { count, sig } => {
                 v.head(Info, "leftovers")?;
