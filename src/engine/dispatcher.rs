@@ -36,7 +36,7 @@ use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
 use crate::os::clock::Mono;
 use crate::os::procs::{self, Pinned, Proc};
 use crate::os::reap::{Children, Exit};
-use crate::os::signals::{Received, SignalFd};
+use crate::os::signals::{Received, Sender, SignalFd};
 use crate::os::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::termination::{Dest, Summary};
 use crate::watch::{self, Watcher};
@@ -182,6 +182,11 @@ pub struct Supervisor<'a> {
     continue_told: Vec<i32>,
     /// What a stop signal's effects were, logged after the signal's own line.
     pending_logs: Option<Vec<(StopAction, Done)>>,
+    /// What the watch did about a change when a received stop signal began the stop sequence:
+    /// said after that signal's line.
+    pending_reload: Option<watch::Action>,
+    /// Why the processes left could not be listed at the last look (stop sequence), if so.
+    unseen: Option<Errno>,
     /// The buffer stop actions are noted in, kept with its capacity so that the dispatcher
     /// allocates nothing between reading a stop signal and sending it on (callgrind, SIGTERM
     /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
@@ -238,7 +243,15 @@ impl<'a> Supervisor<'a> {
         Supervisor {
             cfg,
             // Stops of children are reported for job control only: as PID 1 nothing changes.
-            reactor: Reactor::new(signals, !pid1),
+            // Senders named in the log: of stop signals, the restart signal, SIGCONT (not PID 1).
+            reactor: Reactor::new(signals, !pid1, {
+                let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
+                if pid1 {
+                    named
+                } else {
+                    named.with(libc::SIGCONT)
+                }
+            }),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,
@@ -265,6 +278,8 @@ impl<'a> Supervisor<'a> {
             reload: watch::State::Idle,
             reload_params: watch::Params::new(cfg.watch_debounce),
             pending_logs: None,
+            pending_reload: None,
+            unseen: None,
             spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
             continue_at: None,
@@ -377,17 +392,21 @@ impl<'a> Supervisor<'a> {
 
     fn on_signal(&mut self, r: Received) {
         let sig = r.signo;
-        if r.pid == self.me {
+        if r.from.pid == self.me {
             // Raised by sigward's own actions (SIGPIPE from a closed stderr): not for the app.
             return log::emit(&Event::IgnoredOwnSignal { sig });
         }
         if self.cfg.stop_signals.contains(sig) {
             let before = self.stop;
             self.on_stop(stop::Event::StopSignal(sig), Mono::now());
-            return self.report_stop_signal(before, sig, r.pid);
+            self.report_stop_signal(before, sig, r.from);
+            if let Some(action) = self.pending_reload.take() {
+                self.carry_out_reload(action);
+            }
+            return;
         }
         if self.cfg.restart_signal == Some(sig) {
-            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
+            return self.request_restart(log::Trigger::Signal { sig, from: r.from });
         }
         // Job control (see `on_stopped`). The app in a session of its own is an orphaned process
         // group, for which the kernel discards TSTP/TTIN/TTOU: stop it with SIGSTOP instead, then
@@ -403,7 +422,7 @@ impl<'a> Supervisor<'a> {
             return self.suspend(sig, false);
         }
         if sig == libc::SIGCONT && !self.pid1 {
-            self.foreground_to_app(r.pid);
+            self.foreground_to_app(r.from);
         }
         self.forward(sig);
     }
@@ -521,8 +540,10 @@ impl<'a> Supervisor<'a> {
         // session) it would sit forever. Undo the stop, as the kernel discards the terminal's
         // stop signals for an orphaned group. (Its main process is not reaped: -pid is ours.)
         let _ = crate::os::signals::send(-pid, libc::SIGCONT);
+        let mut me = Sender::pid(self.me);
+        me.name();
         log::emit(&Event::Continued {
-            from: self.me,
+            from: me,
             foreground: None,
         });
     }
@@ -569,7 +590,7 @@ impl<'a> Supervisor<'a> {
     /// hand it on to the app's group before SIGCONT reaches the app. After `bg` the foreground
     /// is the shell's and stays so. (SIGTTOU is blocked: sigward may set the foreground from a
     /// background group.)
-    fn foreground_to_app(&self, from: i32) {
+    fn foreground_to_app(&self, from: Sender) {
         let stdin = std::io::stdin();
         let app = self.gens.current.pid;
         // Once the app is reaped its pid may name another group: never hand it the terminal.
@@ -611,7 +632,7 @@ impl<'a> Supervisor<'a> {
     }
 
     /// What a received stop signal did, said after its effects (signals before log lines).
-    fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: i32) {
+    fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: Sender) {
         let event = match before {
             _ if before.restarting() => Event::RestartBecameStop {
                 sig,
@@ -804,7 +825,18 @@ impl<'a> Supervisor<'a> {
             // The watch first: nothing the restart machine does now may still act on a change.
             // Straight to the end too (a restart in place that cannot start again, a stop signal
             // between its generations): a change waiting for it is said to be dropped.
-            self.on_reload(watch::Event::Stopping, now);
+            // A received stop signal's own line comes first: a change it drops is said after.
+            let (reload, action) =
+                self.reload
+                    .step(watch::Event::Stopping, now, &self.reload_params);
+            self.reload = reload;
+            match action {
+                Some(a) if matches!(event, stop::Event::StopSignal(_)) => {
+                    self.pending_reload = Some(a)
+                }
+                Some(a) => self.carry_out_reload(a),
+                None => {}
+            }
             if next != stop::State::Done {
                 self.on_gens(generations::Event::Stopping, now);
             }
@@ -815,6 +847,11 @@ impl<'a> Supervisor<'a> {
             self.pending_logs = Some(logs);
         } else {
             self.report_all(logs);
+        }
+        if self.unseen.is_some() && matches!(self.stop, stop::State::Killing { .. }) {
+            // The deadline's SIGKILL went out to what could be reached; nothing more can be seen.
+            self.unseen = None;
+            self.on_stop(stop::Event::TreeUnseen, now);
         }
     }
 
@@ -872,12 +909,21 @@ impl<'a> Supervisor<'a> {
                 Done::Sent { to, result }
             }
             StopAction::StopLeftovers { sig, .. } => {
+                self.unseen = None;
                 self.summary.leftovers.get_or_insert(now);
                 let Some(to) = self.cfg.rewritten(sig) else {
                     let left = procs::responsible_for(self.reach()).len();
                     return Done::Counted { left, sent: 0 };
                 };
-                let remaining = procs::responsible_for(self.reach());
+                let remaining = match procs::try_responsible_for(self.reach()) {
+                    Ok(remaining) => remaining,
+                    Err(err) => {
+                        // Unseen is not empty: what is left of the app's groups gets it anyway.
+                        self.unseen = Some(err);
+                        self.signal_groups_unseen(to);
+                        return Done::Counted { left: 0, sent: 0 };
+                    }
+                };
                 let mut count = 0;
                 for p in &remaining {
                     if !self.told.first_time(p.pid, p.pgid, p.start_time) {
@@ -900,7 +946,11 @@ impl<'a> Supervisor<'a> {
                 }
             }
             StopAction::Kill { first } => {
-                let killed = self.kill_everything();
+                self.unseen = None;
+                let killed = self.kill_everything().unwrap_or_else(|err| {
+                    self.unseen = Some(err);
+                    Vec::new()
+                });
                 if first {
                     let names = log::Stragglers(&killed).to_string();
                     self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
@@ -925,6 +975,20 @@ impl<'a> Supervisor<'a> {
 
     fn report(&self, action: StopAction, done: Done) {
         match (action, done) {
+            (StopAction::StopLeftovers { sig, .. }, _) if self.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.unseen.unwrap_or(Errno::EIO),
+                    sig: self.cfg.rewritten(sig).unwrap_or(sig),
+                    exiting: false,
+                })
+            }
+            (StopAction::Kill { first: true }, _) if self.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.unseen.unwrap_or(Errno::EIO),
+                    sig: libc::SIGKILL,
+                    exiting: true,
+                })
+            }
             (
                 StopAction::Began {
                     sig,
@@ -1084,9 +1148,27 @@ impl<'a> Supervisor<'a> {
         self.pid1 && !self.stop.restarting()
     }
 
-    /// SIGKILLs everything sigward answers for; returns who that was.
-    fn kill_everything(&self) -> Vec<Proc> {
-        let stragglers = procs::responsible_for(self.reach());
+    /// `sig` to every generation's process group, its leader reaped or not: when the processes
+    /// left cannot be listed, the groups are what can still be reached.
+    fn signal_groups_unseen(&self, sig: i32) {
+        for (g, _) in self.gens.forward_targets() {
+            let _ = crate::os::signals::send(-g.pid, sig);
+        }
+    }
+
+    /// SIGKILLs everything sigward answers for; returns who that was, or why that cannot be
+    /// listed (the app's groups were SIGKILLed then).
+    fn kill_everything(&self) -> Result<Vec<Proc>, Errno> {
+        let stragglers = match procs::try_responsible_for(self.reach()) {
+            Ok(stragglers) => stragglers,
+            Err(err) => {
+                self.signal_groups_unseen(libc::SIGKILL);
+                if self.reach() {
+                    let _ = crate::os::signals::send(-1, libc::SIGKILL);
+                }
+                return Err(err);
+            }
+        };
         for (g, reaped) in self.gens.forward_targets() {
             if !reaped {
                 let _ = crate::os::signals::send(-g.pid, libc::SIGKILL);
@@ -1102,7 +1184,7 @@ impl<'a> Supervisor<'a> {
             // -1 means exactly our namespace.
             let _ = crate::os::signals::send(-1, libc::SIGKILL);
         }
-        stragglers
+        Ok(stragglers)
     }
 
     /// Feeds the restart machine and carries out its decisions.
@@ -1138,7 +1220,12 @@ impl<'a> Supervisor<'a> {
     fn on_reload(&mut self, event: watch::Event, now: Mono) {
         let (next, action) = self.reload.step(event, now, &self.reload_params);
         self.reload = next;
-        let Some(action) = action else { return };
+        if let Some(action) = action {
+            self.carry_out_reload(action);
+        }
+    }
+
+    fn carry_out_reload(&mut self, action: watch::Action) {
         // Deferred: the paths stay for the line of the action taken later.
         let (paths, more) = match self.watch.as_mut() {
             Some(w) if action == watch::Action::Defer => w.changed_so_far(),

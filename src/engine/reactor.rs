@@ -12,7 +12,7 @@
 use crate::log;
 use crate::os::clock::Mono;
 use crate::os::reap::{self, Children, Exit, Waited};
-use crate::os::signals::{Received, SignalFd};
+use crate::os::signals::{Received, Sender, SigMask, SignalFd};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -54,14 +54,18 @@ pub struct Reactor {
     /// Sleep in rt_sigtimedwait when the signalfd is the only source; false for good once it
     /// failed (a seccomp filter, a 32-bit kernel without 32-bit time calls): poll never needs it.
     sigtimedwait: bool,
+    /// Signals whose log line names the sender: its name is read as soon as it is received.
+    named: SigMask,
 }
 
 impl Reactor {
     /// `stops`: also report children that stop (for job control; never as PID 1).
-    pub fn new(signals: SignalFd, stops: bool) -> Reactor {
+    /// `named`: signals whose sender is named in the log.
+    pub fn new(signals: SignalFd, stops: bool, named: SigMask) -> Reactor {
         Reactor {
             signals,
             stops,
+            named,
             // A child may have exited before the signalfd existed.
             reap_pending: true,
             drained: false,
@@ -98,7 +102,7 @@ impl Reactor {
                         if r.signo == libc::SIGCHLD {
                             self.reap_pending = true;
                         } else {
-                            out.push(Event::Signal(r));
+                            out.push(Event::Signal(self.named(r)));
                         }
                     }
                     Ok(None) => out.push(Event::Timeout),
@@ -181,9 +185,21 @@ impl Reactor {
         }
     }
 
+    /// The signal, with its sender's name read now when its line will name the sender (a sender
+    /// that exits right after kill(2) is gone by the time the line is written).
+    fn named(&self, mut r: Received) -> Received {
+        if self.named.contains(r.signo) {
+            r.from.name();
+        }
+        r
+    }
+
     /// One non-blocking read of the signalfd; SIGCHLD becomes pending reaping.
     fn read_signals(&mut self, out: &mut Vec<Event>) {
-        let mut batch = [Received { signo: 0, pid: 0 }; SIGNAL_BATCH];
+        let mut batch = [Received {
+            signo: 0,
+            from: Sender::default(),
+        }; SIGNAL_BATCH];
         match self.signals.read(&mut batch) {
             Ok(n) => {
                 self.drained = n < SIGNAL_BATCH;
@@ -191,7 +207,7 @@ impl Reactor {
                     if r.signo == libc::SIGCHLD {
                         self.reap_pending = true;
                     } else {
-                        out.push(Event::Signal(*r));
+                        out.push(Event::Signal(self.named(*r)));
                     }
                 }
             }
