@@ -25,9 +25,6 @@ impl Visit for Text<'_> {
     fn msg(&mut self, msg: fmt::Arguments<'_>) {
         let _ = self.line.write_fmt(msg);
     }
-    fn int(&mut self, _: &'static str, _: i64) {}
-    fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
-    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 #[cfg(test)]

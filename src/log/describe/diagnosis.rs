@@ -10,38 +10,45 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             let who = Who(name, pid);
             match cause {
                 Cause::Oom(limit) => {
-                    v.head(Warn, "oom_killed")?;
-                    v.msg(format_args!(
-                        "{who} was killed by the kernel's OOM killer ({})",
-                        MemoryLimit(limit)
-                    ));
+                    v.say(
+                        Warn,
+                        "oom_killed",
+                        format_args!(
+                            "{who} was killed by the kernel's OOM killer ({})",
+                            MemoryLimit(limit)
+                        ),
+                    )?;
                 }
                 Cause::MaybeOom {
                     kills,
                     deaths,
                     limit,
                 } => {
-                    v.head(Warn, "killed")?;
-                    v.msg(format_args!(
+                    v.say(Warn, "killed", format_args!(
                         "{who} was killed by SIGKILL: the kernel's OOM killer killed {kills} of the {deaths} processes that just died of SIGKILL, which ones it does not say ({})",
                         MemoryLimit(limit)
-                    ));
+                    ))?;
                 }
                 Cause::Outside => {
-                    v.head(Warn, "killed")?;
-                    v.msg(format_args!(
-                        "{who} was killed by SIGKILL from outside sigward (not an OOM kill)"
-                    ));
+                    v.say(
+                        Warn,
+                        "killed",
+                        format_args!(
+                            "{who} was killed by SIGKILL from outside sigward (not an OOM kill)"
+                        ),
+                    )?;
                 }
                 Cause::Unknown => {
-                    v.head(Warn, "killed")?;
-                    v.msg(format_args!(
+                    v.say(Warn, "killed", format_args!(
                         "{who} was killed by SIGKILL from outside sigward (OOM kill unknown: no memory cgroup counter readable)"
-                    ));
+                    ))?;
                 }
                 Cause::Core(sig) => {
-                    v.head(Warn, "core_dumped")?;
-                    v.msg(format_args!("{who} dumped core ({})", Name(sig)));
+                    v.say(
+                        Warn,
+                        "core_dumped",
+                        format_args!("{who} dumped core ({})", Name(sig)),
+                    )?;
                 }
             }
             v.int("pid", pid.into());
@@ -77,33 +84,40 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             let path = Lossy(path);
             match outcome {
                 TermLog::Written(n) => {
-                    v.head(Debug, "termination_log")?;
-                    v.msg(format_args!(
-                        "wrote the termination message to {path} ({n} bytes)"
-                    ));
+                    v.say(
+                        Debug,
+                        "termination_log",
+                        format_args!("wrote the termination message to {path} ({n} bytes)"),
+                    )?;
                     v.int("bytes", int(n));
                 }
                 TermLog::AppWrote => {
-                    v.head(Debug, "termination_log")?;
-                    v.msg(format_args!(
-                        "{path} holds the app's own termination message: left as it is"
-                    ));
+                    v.say(
+                        Debug,
+                        "termination_log",
+                        format_args!(
+                            "{path} holds the app's own termination message: left as it is"
+                        ),
+                    )?;
                 }
                 TermLog::Missing => {
-                    v.head(Debug, "termination_log")?;
-                    v.msg(format_args!("no {path}: no termination message written"));
+                    v.say(
+                        Debug,
+                        "termination_log",
+                        format_args!("no {path}: no termination message written"),
+                    )?;
                 }
                 TermLog::NotAFile => {
-                    v.head(Warn, "termination_log")?;
-                    v.msg(format_args!(
+                    v.say(Warn, "termination_log", format_args!(
                         "{path} is not a regular file (a symlink?): no termination message written"
-                    ));
+                    ))?;
                 }
                 TermLog::Failed(err) => {
-                    v.head(Warn, "termination_log")?;
-                    v.msg(format_args!(
-                        "cannot write the termination message to {path}: {err}"
-                    ));
+                    v.say(
+                        Warn,
+                        "termination_log",
+                        format_args!("cannot write the termination message to {path}: {err}"),
+                    )?;
                 }
             }
             v.text("path", &path);

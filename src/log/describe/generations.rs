@@ -7,8 +7,11 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
     use Level::{Error, Info, Warn};
     match *e {
         Event::RestartIgnored { by, busy } => {
-            v.head(Warn, "restart_ignored")?;
-            v.msg(format_args!("{by}: restart ignored, {busy}"));
+            v.say(
+                Warn,
+                "restart_ignored",
+                format_args!("{by}: restart ignored, {busy}"),
+            )?;
             if let Trigger::Signal { sig, .. } = by {
                 v.text("signal", &Name(sig));
             }
@@ -21,10 +24,9 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             current_pid,
             wait,
         } => {
-            v.head(Info, "restart")?;
-            v.msg(format_args!(
+            v.say(Info, "restart", format_args!(
                 "{by}: starting generation {generation} as pid {pid} beside generation {current} (pid {current_pid}); waiting for {wait}"
-            ));
+            ))?;
             v.int("generation", generation.into());
             v.int("pid", pid.into());
         }
@@ -35,12 +37,11 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             stop,
             grace,
         } => {
-            v.head(Info, "restart_in_place")?;
-            v.msg(format_args!(
+            v.say(Info, "restart_in_place", format_args!(
                 "{by}: restarting in place: stopping generation {generation} (pid {pid}) with {}, grace period {}",
                 MaybeSig(stop),
                 Dur(grace)
-            ));
+            ))?;
             if let Trigger::Signal { sig, from } = by {
                 v.text("signal", &Name(sig));
                 v.int("from_pid", from.into());
@@ -55,11 +56,10 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             previous,
             after,
         } => {
-            v.head(Info, "restarted")?;
-            v.msg(format_args!(
+            v.say(Info, "restarted", format_args!(
                 "generation {generation} started as pid {pid}, {} ms after generation {previous} was told to stop",
                 after.as_millis()
-            ));
+            ))?;
             v.int("generation", generation.into());
             v.int("pid", pid.into());
             v.int("after_ms", ms(after));
@@ -70,11 +70,14 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             err,
             status,
         } => {
-            v.head(Error, "restart_failed")?;
-            v.msg(format_args!(
-                "generation {generation} cannot {what}: {}; exiting with status {status}",
-                err.desc()
-            ));
+            v.say(
+                Error,
+                "restart_failed",
+                format_args!(
+                    "generation {generation} cannot {what}: {}; exiting with status {status}",
+                    err.desc()
+                ),
+            )?;
             v.int("generation", generation.into());
             v.int("errno", err as i64);
             v.int("status", status.into());
@@ -85,8 +88,7 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             generation,
             told,
         } => {
-            v.head(Info, "stop_signal")?;
-            v.msg(format_args!(
+            v.say(Info, "stop_signal", format_args!(
                 "received {} from {} during a restart: stopping instead, generation {} will not start ({})",
                 Name(sig),
                 Sender(from),
@@ -96,26 +98,30 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
                 } else {
                     "the stop signal is rewritten to 0: nobody is signalled"
                 }
-            ));
+            ))?;
             v.text("signal", &Name(sig));
             v.int("from_pid", from.into());
         }
         Event::RestartNoNotifySocket { generation, err } => {
-            v.head(Warn, "restart_failed")?;
-            v.msg(format_args!(
-                "cannot make generation {generation}'s notify socket: {err}"
-            ));
+            v.say(
+                Warn,
+                "restart_failed",
+                format_args!("cannot make generation {generation}'s notify socket: {err}"),
+            )?;
         }
         Event::RestartCannotRun {
             generation,
             err,
             current,
         } => {
-            v.head(Warn, "restart_failed")?;
-            v.msg(format_args!(
-                "generation {generation} cannot run: {}; generation {current} keeps serving",
-                err.desc()
-            ));
+            v.say(
+                Warn,
+                "restart_failed",
+                format_args!(
+                    "generation {generation} cannot run: {}; generation {current} keeps serving",
+                    err.desc()
+                ),
+            )?;
         }
         Event::RestartCannotStart {
             generation,
@@ -123,14 +129,16 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             err,
             current,
         } => {
-            v.head(Warn, "restart_failed")?;
-            v.msg(format_args!(
+            v.say(Warn, "restart_failed", format_args!(
                 "generation {generation} cannot start: {what}: {err}; generation {current} keeps serving"
-            ));
+            ))?;
         }
         Event::Ready { generation, pid } => {
-            v.head(Info, "ready")?;
-            v.msg(format_args!("generation {generation} (pid {pid}) is ready"));
+            v.say(
+                Info,
+                "ready",
+                format_args!("generation {generation} (pid {pid}) is ready"),
+            )?;
             v.int("generation", generation.into());
         }
         Event::Promoted {
@@ -142,13 +150,12 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             sig,
             grace,
         } => {
-            v.head(Info, "promoted")?;
-            v.msg(format_args!(
+            v.say(Info, "promoted", format_args!(
                 "generation {generation} (pid {pid}) ready after {} ms and now serving; stopping generation {retiring} (pid {retiring_pid}) with {}, grace period {}",
                 after.as_millis(),
                 MaybeSig(sig),
                 Dur(grace)
-            ));
+            ))?;
             v.int("generation", generation.into());
             v.int("pid", pid.into());
             v.int("retiring", retiring_pid.into());
@@ -160,10 +167,9 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             current,
             current_pid,
         } => {
-            v.head(Warn, "restart_abandoned")?;
-            v.msg(format_args!(
+            v.say(Warn, "restart_abandoned", format_args!(
                 "generation {generation} (pid {pid}) abandoned: {why}; generation {current} (pid {current_pid}) keeps serving"
-            ));
+            ))?;
         }
         Event::Retired {
             generation,
@@ -171,12 +177,15 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             exit,
             after,
         } => {
-            v.head(Info, "retired")?;
-            v.msg(format_args!(
-                "generation {generation} (pid {pid}) exited with {} after {} ms",
-                Status(exit),
-                after.as_millis()
-            ));
+            v.say(
+                Info,
+                "retired",
+                format_args!(
+                    "generation {generation} (pid {pid}) exited with {} after {} ms",
+                    Status(exit),
+                    after.as_millis()
+                ),
+            )?;
             v.int("generation", generation.into());
             v.int("status", exit.status().into());
         }
@@ -186,12 +195,11 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             grace,
             count,
         } => {
-            v.head(Warn, "retired_killed")?;
-            v.msg(format_args!(
+            v.say(Warn, "retired_killed", format_args!(
                 "generation {generation} (pid {pid}) did not finish within the grace period of {}: killed {}",
                 Dur(grace),
                 Count(count, "process", "processes")
-            ));
+            ))?;
             v.int("generation", generation.into());
             v.int("count", int(count));
         }
@@ -200,11 +208,14 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             pid,
             exit,
         } => {
-            v.head(Info, "retired")?;
-            v.msg(format_args!(
-                "generation {generation} (pid {pid}) exited with {} while stopping",
-                Status(exit)
-            ));
+            v.say(
+                Info,
+                "retired",
+                format_args!(
+                    "generation {generation} (pid {pid}) exited with {} while stopping",
+                    Status(exit)
+                ),
+            )?;
             v.int("generation", generation.into());
             v.int("status", exit.status().into());
         }

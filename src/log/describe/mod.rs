@@ -32,8 +32,8 @@ impl Event<'_> {
         (m.0, m.1)
     }
 
-    /// The one description of each event. Every arm calls `head` first and stops when it says
-    /// no, so a disabled event formats nothing.
+    /// The one description of each event. Every arm calls `head` (or `say`, head and sentence)
+    /// first and stops when it says no, so a disabled event formats nothing.
     pub(super) fn describe(&self, v: &mut dyn Visit) -> Option<()> {
         use Event as E;
         let domain: fn(&Event, &mut dyn Visit) -> Option<()> = match self {
@@ -108,11 +108,18 @@ pub(super) trait Visit {
     /// None: the event is not to be written, and the describer stops here.
     fn head(&mut self, level: Level, event: &'static str) -> Option<()>;
     fn msg(&mut self, msg: fmt::Arguments<'_>);
-    fn int(&mut self, key: &'static str, n: i64);
+    /// `head`, then the sentence if the event is to be written.
+    fn say(&mut self, level: Level, event: &'static str, msg: fmt::Arguments<'_>) -> Option<()> {
+        self.head(level, event)?;
+        self.msg(msg);
+        Some(())
+    }
+    /// The fields below are written only where there are fields (JSON): no-ops elsewhere.
+    fn int(&mut self, _key: &'static str, _n: i64) {}
     /// A string field (JSON-escaped); its value is formatted only if it is written.
-    fn text(&mut self, key: &'static str, value: &dyn fmt::Display);
+    fn text(&mut self, _key: &'static str, _value: &dyn fmt::Display) {}
     /// A true/false field.
-    fn flag(&mut self, key: &'static str, b: bool);
+    fn flag(&mut self, _key: &'static str, _b: bool) {}
 }
 
 /// Learns level and name, formats nothing.
@@ -124,9 +131,6 @@ impl Visit for Meta {
         None
     }
     fn msg(&mut self, _: fmt::Arguments<'_>) {}
-    fn int(&mut self, _: &'static str, _: i64) {}
-    fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
-    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 /// The sentence only.
@@ -139,9 +143,6 @@ impl Visit for Sentence {
     fn msg(&mut self, msg: fmt::Arguments<'_>) {
         let _ = self.0.write_fmt(msg);
     }
-    fn int(&mut self, _: &'static str, _: i64) {}
-    fn text(&mut self, _: &'static str, _: &dyn fmt::Display) {}
-    fn flag(&mut self, _: &'static str, _: bool) {}
 }
 
 #[cfg(test)]

@@ -41,30 +41,38 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             }
         }
         Event::ForegroundFailed { pgid, err } => {
-            v.head(Warn, "foreground")?;
-            v.msg(format_args!(
+            v.say(Warn, "foreground", format_args!(
                 "cannot give the terminal's foreground to the app (process group {pgid}): {err}; Ctrl-C now reaches sigward, which passes it on"
-            ));
+            ))?;
             v.int("pgid", pgid.into());
         }
         Event::SignalfdFailed { err } => {
-            v.head(Warn, "signalfd")?;
-            v.msg(format_args!("reading signals failed: {err}"));
+            v.say(
+                Warn,
+                "signalfd",
+                format_args!("reading signals failed: {err}"),
+            )?;
         }
         Event::PollFailed { err } => {
-            v.head(Warn, "poll")?;
-            v.msg(format_args!("waiting for signals failed: {err}"));
+            v.say(
+                Warn,
+                "poll",
+                format_args!("waiting for signals failed: {err}"),
+            )?;
         }
         Event::IgnoredOwnSignal { sig } => {
-            v.head(Debug, "ignored")?;
-            v.msg(format_args!(
-                "ignored {} raised by sigward itself",
-                Name(sig)
-            ));
+            v.say(
+                Debug,
+                "ignored",
+                format_args!("ignored {} raised by sigward itself", Name(sig)),
+            )?;
         }
         Event::IgnoredWhileKilling { sig } => {
-            v.head(Debug, "ignored")?;
-            v.msg(format_args!("ignored {}: already killing", Name(sig)));
+            v.say(
+                Debug,
+                "ignored",
+                format_args!("ignored {}: already killing", Name(sig)),
+            )?;
         }
         Event::Forwarded {
             received,
@@ -94,37 +102,47 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             }
         }
         Event::DroppedRewritten { sig } => {
-            v.head(Debug, "dropped")?;
-            v.msg(format_args!("dropped {} (rewritten to 0)", Name(sig)));
+            v.say(
+                Debug,
+                "dropped",
+                format_args!("dropped {} (rewritten to 0)", Name(sig)),
+            )?;
         }
         Event::DroppedChildGone { sig } => {
-            v.head(Debug, "dropped")?;
-            v.msg(format_args!("dropped {} (the child has exited)", Name(sig)));
+            v.say(
+                Debug,
+                "dropped",
+                format_args!("dropped {} (the child has exited)", Name(sig)),
+            )?;
         }
         Event::DroppedNobodyLeft { sig, target } => {
-            v.head(Debug, "dropped")?;
-            v.msg(format_args!(
-                "dropped {}: nobody left in {}",
-                Name(sig),
-                Target(target)
-            ));
+            v.say(
+                Debug,
+                "dropped",
+                format_args!("dropped {}: nobody left in {}", Name(sig), Target(target)),
+            )?;
         }
         Event::ForwardFailed { sig, target, err } => {
-            v.head(Warn, "forward")?;
-            v.msg(format_args!(
-                "could not send {} to {}: {err}",
-                Name(sig),
-                Target(target)
-            ));
+            v.say(
+                Warn,
+                "forward",
+                format_args!("could not send {} to {}: {err}", Name(sig), Target(target)),
+            )?;
         }
         Event::Reaped { pid, exit } => {
-            v.head(Debug, "reaped")?;
-            v.msg(format_args!("reaped {pid} ({})", Status(exit)));
+            v.say(
+                Debug,
+                "reaped",
+                format_args!("reaped {pid} ({})", Status(exit)),
+            )?;
             v.int("pid", pid.into());
         }
         Event::ReapedOrphan { pid, exit } => {
-            v.head(Warn, "reaped")?;
-            v.msg(format_args!("reaped orphan {pid} ({})", Status(exit)));
+            v.say(
+                Warn,
+                "reaped",
+                format_args!("reaped orphan {pid} ({})", Status(exit)),
+            )?;
         }
         // Other domains' events: `super::describe` sends none of them here.
         _ => {}

@@ -7,39 +7,50 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
     use Level::{Debug, Error, Warn};
     match *e {
         Event::NoSubreaper { err } => {
-            v.head(Warn, "subreaper")?;
-            v.msg(format_args!(
-                "cannot become a child subreaper: {err}; orphans escape to PID 1"
-            ));
+            v.say(
+                Warn,
+                "subreaper",
+                format_args!("cannot become a child subreaper: {err}; orphans escape to PID 1"),
+            )?;
         }
         Event::NoParentDeathSignal => {
-            v.head(Warn, "pdeathsig")?;
-            v.msg(format_args!("cannot set the parent-death signal"));
+            v.say(
+                Warn,
+                "pdeathsig",
+                format_args!("cannot set the parent-death signal"),
+            )?;
         }
         Event::ListenFailed { why } => {
-            v.head(Error, "listen_failed")?;
-            v.msg(format_args!("{why}"));
+            v.say(Error, "listen_failed", format_args!("{why}"))?;
         }
         Event::NoSignalfd { err } => {
-            v.head(Error, "start_failed")?;
-            v.msg(format_args!("cannot create a signalfd: {err}"));
+            v.say(
+                Error,
+                "start_failed",
+                format_args!("cannot create a signalfd: {err}"),
+            )?;
         }
         Event::NotifySocketFailed { err } => {
-            v.head(Error, "start_failed")?;
-            v.msg(format_args!("cannot make a notify socket: {err}"));
+            v.say(
+                Error,
+                "start_failed",
+                format_args!("cannot make a notify socket: {err}"),
+            )?;
         }
         Event::ExecFailed { command, err } => {
-            v.head(Error, "exec_failed")?;
-            v.msg(format_args!(
-                "cannot run '{}': {}",
-                Lossy(command),
-                err.desc()
-            ));
+            v.say(
+                Error,
+                "exec_failed",
+                format_args!("cannot run '{}': {}", Lossy(command), err.desc()),
+            )?;
             v.int("errno", err as i64);
         }
         Event::StartFailed { what, err } => {
-            v.head(Error, "start_failed")?;
-            v.msg(format_args!("cannot start the command: {what}: {err}"));
+            v.say(
+                Error,
+                "start_failed",
+                format_args!("cannot start the command: {what}: {err}"),
+            )?;
         }
         Event::Started {
             command,
@@ -60,22 +71,26 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             v.int("pid", pid.into());
         }
         Event::Exiting { status } => {
-            v.head(Debug, "exit")?;
-            v.msg(format_args!(
-                "no process left; exiting with the main child's status {status}"
-            ));
+            v.say(
+                Debug,
+                "exit",
+                format_args!("no process left; exiting with the main child's status {status}"),
+            )?;
             v.int("status", status.into());
         }
         Event::LogLinesDropped { count } => {
-            v.head(Warn, "log_dropped")?;
-            v.msg(format_args!(
-                "{} dropped: stderr was not writable",
-                Count(
-                    usize::try_from(count).unwrap_or(usize::MAX),
-                    "log line",
-                    "log lines"
-                )
-            ));
+            v.say(
+                Warn,
+                "log_dropped",
+                format_args!(
+                    "{} dropped: stderr was not writable",
+                    Count(
+                        usize::try_from(count).unwrap_or(usize::MAX),
+                        "log line",
+                        "log lines"
+                    )
+                ),
+            )?;
             v.int("count", i64::try_from(count).unwrap_or(i64::MAX));
         }
         // Other domains' events: `super::describe` sends none of them here.

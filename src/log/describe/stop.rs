@@ -7,60 +7,70 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
     use Level::{Debug, Info, Warn};
     match *e {
         Event::StopSignalAfterExit { sig, from } => {
-            v.head(Info, "stop_signal")?;
-            v.msg(format_args!(
+            v.say(Info, "stop_signal", format_args!(
                 "received {} from {}: already stopping (the main child has exited and every process left has had the stop signal)",
                 Name(sig),
                 Sender(from)
-            ));
+            ))?;
             v.text("signal", &Name(sig));
             v.int("from_pid", from.into());
         }
         Event::StopSignal { sig, from, grace } => {
-            v.head(Info, "stop_signal")?;
-            v.msg(format_args!(
-                "received {} from {}: stopping, grace period {}",
-                Name(sig),
-                Sender(from),
-                Dur(grace)
-            ));
+            v.say(
+                Info,
+                "stop_signal",
+                format_args!(
+                    "received {} from {}: stopping, grace period {}",
+                    Name(sig),
+                    Sender(from),
+                    Dur(grace)
+                ),
+            )?;
             v.text("signal", &Name(sig));
             v.int("from_pid", from.into());
             v.int("grace_ms", ms(grace));
         }
         Event::PreStopDelay { sig, delay } => {
-            v.head(Info, "pre_stop_delay")?;
-            v.msg(format_args!(
-                "holding {} for the pre-stop delay of {}; the app keeps serving",
-                Name(sig),
-                Dur(delay)
-            ));
+            v.say(
+                Info,
+                "pre_stop_delay",
+                format_args!(
+                    "holding {} for the pre-stop delay of {}; the app keeps serving",
+                    Name(sig),
+                    Dur(delay)
+                ),
+            )?;
             v.text("signal", &Name(sig));
             v.int("delay_ms", ms(delay));
         }
         Event::DelayCut { sig, from } => {
-            v.head(Info, "delay_cut")?;
-            v.msg(format_args!(
-                "received {} from {} during the pre-stop delay: ending it now",
-                Name(sig),
-                Sender(from)
-            ));
+            v.say(
+                Info,
+                "delay_cut",
+                format_args!(
+                    "received {} from {} during the pre-stop delay: ending it now",
+                    Name(sig),
+                    Sender(from)
+                ),
+            )?;
             v.text("signal", &Name(sig));
             v.int("from_pid", from.into());
         }
         Event::StopSignalAgain { sig, from } => {
-            v.head(Info, "stop_signal_again")?;
-            v.msg(format_args!(
-                "received {} from {} while draining: forwarding it",
-                Name(sig),
-                Sender(from)
-            ));
+            v.say(
+                Info,
+                "stop_signal_again",
+                format_args!(
+                    "received {} from {} while draining: forwarding it",
+                    Name(sig),
+                    Sender(from)
+                ),
+            )?;
             v.text("signal", &Name(sig));
             v.int("from_pid", from.into());
         }
         Event::DelayOver => {
-            v.head(Info, "delay_over")?;
-            v.msg(format_args!("pre-stop delay over"));
+            v.say(Info, "delay_over", format_args!("pre-stop delay over"))?;
         }
         Event::Leftovers {
             count,
@@ -82,21 +92,23 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             v.int("wait_ms", ms(wait));
         }
         Event::LeftoversUnsignalled { count, sig } => {
-            v.head(Info, "leftovers")?;
-            v.msg(format_args!(
+            v.say(Info, "leftovers", format_args!(
                 "{} left after the main child exited; {} is rewritten to 0, so none is signalled",
                 Count(count, "process", "processes"),
                 Name(sig)
-            ));
+            ))?;
         }
         Event::StragglersKilled { grace, stragglers } => {
-            v.head(Warn, "stragglers_killed")?;
-            v.msg(format_args!(
-                "grace period of {} is over: killing {}: {}",
-                Dur(grace),
-                Count(stragglers.len(), "straggler", "stragglers"),
-                Stragglers(stragglers)
-            ));
+            v.say(
+                Warn,
+                "stragglers_killed",
+                format_args!(
+                    "grace period of {} is over: killing {}: {}",
+                    Dur(grace),
+                    Count(stragglers.len(), "straggler", "stragglers"),
+                    Stragglers(stragglers)
+                ),
+            )?;
             v.int("count", int(stragglers.len()));
             v.text("stragglers", &Stragglers(stragglers));
         }
@@ -107,13 +119,16 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             after,
             quiet,
         } => {
-            v.head(if quiet { Debug } else { Info }, "child_exited")?;
-            v.msg(format_args!(
-                "{} (pid {pid}) exited with {} after {} ms",
-                Lossy(command),
-                Status(exit),
-                after.as_millis()
-            ));
+            v.say(
+                if quiet { Debug } else { Info },
+                "child_exited",
+                format_args!(
+                    "{} (pid {pid}) exited with {} after {} ms",
+                    Lossy(command),
+                    Status(exit),
+                    after.as_millis()
+                ),
+            )?;
             v.int("pid", pid.into());
             v.int("status", exit.status().into());
             v.int("after_ms", ms(after));

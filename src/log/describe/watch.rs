@@ -7,12 +7,15 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
     use Level::{Error, Info, Warn};
     match *e {
         Event::WatchWaiting { path, dir } => {
-            v.head(Info, "watch_waiting")?;
-            v.msg(format_args!(
-                "{} does not exist yet: waiting for it (watching {})",
-                Lossy(path),
-                Lossy(dir)
-            ));
+            v.say(
+                Info,
+                "watch_waiting",
+                format_args!(
+                    "{} does not exist yet: waiting for it (watching {})",
+                    Lossy(path),
+                    Lossy(dir)
+                ),
+            )?;
             v.text("path", &Lossy(path));
         }
         Event::WatchFailed { path, err, start } => {
@@ -35,8 +38,11 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             v.int("errno", err as i64);
         }
         Event::WatchReadFailed { err } => {
-            v.head(Warn, "watch_failed")?;
-            v.msg(format_args!("reading watch events failed: {err}"));
+            v.say(
+                Warn,
+                "watch_failed",
+                format_args!("reading watch events failed: {err}"),
+            )?;
         }
         Event::ConfigChanged { changed, then } => {
             let level = match then {
