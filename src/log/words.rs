@@ -10,30 +10,30 @@ use std::time::Duration;
 /// At most this many stragglers are named in one log line.
 pub(super) const NAMED_STRAGGLERS: usize = 20;
 
-/// A duration as the command line takes it: `250ms`, `1.5s`, `30s`, `2m`, `1m30s`.
+/// A duration as the command line takes it, in the largest units that are exact: `250ms`,
+/// `1.5s`, `30s`, `2m`, `1m30s`, `2m3.5s`, `1h30m`, `876000h`. Milliseconds at most.
 pub struct Dur(pub Duration);
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        let (s, frac) = (ms / 1000, ms % 1000);
         if ms < 1000 {
-            write!(f, "{ms}ms")
-        } else if frac != 0 {
+            return write!(f, "{ms}ms");
+        }
+        let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        if h > 0 {
+            write!(f, "{h}h")?;
+        }
+        if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        match frac {
+            0 if s == 0 => Ok(()),
+            0 => write!(f, "{s}s"),
             // Milliseconds without trailing zeros: 1.5s, 1.25s, 1.125s.
-            if frac.is_multiple_of(100) {
-                write!(f, "{s}.{}s", frac / 100)
-            } else if frac.is_multiple_of(10) {
-                write!(f, "{s}.{:02}s", frac / 10)
-            } else {
-                write!(f, "{s}.{frac:03}s")
-            }
-        } else if ms >= 60_000 && ms.is_multiple_of(60_000) {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms > 60_000 {
-            write!(f, "{}m{}s", ms / 60_000, s % 60)
-        } else {
-            write!(f, "{s}s")
+            _ if frac.is_multiple_of(100) => write!(f, "{s}.{}s", frac / 100),
+            _ if frac.is_multiple_of(10) => write!(f, "{s}.{:02}s", frac / 10),
+            _ => write!(f, "{s}.{frac:03}s"),
         }
     }
 }
@@ -262,11 +262,52 @@ mod tests {
             (59_000, "59s"),
             (60_000, "1m"),
             (90_000, "1m30s"),
-            (3_600_000, "60m"),
-            (3_601_000, "60m1s"),
+            (123_500, "2m3.5s"),
+            (3_600_000, "1h"),
+            (3_601_000, "1h1s"),
+            (5_400_000, "1h30m"),
+            (3_660_250, "1h1m0.25s"),
         ] {
             assert_eq!(Dur(Duration::from_millis(ms)).to_string(), shown, "{ms} ms");
         }
         assert!(!Dur(Duration::MAX).to_string().is_empty());
+    }
+
+    /// sigward's longest duration, 100 years, was written `52560000m`, and what was left of it
+    /// `3153599999.696s`: in the largest units that are exact, as a person writes them.
+    #[test]
+    fn long_durations_are_written_in_hours_not_millions_of_minutes() {
+        let century = crate::config::MAX_DURATION;
+        assert_eq!(Dur(century).to_string(), "876000h");
+        let left = century - Duration::from_millis(304);
+        assert_eq!(Dur(left).to_string(), "875999h59m59.696s");
+        // Below a millisecond is not said.
+        assert_eq!(Dur(Duration::from_micros(1_500_900)).to_string(), "1.5s");
+        assert_eq!(Dur(Duration::from_micros(900)).to_string(), "0ms");
+    }
+
+    proptest::proptest! {
+        /// What the log writes, the command line reads back (to the millisecond), and no part
+        /// of it could be said in a larger unit (no `90m`, no `60s`).
+        #[test]
+        fn durations_read_back_and_use_the_largest_units(
+            ms in 0..=crate::config::MAX_DURATION.as_millis() as u64,
+        ) {
+            let d = Duration::from_millis(ms);
+            let shown = Dur(d).to_string();
+            proptest::prop_assert_eq!(crate::config::parse_duration(&shown), Ok(d), "{}", shown);
+            let units: Vec<&str> = shown.split(|c: char| c.is_ascii_digit() || c == '.')
+                .filter(|u| !u.is_empty()).collect();
+            let numbers: Vec<f64> = shown.split(|c: char| c.is_ascii_alphabetic())
+                .filter(|n| !n.is_empty()).map(|n| n.parse().unwrap()).collect();
+            for (unit, n) in units.iter().zip(&numbers) {
+                let limit = match *unit { "ms" => 1000.0, "s" | "m" => 60.0, _ => f64::INFINITY };
+                proptest::prop_assert!(*n < limit, "{}", shown);
+            }
+            // Each unit at most once, largest first.
+            let order = ["h", "m", "s", "ms"];
+            let at: Vec<usize> = units.iter().filter_map(|u| order.iter().position(|o| o == u)).collect();
+            proptest::prop_assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", shown);
+        }
     }
 }
