@@ -11,7 +11,8 @@ use std::fmt;
 use std::time::Duration;
 
 /// Everything sigward logs. Signals are numbers (written by name), durations are [`Duration`]s,
-/// names from /proc or argv are bytes (written lossily, control characters escaped).
+/// names from /proc or argv are bytes (written lossily, control characters and backslashes
+/// escaped).
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
     // Start-up.

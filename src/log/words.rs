@@ -236,6 +236,31 @@ mod tests {
         assert_eq!(v["stragglers"], "3 (a\\x0ab\\x1b[2J)");
     }
 
+    /// A real backslash is written `\\`, so that a name holding the four characters `a\x0a`
+    /// cannot be taken for `a` and an escaped newline (and in JSON it is escaped once more).
+    #[test]
+    fn a_backslash_in_a_name_is_escaped_so_it_cannot_pass_for_an_escape() {
+        let stragglers = procs(&[(3, "a\\x0a"), (4, "a\n")]);
+        let killed = Event::StragglersKilled {
+            grace: Duration::from_secs(1),
+            stragglers: &stragglers,
+        };
+        let line = text(&killed);
+        assert!(line.ends_with(": 3 (a\\\\x0a), 4 (a\\x0a)\n"), "{line}");
+        assert_eq!(json(&killed)["stragglers"], "3 (a\\\\x0a), 4 (a\\x0a)");
+        let line = text(&Event::ChildExited {
+            command: b"C:\\app\\x1b",
+            pid: 2,
+            exit: Exit::Code(0),
+            after: Duration::ZERO,
+            quiet: false,
+        });
+        assert!(
+            line.starts_with("sigward: C:\\\\app\\\\x1b (pid 2)"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn more_than_twenty_stragglers_are_counted_not_named() {
         let many: Vec<(i32, &str)> = (100..125).map(|p| (p, "w")).collect();
