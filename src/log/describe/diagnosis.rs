@@ -7,78 +7,8 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
     use Level::{Debug, Warn};
     match *e {
         Event::Died { name, pid, cause } => {
-            let who = Who(name, pid);
-            match cause {
-                Cause::Oom(limit) => {
-                    v.say(
-                        Warn,
-                        "oom_killed",
-                        format_args!(
-                            "{who} was killed by the kernel's OOM killer ({})",
-                            MemoryLimit(limit)
-                        ),
-                    )?;
-                }
-                Cause::MaybeOom {
-                    kills,
-                    deaths,
-                    limit,
-                } => {
-                    v.say(Warn, "killed", format_args!(
-                        "{who} was killed by SIGKILL: the kernel's OOM killer killed {kills} of the {deaths} processes that just died of SIGKILL, which ones it does not say ({})",
-                        MemoryLimit(limit)
-                    ))?;
-                }
-                Cause::Outside => {
-                    v.say(
-                        Warn,
-                        "killed",
-                        format_args!(
-                            "{who} was killed by SIGKILL from outside sigward (not an OOM kill)"
-                        ),
-                    )?;
-                }
-                Cause::Unknown => {
-                    v.say(Warn, "killed", format_args!(
-                        "{who} was killed by SIGKILL from outside sigward (OOM kill unknown: no memory cgroup counter readable)"
-                    ))?;
-                }
-                Cause::Core(sig) => {
-                    v.say(
-                        Warn,
-                        "core_dumped",
-                        format_args!("{who} dumped core ({})", Name(sig)),
-                    )?;
-                }
-            }
-            v.int("pid", pid.into());
-            if let Some(name) = name {
-                v.text("name", &Lossy(name));
-            }
-            let sig = match cause {
-                Cause::Core(sig) => sig,
-                _ => libc::SIGKILL,
-            };
-            v.text("signal", &Name(sig));
-            v.flag("core", matches!(cause, Cause::Core(_)));
-            match cause {
-                Cause::Oom(limit) | Cause::MaybeOom { limit, .. } => {
-                    // MaybeOom: the kernel does not say whose kill it was; no oom, no sender.
-                    if let Cause::Oom(_) = cause {
-                        v.flag("oom", true);
-                        v.text("sender", &"kernel OOM killer");
-                    }
-                    if let Limit::Bytes(b) = limit {
-                        v.int("memory_limit", i64::try_from(b).unwrap_or(i64::MAX));
-                    }
-                }
-                Cause::Outside => {
-                    v.flag("oom", false);
-                    v.text("sender", &"outside sigward");
-                }
-                Cause::Unknown => v.text("sender", &"outside sigward"),
-                Cause::Core(_) => {}
-            }
+            died(v, Who(name, pid), cause)?;
+            died_fields(v, name, pid, cause);
         }
         Event::TerminationLog { path, outcome } => {
             let path = Lossy(path);
@@ -126,6 +56,85 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
         _ => {}
     }
     Some(())
+}
+
+/// A death's sentence: who, and what killed it.
+fn died(v: &mut dyn Visit, who: Who<'_>, cause: Cause) -> Option<()> {
+    use Level::Warn;
+    match cause {
+        Cause::Oom(limit) => {
+            v.say(
+                Warn,
+                "oom_killed",
+                format_args!(
+                    "{who} was killed by the kernel's OOM killer ({})",
+                    MemoryLimit(limit)
+                ),
+            )?;
+        }
+        Cause::MaybeOom {
+            kills,
+            deaths,
+            limit,
+        } => {
+            v.say(Warn, "killed", format_args!(
+                "{who} was killed by SIGKILL: the kernel's OOM killer killed {kills} of the {deaths} processes that just died of SIGKILL, which ones it does not say ({})",
+                MemoryLimit(limit)
+            ))?;
+        }
+        Cause::Outside => {
+            v.say(
+                Warn,
+                "killed",
+                format_args!("{who} was killed by SIGKILL from outside sigward (not an OOM kill)"),
+            )?;
+        }
+        Cause::Unknown => {
+            v.say(Warn, "killed", format_args!(
+                "{who} was killed by SIGKILL from outside sigward (OOM kill unknown: no memory cgroup counter readable)"
+            ))?;
+        }
+        Cause::Core(sig) => {
+            v.say(
+                Warn,
+                "core_dumped",
+                format_args!("{who} dumped core ({})", Name(sig)),
+            )?;
+        }
+    }
+    Some(())
+}
+
+/// A death's fields: the signal, whether it was the OOM killer, who sent it.
+fn died_fields(v: &mut dyn Visit, name: Option<&[u8]>, pid: i32, cause: Cause) {
+    v.int("pid", pid.into());
+    if let Some(name) = name {
+        v.text("name", &Lossy(name));
+    }
+    let sig = match cause {
+        Cause::Core(sig) => sig,
+        _ => libc::SIGKILL,
+    };
+    v.text("signal", &Name(sig));
+    v.flag("core", matches!(cause, Cause::Core(_)));
+    match cause {
+        Cause::Oom(limit) | Cause::MaybeOom { limit, .. } => {
+            // MaybeOom: the kernel does not say whose kill it was; no oom, no sender.
+            if let Cause::Oom(_) = cause {
+                v.flag("oom", true);
+                v.text("sender", &"kernel OOM killer");
+            }
+            if let Limit::Bytes(b) = limit {
+                v.int("memory_limit", i64::try_from(b).unwrap_or(i64::MAX));
+            }
+        }
+        Cause::Outside => {
+            v.flag("oom", false);
+            v.text("sender", &"outside sigward");
+        }
+        Cause::Unknown => v.text("sender", &"outside sigward"),
+        Cause::Core(_) => {}
+    }
 }
 
 #[cfg(test)]

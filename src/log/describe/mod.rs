@@ -1,11 +1,12 @@
 //! What each event says: its level, its name, its sentence and its fields, in one match arm per
-//! event. The arms live in one file per domain (start-up, signals, stop, generations, notify,
-//! watch, diagnosis), the domains of the comments in [`Event`]; [`Event::describe`] below names
-//! which domain each event belongs to. To add an event: a variant in `event.rs`, its domain
-//! here, its arm in the domain's file, a sample in `testing.rs`.
+//! event. The arms live in one file per domain (start-up, signals, stop, generations, in_place,
+//! notify, watch, diagnosis), the domains of the comments in [`Event`]; [`Event::describe`]
+//! below names which domain each event belongs to. To add an event: a variant in `event.rs`,
+//! its domain here, its arm in the domain's file, a sample in `testing.rs`.
 
 mod diagnosis;
 mod generations;
+mod in_place;
 mod notify;
 mod signals;
 mod start;
@@ -73,10 +74,6 @@ impl Event<'_> {
             | E::ChildExited { .. } => stop::describe,
             E::RestartIgnored { .. }
             | E::Restarting { .. }
-            | E::RestartInPlace { .. }
-            | E::RestartedInPlace { .. }
-            | E::RestartInPlaceFailed { .. }
-            | E::RestartBecameStop { .. }
             | E::RestartNoNotifySocket { .. }
             | E::RestartCannotRun { .. }
             | E::RestartCannotStart { .. }
@@ -86,6 +83,10 @@ impl Event<'_> {
             | E::Retired { .. }
             | E::RetiredKilled { .. }
             | E::StartingExited { .. } => generations::describe,
+            E::RestartInPlace { .. }
+            | E::RestartedInPlace { .. }
+            | E::RestartInPlaceFailed { .. }
+            | E::RestartBecameStop { .. } => in_place::describe,
             E::NotifyRefused { .. }
             | E::UpstreamUnusable { .. }
             | E::NotifyTruncated { .. }

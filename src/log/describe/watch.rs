@@ -45,35 +45,7 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             )?;
         }
         Event::ConfigChanged { changed, then } => {
-            let level = match then {
-                Reload::SignalFailed { .. } => Warn,
-                _ => Info,
-            };
-            v.head(level, "config_changed")?;
-            match then {
-                Reload::Signalled { sig, target } => v.msg(format_args!(
-                    "config changed ({changed}): sent {} to {}",
-                    Name(sig),
-                    Target(target)
-                )),
-                Reload::SignalFailed { sig, target, err } => v.msg(format_args!(
-                    "config changed ({changed}): could not send {} to {}: {err}",
-                    Name(sig),
-                    Target(target)
-                )),
-                Reload::Restart => v.msg(format_args!(
-                    "config changed ({changed}): restarting the app"
-                )),
-                Reload::Deferred(busy) => v.msg(format_args!(
-                    "config changed ({changed}): {busy}; acting once the restart is over"
-                )),
-                Reload::Dropped => v.msg(format_args!(
-                    "config changed ({changed}) during the stop sequence: not acting on it"
-                )),
-                Reload::Covered(n) => v.msg(format_args!(
-                    "config changed ({changed}): generation {n} started after it and reads it"
-                )),
-            }
+            config_changed(v, changed, then)?;
             v.text("paths", &changed);
             v.text(
                 "action",
@@ -95,6 +67,41 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
         }
         // Other domains' events: `super::describe` sends none of them here.
         _ => {}
+    }
+    Some(())
+}
+
+/// A configuration change's sentence: what changed, and what sigward does about it.
+fn config_changed(v: &mut dyn Visit, changed: Changed<'_>, then: Reload) -> Option<()> {
+    use Level::{Info, Warn};
+    let level = match then {
+        Reload::SignalFailed { .. } => Warn,
+        _ => Info,
+    };
+    v.head(level, "config_changed")?;
+    match then {
+        Reload::Signalled { sig, target } => v.msg(format_args!(
+            "config changed ({changed}): sent {} to {}",
+            Name(sig),
+            Target(target)
+        )),
+        Reload::SignalFailed { sig, target, err } => v.msg(format_args!(
+            "config changed ({changed}): could not send {} to {}: {err}",
+            Name(sig),
+            Target(target)
+        )),
+        Reload::Restart => v.msg(format_args!(
+            "config changed ({changed}): restarting the app"
+        )),
+        Reload::Deferred(busy) => v.msg(format_args!(
+            "config changed ({changed}): {busy}; acting once the restart is over"
+        )),
+        Reload::Dropped => v.msg(format_args!(
+            "config changed ({changed}) during the stop sequence: not acting on it"
+        )),
+        Reload::Covered(n) => v.msg(format_args!(
+            "config changed ({changed}): generation {n} started after it and reads it"
+        )),
     }
     Some(())
 }
