@@ -6,6 +6,22 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
+/// The log of sigward with `args`, sent SIGTERM once the probe is up.
+fn log_after_sigterm(args: &[&str]) -> String {
+    let ns = Ns::start(args);
+    ns.wait_record("ready", T);
+    ns.signal(libc::SIGTERM);
+    ns.wait(T).stderr
+}
+
+/// The line of `log` holding `needle`.
+fn line<'a>(log: &'a str, needle: &str) -> &'a str {
+    match log.lines().find(|l| l.contains(needle)) {
+        Some(line) => line,
+        None => panic!("no line with {needle:?}: {log}"),
+    }
+}
+
 /// 100 years, sigward's longest duration, was written `52560000m`.
 #[test]
 fn a_grace_period_of_a_century_is_written_in_hours() {
@@ -30,27 +46,18 @@ fn a_grace_period_of_a_century_is_written_in_hours() {
 #[test]
 fn the_time_left_of_a_long_grace_period_is_written_in_hours_minutes_and_seconds() {
     // On SIGTERM the shell exits at once; the probe, drain:3000:0, stays 3 s, a leftover.
-    let ns = Ns::start(&[
+    let args = [
         "-t",
         "876000h",
         "--",
         "sh",
         "-c",
         "trap 'exit 0' TERM; {probe} log={log} on-term=drain:3000:0 & wait",
-    ]);
-    ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr.contains("grace period 876000h"),
-        "{}",
-        done.stderr
-    );
-    let left = done
-        .stderr
-        .lines()
-        .find(|l| l.contains("left after the main child exited"))
-        .unwrap_or_else(|| panic!("no leftovers line: {}", done.stderr));
+    ];
+    let log = log_after_sigterm(&args);
+    let stop = line(&log, "received SIGTERM");
+    assert!(stop.ends_with("grace period 876000h"), "{stop}");
+    let left = line(&log, "left after the main child exited");
     // 875999h59m, then the seconds left: 59.xxxs or a little less.
     let waited = left
         .split("waiting up to ")
@@ -73,23 +80,10 @@ fn the_time_left_of_a_long_grace_period_is_written_in_hours_minutes_and_seconds(
 fn a_backslash_in_a_process_name_is_written_doubled() {
     // Hex of `a\x0a` (a real backslash), and of `b` and a real newline.
     for (hex, shown) in [("615c783061", "(a\\\\x0a)"), ("620a", "(b\\x0a)")] {
-        let ns = Ns::start(&[
-            "-t",
-            "1s",
-            "--",
-            "{probe}",
-            "log={log}",
-            "on-term=ignore",
-            &format!("comm={hex}"),
-        ]);
-        ns.wait_record("ready", T);
-        ns.signal(libc::SIGTERM);
-        let done = ns.wait(T);
-        let killed = done
-            .stderr
-            .lines()
-            .find(|l| l.contains("killing 1 straggler: "))
-            .unwrap_or_else(|| panic!("no stragglers line: {}", done.stderr));
+        let words = format!("-t 1s -- {{probe}} log={{log}} on-term=ignore comm={hex}");
+        let args: Vec<&str> = words.split(' ').collect();
+        let log = log_after_sigterm(&args);
+        let killed = line(&log, "killing 1 straggler: ");
         assert!(killed.ends_with(shown), "{killed}");
     }
 }
