@@ -1,7 +1,7 @@
 //! Event log on stderr: `sigward: ...` text lines, or one JSON object per line.
 //!
-//! Every event is an [`Event`] variant, and [`Event::describe`] says everything about it in one
-//! match arm: level, event name, sentence, fields. Text and JSON are two renderings of that one
+//! Every event is an [`Event`] variant, and `describe` says everything about it in one match
+//! arm (one file per domain): level, event name, sentence, fields. Text and JSON are two renderings of that one
 //! description, so they cannot disagree, and an arm stops at its level check before anything is
 //! formatted, so a disabled event (a forwarded signal at debug level) costs a comparison.
 //!
