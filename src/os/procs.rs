@@ -64,13 +64,17 @@ impl fmt::Display for Comm {
 }
 
 /// Bytes from /proc or argv: UTF-8 where valid, U+FFFD where not, control characters as `\xNN`
-/// (a name must not break a log line or a terminal).
+/// (a name must not break a log line or a terminal), and a backslash as `\\` (so that a name
+/// holding `\x0a` cannot pass for an escaped newline).
 pub struct Lossy<'a>(pub &'a [u8]);
 
 impl fmt::Display for Lossy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Printable ASCII, the usual name, goes out as it is.
-        if self.0.iter().all(|b| (0x20..0x7f).contains(b))
+        if self
+            .0
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
             && let Ok(plain) = std::str::from_utf8(self.0)
         {
             return f.write_str(plain);
@@ -82,12 +86,14 @@ impl fmt::Display for Lossy<'_> {
             let mut plain = 0;
             for (at, c) in valid.char_indices() {
                 let bidi = matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-                if !c.is_control() && !bidi {
+                if !c.is_control() && !bidi && c != '\\' {
                     continue;
                 }
                 f.write_str(&valid[plain..at])?;
                 plain = at + c.len_utf8();
-                if c.is_control() {
+                if c == '\\' {
+                    f.write_str("\\\\")?;
+                } else if c.is_control() {
                     // Cc is C0, DEL and C1: all below 0x100.
                     write!(f, "\\x{:02x}", u32::from(c))?;
                 } else {
@@ -549,7 +555,9 @@ mod tests {
             let mut out = String::new();
             for chunk in bytes.utf8_chunks() {
                 for c in chunk.valid().chars() {
-                    if c.is_control() {
+                    if c == '\\' {
+                        out += "\\\\";
+                    } else if c.is_control() {
                         out += &format!("\\x{:02x}", u32::from(c));
                     } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
                     {
@@ -564,7 +572,7 @@ mod tests {
             }
             out
         }
-        let cases: [&[u8]; 9] = [
+        let cases: [&[u8]; 10] = [
             b"",
             b"/usr/local/bin/app --flag",
             b"\n",
@@ -574,6 +582,7 @@ mod tests {
             "nginx: 工作进程\u{85}".as_bytes(),
             b"\xe5\xb7\xa5\xe4\xbd",
             b"\xff\xfe plain \x00\x01",
+            b"a\\x0a \\\\ \xd0\\",
         ];
         for bytes in cases {
             assert_eq!(Lossy(bytes).to_string(), one_by_one(bytes), "{bytes:?}");
