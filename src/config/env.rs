@@ -1,17 +1,116 @@
 //! What the environment configures: sigward's `SIGWARD_*` variables and its peers' (`TINI_*`,
 //! `DUMB_INIT_*`), so that images and pod specs written for tini or dumb-init keep their meaning.
+//!
+//! One rule for every variable, because an engine's init has no flags and the environment is all
+//! the user has: an empty value is unset (`docker run -e VAR=`); a set one is always checked, even
+//! where a flag overrides it, so a typo never hides; a bad one is named as the user wrote it
+//! (`SIGWARD_GRACE_PERIOD=abc: ...`), never as a flag they did not pass.
 
-use super::flags::escaped;
+use super::flags::{Why, escaped, why};
 use crate::log::Level;
+use clap::builder::{BoolValueParser, TypedValueParser};
+use clap::{Command, Id};
 use std::ffi::{OsStr, OsString};
+
+/// The environment: a variable's value by its name (the process's own, or a test's).
+pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// A variable's value under the one rule: empty is unset.
+fn var(env: Env, name: &str) -> Option<OsString> {
+    env(name).filter(|v| !v.is_empty())
+}
+
+/// A bad variable, named as the user wrote it, on one line.
+fn bad(name: &str, value: &OsStr, why: &str) -> String {
+    escaped(&format!(
+        "{name}={}: {why} (see --help)",
+        value.to_string_lossy()
+    ))
+}
+
+/// A `SIGWARD_*` variable that is set, with the argument it stands for.
+pub(super) struct Setting {
+    pub(super) id: Id,
+    name: String,
+    value: OsString,
+}
+
+/// The `SIGWARD_*` variables that are set: those the arguments of `command` name (`Arg::env`, so
+/// the list is the clap definition's and `--help` shows each beside its flag). Read before the
+/// parser's own env reading is switched off ([`without_env`]).
+pub(super) fn settings(command: &Command, env: Env) -> Vec<Setting> {
+    command
+        .get_arguments()
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_str()?;
+            Some(Setting {
+                id: arg.get_id().clone(),
+                name: name.to_string(),
+                value: var(env, name)?,
+            })
+        })
+        .collect()
+}
+
+/// `command` without its arguments' `env`: clap would read the variables itself, taking an empty
+/// one as a value and naming the flag in its errors. [`settings`] reads them instead.
+pub(super) fn without_env(command: Command) -> Command {
+    command.mut_args(|arg| arg.env(None))
+}
+
+impl Setting {
+    /// Checks the value with its argument's own parser, as the flag alone on a command line, and
+    /// returns what it stands for there: `--grace-period=20s`; for a switch, `--single-child`
+    /// when true and nothing when false.
+    pub(super) fn as_argument(&self, command: &mut Command) -> Result<Option<OsString>, String> {
+        let Some(arg) = command.get_arguments().find(|a| *a.get_id() == self.id) else {
+            return Ok(None);
+        };
+        let long = arg.get_long().unwrap_or_default();
+        let refused = |e: clap::Error| {
+            let why = match why(&e) {
+                Some(Why::Because(reason)) => reason,
+                Some(Why::OneOf(valid)) => format!("possible values: {valid}"),
+                None => "invalid value".into(),
+            };
+            bad(&self.name, &self.value, &why)
+        };
+        if !arg.get_action().takes_values() {
+            let on = BoolValueParser::new()
+                .parse_ref(command, Some(arg), &self.value)
+                .map_err(refused)?;
+            return Ok(on.then(|| format!("--{long}").into()));
+        }
+        let mut flag = OsString::from(format!("--{long}="));
+        flag.push(&self.value);
+        let alone = [
+            OsString::from("sigward"),
+            flag.clone(),
+            OsString::from("true"),
+        ];
+        command.try_get_matches_from_mut(alone).map_err(refused)?;
+        Ok(Some(flag))
+    }
+
+    /// How an error about this setting names it: the variable, not the flag.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+}
 
 /// Which settings sigward's own flags or `SIGWARD_*` variables gave (a default is not given):
 /// those win over the peers' variables.
-#[derive(Clone, Copy, Debug, Default)]
+/// For settings that only mean something beside another, who gave them (the flag, or the
+/// variable's name), to name them when the other is missing.
+#[derive(Clone, Debug, Default)]
 pub(super) struct Given {
     pub(super) log_level: bool,
     pub(super) single_child: bool,
     pub(super) termination_log: bool,
+    pub(super) ready: Option<String>,
+    pub(super) ready_timeout: Option<String>,
+    pub(super) on_change: Option<String>,
+    pub(super) watch_debounce: Option<String>,
 }
 
 /// What tini's and dumb-init's environment variables ask for, so that images and pod specs
@@ -31,13 +130,10 @@ pub(super) struct Peers {
 }
 
 impl Peers {
-    pub(super) fn read(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Peers, String> {
-        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    pub(super) fn read(env: Env) -> Result<Peers, String> {
+        let var = |name: &str| var(env, name);
         let bad = |name: &str, value: &OsStr, expected: &str| {
-            escaped(&format!(
-                "invalid value '{}' for '{name}': expected {expected} (see --help)",
-                value.to_string_lossy()
-            ))
+            bad(name, value, &format!("expected {expected}"))
         };
         let tini = match var("TINI_VERBOSITY") {
             None => None,
@@ -194,10 +290,7 @@ mod tests {
         ] {
             let msg = parse_as("sigward", &["app"], &[(name, value)]).unwrap_err();
             assert!(
-                msg.starts_with(&format!(
-                    "invalid value '{}' for '{name}': {expected}",
-                    escaped(value)
-                )),
+                msg.starts_with(&format!("{name}={}: {expected}", escaped(value))),
                 "{msg}"
             );
             assert!(
@@ -217,7 +310,7 @@ mod tests {
             ));
         }
         let odd = parse_as("sigward", &["app"], &[("TINI_VERBOSITY", "\u{1b}[31m")]).unwrap_err();
-        assert!(odd.starts_with("invalid value '\\u{1b}[31m'"), "{odd}");
+        assert!(odd.starts_with("TINI_VERBOSITY=\\u{1b}[31m: "), "{odd}");
     }
 
     #[test]
@@ -250,9 +343,14 @@ mod tests {
         let given = Given {
             log_level: true,
             single_child: true,
-            termination_log: false,
+            ..Given::default()
         };
-        let c = validate(args(&["--log-level", "error", "app"]), given, &peers).unwrap();
+        let c = validate(
+            args(&["--log-level", "error", "app"]),
+            given.clone(),
+            &peers,
+        )
+        .unwrap();
         assert_eq!(c.log_level, Level::Error);
         assert!(
             !c.single_child,
@@ -282,6 +380,79 @@ mod tests {
                 c.log_level, level,
                 "TINI_VERBOSITY={tini} DUMB_INIT_DEBUG={dumb}"
             );
+        }
+    }
+
+    /// Every variable an argument names, from the clap definition itself.
+    fn own_variables() -> Vec<String> {
+        let command = crate::config::flags::command_for(crate::config::Invocation::Sigward);
+        let names: Vec<String> = (command.get_arguments())
+            .filter_map(|a| Some(a.get_env()?.to_str()?.to_string()))
+            .collect();
+        assert!(names.len() >= 13, "{names:?}");
+        names
+    }
+
+    #[test]
+    fn every_variable_is_unset_when_empty() {
+        let defaults = with_env(&["app"], &[]);
+        for name in own_variables() {
+            let c = with_env(&["app"], &[(&name, "")]);
+            assert_eq!(format!("{c:?}"), format!("{defaults:?}"), "{name}=");
+        }
+    }
+
+    #[test]
+    fn a_variable_stands_in_for_its_flag_and_the_flag_wins() {
+        let c = with_env(&["app"], &[("SIGWARD_GRACE_PERIOD", "20s")]);
+        assert_eq!(c.grace_period, std::time::Duration::from_secs(20));
+        let c = with_env(&["-t", "5s", "app"], &[("SIGWARD_GRACE_PERIOD", "20s")]);
+        assert_eq!(c.grace_period, std::time::Duration::from_secs(5));
+        let c = with_env(&["app"], &[("SIGWARD_SINGLE_CHILD", "true")]);
+        assert!(c.single_child);
+        let c = with_env(&["app"], &[("SIGWARD_STOP_SIGNAL", "USR2,TERM")]);
+        assert_eq!(c.stop_signal, libc::SIGUSR2);
+        let c = with_env(&["-S", "QUIT", "app"], &[("SIGWARD_STOP_SIGNAL", "USR2")]);
+        assert_eq!(c.stop_signal, libc::SIGQUIT);
+        let c = with_env(&["app"], &[("SIGWARD_WATCH", "/a:/b/")]);
+        assert_eq!(c.watch, [b"/a".to_vec(), b"/b".to_vec()]);
+        // A value starting with '-' is the variable's value, never a flag.
+        let msg = parse_as("sigward", &["app"], &[("SIGWARD_REWRITE", "-c")]).unwrap_err();
+        assert!(msg.starts_with("SIGWARD_REWRITE=-c: "), "{msg}");
+    }
+
+    #[test]
+    fn a_set_variable_is_checked_even_where_its_flag_is_given_and_named_as_set() {
+        for (flag, name, value) in [
+            (&["-t", "5s"][..], "SIGWARD_GRACE_PERIOD", "abc"),
+            (&["-t", "5s"], "SIGWARD_GRACE_PERIOD", "-1s"),
+            (&["-S", "TERM"], "SIGWARD_STOP_SIGNAL", "TERM,KILL"),
+            (&["-c"], "SIGWARD_SINGLE_CHILD", "yes"),
+            (&["--log-level", "warn"], "SIGWARD_LOG", "loud"),
+            (&["-e", "1"], "SIGWARD_SUCCESS_EXIT", "256"),
+            (
+                &["--termination-log", "off"],
+                "SIGWARD_TERMINATION_LOG",
+                "rel",
+            ),
+            (&["--watch", "/x"], "SIGWARD_WATCH", "/a/../b"),
+            (
+                &["--watch", "/x", "--on-change", "restart"],
+                "SIGWARD_ON_CHANGE",
+                "signal:KILL",
+            ),
+            (&[], "SIGWARD_GRACE_PERIOD", "1s\nx"),
+        ] {
+            let args: Vec<&str> = flag.iter().copied().chain(["app"]).collect();
+            let msg = parse_as("sigward", &args, &[(name, value)]).unwrap_err();
+            assert!(
+                msg.starts_with(&format!("{name}={}: ", escaped(value))) && !msg.contains("'--"),
+                "{flag:?} {name}={value}: {msg}"
+            );
+            assert!(!msg.contains('\n'), "{msg}");
+            // As an engine's init, where there are no flags at all.
+            let msg = parse_as("/sbin/docker-init", &["--", "app"], &[(name, value)]).unwrap_err();
+            assert!(msg.starts_with(&format!("{name}=")), "{msg}");
         }
     }
 }

@@ -18,14 +18,13 @@ pub use values::{MAX_DURATION, fmt_duration, parse_duration};
 use crate::log::{Format, Level};
 use crate::os::signals::{self, SigMask};
 use crate::termination;
+use clap::FromArgMatches;
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
-use env::{Given, Peers, settle};
+use env::{Env, Given, Peers, settle};
 use flags::{Args, usage_error};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::time::Duration;
-use values::{parse_on_change, watch_path};
 
 pub const USAGE_EXIT: i32 = 2;
 
@@ -151,6 +150,14 @@ impl Config {
     }
 }
 
+/// The clap definition the parser uses (with its `SIGWARD_*` variables), for tools such as the
+/// manual page generator; [`manual`] adds the detail a reference needs.
+pub fn command() -> clap::Command {
+    flags::command_for(Invocation::Sigward)
+}
+
+pub use flags::manual;
+
 /// The outcome of parsing: run with a config, or exit now with a code (help, version, bad input).
 pub enum Parsed {
     Run(Box<Config>),
@@ -187,43 +194,68 @@ pub enum Rejected {
     Usage(String),
 }
 
+/// Parses argv and the process's environment.
 pub fn try_parse(args: Vec<OsString>) -> Result<Config, Rejected> {
     try_parse_with(args, &|name| std::env::var_os(name))
 }
 
-/// [`try_parse`] with the peers' variables (`TINI_*`, `DUMB_INIT_*`) read through `env`; clap
-/// reads the `SIGWARD_*` ones from the process's environment itself.
-pub(super) fn try_parse_with(
-    args: Vec<OsString>,
-    env: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<Config, Rejected> {
+/// [`try_parse`] with the environment (sigward's variables and the peers') read through `env`.
+pub(super) fn try_parse_with(args: Vec<OsString>, env: Env) -> Result<Config, Rejected> {
+    use clap::error::ErrorKind;
     let invocation = Invocation::of(args.first().map(OsString::as_os_str));
-    let mut command = Args::command();
-    if invocation == Invocation::EngineInit {
-        command = command.mut_arg("grace_period", |a| {
-            a.default_value(ENGINE_INIT_GRACE_PERIOD)
-        });
-    }
+    let full = flags::command_for(invocation);
+    let settings = env::settings(&full, env);
+    let mut command = env::without_env(full);
+    let rejected = |e: clap::Error| match e.kind() {
+        ErrorKind::DisplayVersion => Rejected::Version(match invocation {
+            Invocation::EngineInit => ENGINE_INIT_VERSION.to_string(),
+            Invocation::Sigward => format!("sigward {VERSION}"),
+        }),
+        // Help from the definition with its variables (`[env: SIGWARD_...]`): clap answers help
+        // before it reads any variable, so this parse stops there too.
+        ErrorKind::DisplayHelp => Rejected::Print(
+            flags::command_for(invocation)
+                .try_get_matches_from(args.iter())
+                .err()
+                .filter(|h| h.kind() == ErrorKind::DisplayHelp)
+                .unwrap_or(e),
+        ),
+        _ => Rejected::Usage(usage_error(&e)),
+    };
     let mut matches = command
-        .try_get_matches_from(args)
-        .map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayVersion => Rejected::Version(match invocation {
-                Invocation::EngineInit => ENGINE_INIT_VERSION.to_string(),
-                Invocation::Sigward => format!("sigward {VERSION}"),
-            }),
-            clap::error::ErrorKind::DisplayHelp => Rejected::Print(e),
-            _ => Rejected::Usage(usage_error(&e)),
-        })?;
-    let given = |id: &str| {
-        matches!(
-            matches.value_source(id),
-            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        )
+        .try_get_matches_from_mut(args.iter())
+        .map_err(rejected)?;
+    // Every variable that is set is checked, flag or not; one whose flag was not given stands in
+    // for it, as its argument before the user's (a second parse, only when a variable is set).
+    let mut by_variable = Vec::new();
+    let mut stand_ins = Vec::new();
+    for setting in &settings {
+        let arg = setting.as_argument(&mut command).map_err(Rejected::Usage)?;
+        if matches.value_source(setting.id.as_str()) != Some(ValueSource::CommandLine) {
+            stand_ins.extend(arg);
+            by_variable.push(setting);
+        }
+    }
+    if !stand_ins.is_empty() {
+        let argv = args.iter().take(1).cloned();
+        let argv = argv.chain(stand_ins).chain(args.iter().skip(1).cloned());
+        matches = command.try_get_matches_from_mut(argv).map_err(rejected)?;
+    }
+    // Who gave a setting: the variable's name, the flag, or nobody (its default).
+    let who = |id: &str, flag: &'static str| match by_variable.iter().find(|s| s.id == id) {
+        Some(s) => Some(s.name().to_string()),
+        None => {
+            (matches.value_source(id) == Some(ValueSource::CommandLine)).then(|| flag.to_string())
+        }
     };
     let own = Given {
-        log_level: given("log_level"),
-        single_child: given("single_child"),
-        termination_log: given("termination_log"),
+        log_level: who("log_level", "--log-level").is_some(),
+        single_child: who("single_child", "--single-child").is_some(),
+        termination_log: who("termination_log", "--termination-log").is_some(),
+        ready: who("ready", "--ready"),
+        ready_timeout: who("ready_timeout", "--ready-timeout"),
+        on_change: who("on_change", "--on-change"),
+        watch_debounce: who("watch_debounce", "--watch-debounce"),
     };
     // `_mut` takes the values out instead of cloning every match first (a fifth of start-up's
     // parsing work).
@@ -259,14 +291,21 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
             signals::Name(sig)
         ));
     }
-    let mut watch = Vec::with_capacity(a.watch.len());
-    for p in &a.watch {
-        watch.push(
-            watch_path(p.as_encoded_bytes()).map_err(|why| bad_value("--watch <PATH>", p, &why))?,
-        );
+    // Options that only mean something beside another are refused without it: a setting that
+    // silently does nothing is a misunderstanding that would surface only in production.
+    if a.watch.is_empty()
+        && let Some(who) = own.on_change.as_ref().or(own.watch_debounce.as_ref())
+    {
+        return Err(format!(
+            "{who} needs --watch: it says what a change of a watched path does"
+        ));
     }
-    let on_change = parse_on_change(&a.on_change.to_string_lossy())
-        .map_err(|why| bad_value("--on-change <ACTION>", &a.on_change, &why))?;
+    let restartable = restart_signal.is_some() || a.on_change == OnChange::Restart;
+    if !restartable && let Some(who) = own.ready.as_ref().or(own.ready_timeout.as_ref()) {
+        return Err(format!(
+            "{who} needs a restart (--listen, --restart-signal or --on-change restart): it says when a new generation takes over"
+        ));
+    }
     if let Ready::After(after) = a.ready
         && after >= a.ready_timeout
     {
@@ -278,11 +317,6 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
     }
     let termination_log = match a.termination_log {
         off if off == "off" => termination::Dest::Off,
-        p if !p.starts_with('/') => {
-            return Err(escaped(&format!(
-                "invalid value '{p}' for '--termination-log': expected an absolute path or off"
-            )));
-        }
         p if own.termination_log => termination::Dest::Given(p),
         p => termination::Dest::Default(p),
     };
@@ -290,7 +324,20 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
     }
-    for (from, to) in a.rewrite {
+    for (i, &(from, to)) in a.rewrite.iter().enumerate() {
+        // Two rewrites of one signal: which one was meant cannot be known.
+        if let Some(&(_, first)) = a.rewrite[..i].iter().find(|(f, _)| *f == from) {
+            let as_ = |to| match to {
+                0 => "dropped".to_string(),
+                to => format!("as {}", signals::Name(to)),
+            };
+            return Err(format!(
+                "{} is rewritten twice ({}, then {}): give each signal one FROM:TO",
+                signals::Name(from),
+                as_(first),
+                as_(to)
+            ));
+        }
         rewrite[from as usize] = to as u8;
     }
     // -v and -q move from the base level, wherever it came from.
@@ -320,24 +367,17 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
         ready: a.ready,
         ready_timeout: a.ready_timeout,
         termination_log,
-        watch,
-        on_change,
+        watch: a.watch,
+        on_change: a.on_change,
         watch_debounce: a.watch_debounce,
     })
-}
-
-/// A usage error for a value checked after clap, worded as clap's own.
-#[inline(never)]
-fn bad_value(arg: &str, value: &OsStr, why: &str) -> String {
-    escaped(&format!(
-        "invalid value '{}' for '{arg}': {why} (see --help)",
-        value.to_string_lossy()
-    ))
 }
 
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use clap::CommandFactory;
+    use values::watch_path;
 
     pub(super) fn argv(s: &[&str]) -> Vec<OsString> {
         std::iter::once("sigward")
@@ -415,6 +455,8 @@ pub(super) mod tests {
             "875999h",
             "--ready-timeout",
             "876000h",
+            "--restart-signal",
+            "USR2",
             "app",
         ]);
         assert_eq!(c.grace_period, MAX_DURATION);
@@ -433,12 +475,20 @@ pub(super) mod tests {
                 ("after:5s", "--ready-timeout 2s"),
             ),
         ] {
-            let args: Vec<&str> = args.iter().copied().chain(["app"]).collect();
+            let args: Vec<&str> = (args.iter().copied())
+                .chain(["--restart-signal", "USR2", "app"])
+                .collect();
             let msg = rejected(&args).unwrap();
             assert!(msg.contains(both.0) && msg.contains(both.1), "{msg}");
             assert!(matches!(parse(argv(&args)), Parsed::Exit(USAGE_EXIT)));
         }
-        let c = config(&["--ready", "after:59s", "app"]);
+        let c = config(&[
+            "--ready",
+            "after:59s",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "app",
+        ]);
         assert_eq!(c.ready, Ready::After(Duration::from_secs(59)));
     }
 
@@ -748,6 +798,89 @@ pub(super) mod tests {
                     prop_assert!(!msg.contains('\n'), "not one line: {msg:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn two_rewrites_of_one_signal_are_refused_naming_it() {
+        let msg = rejected(&["-r", "TERM:QUIT", "-r", "TERM:INT", "app"]).unwrap();
+        assert_eq!(
+            msg,
+            "SIGTERM is rewritten twice (as SIGQUIT, then as SIGINT): give each signal one FROM:TO"
+        );
+        let msg = rejected(&["-r", "15:0", "-r", "TERM:TERM", "app"]).unwrap();
+        assert!(msg.contains("(dropped, then as SIGTERM)"), "{msg}");
+        let c = config(&["-r", "TERM:QUIT", "-r", "INT:QUIT", "-r", "QUIT:0", "app"]);
+        assert_eq!(c.rewritten(libc::SIGTERM), Some(libc::SIGQUIT));
+        assert_eq!(c.rewritten(libc::SIGQUIT), None);
+    }
+
+    #[test]
+    fn options_without_the_option_they_belong_to_are_refused_naming_who_gave_them() {
+        for (args, msg) in [
+            (&["--ready", "notify"][..], "--ready needs a restart"),
+            (
+                &["--ready-timeout", "5s"],
+                "--ready-timeout needs a restart",
+            ),
+            (&["--on-change", "signal:HUP"], "--on-change needs --watch"),
+            (
+                &["--watch-debounce", "1s"],
+                "--watch-debounce needs --watch",
+            ),
+            (
+                &["--ready", "notify", "--on-change", "restart"],
+                "--on-change needs --watch",
+            ),
+        ] {
+            let args: Vec<&str> = args.iter().copied().chain(["app"]).collect();
+            let got = rejected(&args).unwrap_or_default();
+            assert!(got.starts_with(msg), "{args:?}: {got}");
+        }
+        let got = parse_as("sigward", &["app"], &[("SIGWARD_WATCH_DEBOUNCE", "2s")]).unwrap_err();
+        assert!(
+            got.starts_with("SIGWARD_WATCH_DEBOUNCE needs --watch"),
+            "{got}"
+        );
+        // With what they belong to: a restart signal, --listen, or --on-change restart.
+        for args in [
+            &["--restart-signal", "USR2", "--ready", "after:1s"][..],
+            &["--listen", "tcp://127.0.0.1:0", "--ready-timeout", "5s"],
+            &[
+                "--watch",
+                "/x",
+                "--on-change",
+                "restart",
+                "--ready",
+                "after:1s",
+            ],
+            &["--watch", "/x", "--watch-debounce", "5s"],
+        ] {
+            let args: Vec<&str> = args.iter().copied().chain(["app"]).collect();
+            assert!(rejected(&args).is_none(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn negative_durations_and_kill_or_stop_on_change_are_refused() {
+        for args in [
+            &["-t", "-1s"][..],
+            &["-d", "-1"],
+            &["--restart-signal", "USR2", "--ready-timeout", "-5s"],
+            &["--restart-signal", "USR2", "--ready", "after:-1s"],
+            &["--watch", "/x", "--watch-debounce", "-1ms"],
+        ] {
+            let args: Vec<&str> = args.iter().copied().chain(["app"]).collect();
+            let msg = rejected(&args).unwrap_or_default();
+            assert!(
+                msg.contains("a duration cannot be negative"),
+                "{args:?}: {msg}"
+            );
+        }
+        for sig in ["KILL", "STOP", "SIGKILL", "19"] {
+            let value = format!("signal:{sig}");
+            let msg = rejected(&["--watch", "/x", "--on-change", &value, "app"]).unwrap();
+            assert!(msg.contains("can never ask the app to reload"), "{msg}");
         }
     }
 

@@ -27,6 +27,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration (try 25s, 500ms, 1m30s)".into());
     }
+    if t.starts_with('-') {
+        return Err("a duration cannot be negative".into());
+    }
     let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     // A part in nanoseconds: `1.5` of a unit of `unit_ns`, as the log writes `1.5s`. Any number
     // too large for u64 is far above the maximum.
@@ -268,14 +271,30 @@ pub(super) fn watch_path(text: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// `signal:SIG` or `restart`.
+/// `signal:SIG` or `restart`. Not KILL or STOP: a change asks the app to reload, and neither can
+/// be handled, so either would only ever end or freeze the app.
 pub(super) fn parse_on_change(text: &str) -> Result<OnChange, String> {
     match text {
         "restart" => Ok(OnChange::Restart),
         _ => match text.strip_prefix("signal:") {
-            Some(sig) => signals::parse(sig).map(OnChange::Signal),
+            Some(sig) => match signals::parse(sig)? {
+                sig @ (libc::SIGKILL | libc::SIGSTOP) => Err(format!(
+                    "{} cannot be handled, so it can never ask the app to reload",
+                    signals::Name(sig)
+                )),
+                sig => Ok(OnChange::Signal(sig)),
+            },
             None => Err("expected signal:SIG (e.g. signal:HUP) or restart".into()),
         },
+    }
+}
+
+/// `--termination-log`: an absolute path, or `off`.
+pub(super) fn parse_termination_log(text: &str) -> Result<String, String> {
+    if text == "off" || text.starts_with('/') {
+        Ok(text.to_string())
+    } else {
+        Err("expected an absolute path or off".into())
     }
 }
 
