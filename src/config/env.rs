@@ -99,9 +99,8 @@ impl Setting {
 }
 
 /// Which settings sigward's own flags or `SIGWARD_*` variables gave (a default is not given):
-/// those win over the peers' variables.
-/// For settings that only mean something beside another, who gave them (the flag, or the
-/// variable's name), to name them when the other is missing.
+/// those win over the peers' variables. For settings that only mean something beside another,
+/// who gave them (the flag, or the variable's name), to name them when the other is missing.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Given {
     pub(super) log_level: bool,
