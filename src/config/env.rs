@@ -88,7 +88,11 @@ impl Setting {
             flag.clone(),
             OsString::from("true"),
         ];
-        command.try_get_matches_from_mut(alone).map_err(refused)?;
+        // `.iter()`, as every parse here: one instance of clap's generic parser, not one per
+        // kind of argument list.
+        command
+            .try_get_matches_from_mut(alone.iter())
+            .map_err(refused)?;
         Ok(Some(flag))
     }
 

@@ -237,9 +237,13 @@ pub(super) fn try_parse_with(args: Vec<OsString>, env: Env) -> Result<Config, Re
         }
     }
     if !stand_ins.is_empty() {
-        let argv = args.iter().take(1).cloned();
-        let argv = argv.chain(stand_ins).chain(args.iter().skip(1).cloned());
-        matches = command.try_get_matches_from_mut(argv).map_err(rejected)?;
+        let mut argv = Vec::with_capacity(args.len() + stand_ins.len());
+        argv.extend(args.first().cloned());
+        argv.append(&mut stand_ins);
+        argv.extend(args.iter().skip(1).cloned());
+        matches = command
+            .try_get_matches_from_mut(argv.iter())
+            .map_err(rejected)?;
     }
     // Who gave a setting: the variable's name, the flag, or nobody (its default).
     let who = |id: &str, flag: &'static str| match by_variable.iter().find(|s| s.id == id) {
