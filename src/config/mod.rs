@@ -6,7 +6,13 @@
 //! the peers' variables. Run as `docker-init` or `podman-init` sigward is a container engine's
 //! init: it answers `--version` in tini's format, which `docker info` parses, and its defaults
 //! fit the engine's 10 s stop timeout. Every bad value is a one-line usage error (exit 2) that
-//! names it; no child is ever started from a command line that did not validate.
+//! names it; no child is ever started from a command line that did not validate. What cannot
+//! mean anything is refused too (a negative duration, two rewrites of one signal, an option
+//! without the one it belongs to), never silently ignored.
+//!
+//! The rooms: `flags` (the clap definition, shared with `--help` and the manual page), `env`
+//! (every variable under one rule), `values` (what each value means); here, the [`Config`] and
+//! the checks across settings.
 
 mod env;
 mod flags;
