@@ -62,7 +62,7 @@ pub const ENGINE_INIT_VERSION: &str = concat!(
 /// 2 s to kill the stragglers itself, name them and exit with a meaningful status.
 pub const ENGINE_INIT_GRACE_PERIOD: &str = "8s";
 
-/// How sigward was started, from the name it was run under (argv[0]'s last component).
+/// How sigward was started, from the name it was run under (`argv[0]`'s last component).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invocation {
     /// Under its own (or any other) name: sigward's defaults and version.
@@ -170,7 +170,7 @@ pub enum Parsed {
     Exit(i32),
 }
 
-/// Parses argv (argv[0] included: the name decides the [`Invocation`]) and the environment.
+/// Parses argv (`argv[0]` included: the name decides the [`Invocation`]) and the environment.
 /// Writes help, the version or the usage error itself; a failed write changes nothing (stdio may
 /// be closed, and SIGPIPE is blocked here), so this never panics.
 pub fn parse(args: Vec<OsString>) -> Parsed {
