@@ -32,6 +32,22 @@ pub fn sigward_bin() -> &'static str {
     )
 }
 
+/// `cmd` without the test's own SIGWARD_*, TINI_* and DUMB_INIT_* variables (SIGWARD_BIN aside),
+/// so that only what a test sets configures the sigward it runs.
+pub fn without_config_env(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if ["SIGWARD_", "TINI_", "DUMB_INIT_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            && k != "SIGWARD_BIN"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// The architecture QEMU emulates for the sigward under test (`aarch64`, `s390x`, ...), or None
 /// when it runs natively: the same machine as these tests, or 32-bit x86 on an x86_64 kernel
 /// (32-bit arm on arm64), which the kernel runs itself. Read from the two ELF headers.
