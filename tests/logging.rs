@@ -6,21 +6,10 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(20);
 
 fn stop_ignoring_app(extra: &[&str]) -> Done {
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend([
-        "-d",
-        "200ms",
-        "-t",
-        "1s",
-        "--",
-        "{probe}",
-        "log={log}",
-        "on-term=ignore",
-    ]);
-    let ns = Ns::start(&args);
+    let options = [extra, &["-d", "200ms", "-t", "1s"]].concat();
+    let ns = probe_under(&options, &["on-term=ignore"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    ns.wait(T)
+    ns.stop(T)
 }
 
 #[test]

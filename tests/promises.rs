@@ -68,8 +68,8 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
     assert_eq!(field(&env, "LISTEN_FDS"), "2", "{env}");
     assert_eq!(field(&env, "LISTEN_FDNAMES"), "act:web", "{env}");
     assert_eq!(field(&env, "LISTEN_PID"), field(&start, "pid"));
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
-    assert_eq!(field(&env, "fd4"), "family:2,listening:1", "{env}");
+    assert_listening(&env, 3, 2, &env);
+    assert_listening(&env, 4, 2, &env);
     let app = child_of(ns.pid1, T).expect("the app");
     assert_eq!(
         socket_inode(app, 3),
@@ -176,7 +176,7 @@ fn listen_accepts_localhost_and_binds_the_loopback_address() {
     );
     let ns = probe_under(&["--listen", "tcp://localhost:0"], &[]);
     let env = ns.wait_record("env", T);
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
+    assert_listening(&env, 3, 2, &env);
     let app = child_of(ns.pid1, T).expect("the app");
     let addr = tcp_local_addr(app, 3).expect("fd 3 in /proc/net/tcp");
     assert_eq!(*addr.ip(), std::net::Ipv4Addr::LOCALHOST, "{addr}");

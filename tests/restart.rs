@@ -53,16 +53,8 @@ fn generation_sees_sockets_and_environment_exactly_as_specified() {
         "an abstract NOTIFY_SOCKET: {env}"
     );
     assert_eq!(field(&env, "SIGWARD_GENERATION"), "1");
-    assert_eq!(
-        field(&env, "fd3"),
-        "family:2,listening:1",
-        "fd 3: the listening TCP socket"
-    );
-    assert_eq!(
-        field(&env, "fd4"),
-        "family:1,listening:1",
-        "fd 4: the listening unix socket"
-    );
+    assert_listening(&env, 3, 2, "fd 3: the listening TCP socket");
+    assert_listening(&env, 4, 1, "fd 4: the listening unix socket");
 }
 
 #[test]
@@ -207,7 +199,7 @@ fn socket_activated_sigward_hands_its_sockets_on_with_listen_pid_rewritten() {
         "LISTEN_PID rewritten to the app's pid"
     );
     assert_eq!(field(&env, "LISTEN_FDNAMES"), "web");
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1");
+    assert_listening(&env, 3, 2, "fd 3: the held TCP socket");
 }
 
 #[test]

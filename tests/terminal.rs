@@ -96,27 +96,6 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
 
 const T: Duration = Duration::from_secs(20);
 
-/// `script -qfec CMDLINE /dev/null`: CMDLINE in a shell whose controlling terminal is a new
-/// pseudo-terminal, in its foreground; we type on `script`'s stdin.
-fn in_script(cmdline: &str, stdout: Stdio, stderr: Stdio) -> std::process::Child {
-    Command::new("script")
-        .args(["-qfec", cmdline, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("script (util-linux)")
-}
-
-/// `(state, ppid, pgid, tpgid)` of a process, from /proc/PID/stat; `tpgid` is the foreground
-/// group of its controlling terminal.
-fn stat(pid: i32) -> Option<(char, i32, i32, i32)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
-    let n = |i: usize| f.get(i)?.parse().ok();
-    Some((f.first()?.chars().next()?, n(1)?, n(2)?, n(5)?))
-}
-
 fn state(pid: i32) -> char {
     stat(pid).map_or('?', |s| s.0)
 }
@@ -125,107 +104,6 @@ fn state(pid: i32) -> char {
 fn wait_stat(pid: i32, what: &str, ok: impl Fn(&(char, i32, i32, i32)) -> bool) {
     let last = eventually(T, || stat(pid), |s| s.as_ref().is_some_and(&ok));
     assert!(last.as_ref().is_some_and(ok), "{what}: {last:?}");
-}
-
-/// SIGKILLs `root`, a child of the test, and everything below it when dropped, so a failed
-/// assertion leaves nothing behind (stopped processes included: SIGKILL ends them too). Disarmed
-/// once the test has reaped the root, whose pid may then be reused.
-struct KillTree(i32);
-
-impl KillTree {
-    fn disarm(&mut self) {
-        self.0 = 0;
-    }
-}
-
-impl Drop for KillTree {
-    fn drop(&mut self) {
-        if self.0 <= 0 {
-            return;
-        }
-        let mut tree = vec![self.0];
-        let mut i = 0;
-        while let Some(&parent) = tree.get(i) {
-            for pid in std::fs::read_dir("/proc")
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            {
-                if stat(pid).is_some_and(|s| s.1 == parent) && !tree.contains(&pid) {
-                    tree.push(pid);
-                }
-            }
-            i += 1;
-        }
-        for pid in tree {
-            // SAFETY: kill(2) with plain integers.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-/// A job-control shell running `body` on a pseudo-terminal: the test types on its keyboard and
-/// reads its screen.
-struct Terminal {
-    script: std::process::Child,
-    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    tree: KillTree,
-}
-
-impl Terminal {
-    fn start(dir: &Scratch, body: &str) -> Terminal {
-        let path = dir.path("job.sh");
-        std::fs::write(&path, format!("set -m\n{body}")).unwrap();
-        let mut script = in_script(&format!("bash {path}"), Stdio::piped(), Stdio::null());
-        let tree = KillTree(script.id() as i32);
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
-                copy.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Terminal {
-            script,
-            screen,
-            tree,
-        }
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
-    }
-
-    fn type_keys(&mut self, keys: &[u8]) {
-        let stdin = self.script.stdin.as_mut().unwrap();
-        stdin.write_all(keys).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Waits until the screen shows `text`; returns the screen.
-    fn wait_for(&self, text: &str) -> String {
-        let screen = eventually(T, || self.screen(), |s| s.contains(text));
-        assert!(
-            screen.contains(text),
-            "no '{text}' on the screen:\n{screen}"
-        );
-        screen
-    }
-
-    /// Waits for the shell (and so `script`) to end.
-    fn wait_exit(mut self) {
-        let start = Instant::now();
-        while self.script.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < T,
-                "the shell never ended:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.tree.disarm();
-    }
 }
 
 /// The probe's pid and sigward's (its parent), from the probe's start record.
@@ -707,15 +585,6 @@ fn an_app_that_stops_itself_with_sigstop_in_the_foreground_stops_the_job() {
     term.wait_for("stopped rc=");
     term.wait_for("final rc=0");
     term.wait_exit();
-}
-
-fn children_of(parent: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| stat(p).is_some_and(|s| s.1 == parent))
-        .collect()
 }
 
 /// sigward under a PID 1 init that puts it in a process group of its own (tini, so
