@@ -53,8 +53,7 @@ const RECOMMENDED: &[(&str, &str)] = &[
 /// The probe with `words` under sigward, configured by the environment `env`; once it is ready,
 /// the kubelet terminates the pod (with the preStop exec `pre_stop`).
 fn terminated(env: &[(&str, &str)], words: &[&str], pre_stop: Option<&str>) -> Outcome {
-    let args = [&["--", "{probe}", "log={log}"], words].concat();
-    let ns = Ns::start_with(&args, |cmd| {
+    let ns = probe_under_with(&[], words, |cmd| {
         cmd.envs(env.iter().copied());
     });
     ns.wait_record("ready", Duration::from_secs(20));

@@ -111,14 +111,10 @@ fn debug_level_logs_forwarded_signals_and_reaped_pids() {
     ns.wait_record(&format!("sig {} ", libc::SIGWINCH), T);
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
-    assert!(
-        done.stderr.contains(&format!(
-            "sigward: forwarded SIGWINCH to process group {group}"
-        )),
-        "{}",
-        done.stderr
-    );
-    assert!(done.stderr.contains("sigward: reaped "), "{}", done.stderr);
+    done.assert_said(&format!(
+        "sigward: forwarded SIGWINCH to process group {group}"
+    ));
+    done.assert_said("sigward: reaped ");
 }
 
 #[test]
@@ -175,9 +171,5 @@ fn a_clean_exit_is_quiet_on_a_terminal_and_a_failure_is_not() {
         "a failing run must still say so: {failed:?}"
     );
     let piped = run(&["--", "sh", "-c", "exit 0"]);
-    assert!(
-        piped.stderr.contains("exited with status 0"),
-        "{}",
-        piped.stderr
-    );
+    piped.assert_said("exited with status 0");
 }

@@ -51,16 +51,9 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
     // SAFETY: fstat filled it.
     let activated = unsafe { st.assume_init() }.st_ino;
     let fd = listener.as_raw_fd();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "web=tcp://127.0.0.1:0",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        move |cmd| socket_activated(cmd, fd, "act"),
-    );
+    let ns = probe_under_with(&["--listen", "web=tcp://127.0.0.1:0"], &[], move |cmd| {
+        socket_activated(cmd, fd, "act")
+    });
     drop(listener); // the namespace holds its own copy
     let start = ns.wait_record("start", T);
     let env = ns.wait_record("env", T);

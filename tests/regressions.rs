@@ -142,12 +142,7 @@ fn leftover_with_a_non_utf8_name_gets_sigterm_when_the_main_child_exits() {
     );
     let done = sh_under(&["-t", "5s"], &script).wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "the leftover was not told to stop: {}",
-        done.stderr
-    );
+    done.assert_signals(&[libc::SIGTERM], "the leftover was not told to stop");
     assert!(done.records.contains("drained"), "{}", done.records);
 }
 
@@ -592,11 +587,9 @@ fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
     ]) else {
         return;
     };
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "{}",
-        done.stderr
+    done.assert_signals(
+        &[libc::SIGTERM],
+        "the app did not get exactly the one stop signal",
     );
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(took < Duration::from_secs(10), "{}", done.stderr);

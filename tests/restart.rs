@@ -18,16 +18,14 @@ fn generations(options: &[&str], script: &str) -> Ns {
 
 #[test]
 fn generation_sees_sockets_and_environment_exactly_as_specified() {
-    let ns = Ns::start_with(
+    let ns = probe_under_with(
         &[
             "--listen",
             "a=tcp://127.0.0.1:0",
             "--listen",
             "b=unix:{dir}b.sock",
-            "--",
-            "{probe}",
-            "log={log}",
         ],
+        &[],
         only_stdio,
     );
     let start = ns.wait_record("start", T);
@@ -71,7 +69,7 @@ fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
     );
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(done.stderr.contains("generation 2 (pid"), "{}", done.stderr);
+    done.assert_said("generation 2 (pid");
     done.assert_said("now serving; stopping generation 1");
 }
 
@@ -111,14 +109,8 @@ fn new_generation_that_crashes_leaves_the_old_one_serving() {
         "the exit status is generation 1's: {}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("generation 2 (pid")
-            && done
-                .stderr
-                .contains("abandoned: it exited with status 3 before it was ready"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 (pid");
+    done.assert_said("abandoned: it exited with status 3 before it was ready");
 }
 
 #[test]

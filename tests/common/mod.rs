@@ -312,6 +312,18 @@ impl Done {
     pub fn assert_said(&self, text: &str) {
         assert!(self.stderr.contains(text), "{}", self.stderr);
     }
+
+    /// Asserts that the probe recorded exactly the signals `sigs`, in that order; a failure says
+    /// `what` and shows all sigward said.
+    #[track_caller]
+    pub fn assert_signals(&self, sigs: &[i32], what: &str) {
+        assert_eq!(
+            signals_seen(&self.records),
+            sigs,
+            "{what}; sigward said:\n{}",
+            self.stderr
+        );
+    }
 }
 
 impl Ns {
@@ -553,8 +565,13 @@ pub fn sh_under_with(options: &[&str], script: &str, adjust: impl FnOnce(&mut Co
 
 /// Runs `sigward OPTIONS... -- probe log={log} WORDS...` as PID 1 of a new PID namespace.
 pub fn probe_under(options: &[&str], words: &[&str]) -> Ns {
+    probe_under_with(options, words, |_| {})
+}
+
+/// Like [`probe_under`], letting the caller adjust the unshare command (see [`Ns::start_with`]).
+pub fn probe_under_with(options: &[&str], words: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
     let probe = ["--", "{probe}", "log={log}"];
-    Ns::start(&[options, &probe, words].concat())
+    Ns::start_with(&[options, &probe, words].concat(), adjust)
 }
 
 /// Starts the namespace as systemd or podman would a socket-activated service: `fd` at fd 3,
