@@ -22,32 +22,12 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
         probe()
     );
     let mut script = in_script(&inner, Stdio::piped(), Stdio::piped());
-    let start = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("ready")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "probe never got ready"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_line(&log, "ready", T);
     let stdin = script.stdin.as_mut().unwrap();
     stdin.write_all(&[0x03]).unwrap(); // Ctrl-C, as typed
     stdin.flush().unwrap();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("sig 2 ")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Ctrl-C never reached the app"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let first = wait_line(&log, "sig 2 ", T); // Ctrl-C reached the app
     let records = std::fs::read_to_string(&log).unwrap();
-    let first = records.lines().find(|l| l.starts_with("sig 2 ")).unwrap();
     let probe_pid: i32 = field(records.lines().next().unwrap(), "pid")
         .parse()
         .unwrap();
@@ -55,7 +35,7 @@ fn ctrl_c_on_the_terminal_reaches_the_app_and_the_foreground_is_handed_back() {
         .parse()
         .unwrap();
     // The kernel sent it (from=0), not sigward: the app's group held the terminal's foreground.
-    assert_eq!(field(first, "from"), "0", "{records}");
+    assert_eq!(field(&first, "from"), "0", "{records}");
     let start_line = records.lines().next().unwrap();
     assert_eq!(
         field(start_line, "pgid"),
@@ -113,6 +93,53 @@ fn probe_and_sigward(log: &str) -> (i32, i32) {
         field(&start, "pid").parse().unwrap(),
         field(&start, "ppid").parse().unwrap(),
     )
+}
+
+/// sigward (`-v`) started by the test itself, not in a namespace, running the probe (`jobs`
+/// and `words`) with its records in `probe.log` and sigward's stderr in `stderr` of the scratch
+/// directory; `adjust` makes it a job of its own as a shell or a terminal would.
+struct Job {
+    sigward: std::process::Child,
+    tree: KillTree,
+    stderr: String,
+}
+
+impl Job {
+    /// Starts it and waits until the probe is ready.
+    fn start(dir: &Scratch, words: &[&str], adjust: impl FnOnce(&mut Command)) -> Job {
+        let log = dir.path("probe.log");
+        let stderr = dir.path("stderr");
+        let mut cmd = Command::new(sigward_bin());
+        cmd.args(["-v", "--", &probe(), &format!("log={log}"), "jobs"])
+            .args(words)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        adjust(&mut cmd);
+        let sigward = cmd.spawn().unwrap();
+        let tree = KillTree(sigward.id() as i32);
+        wait_line(&log, "ready", T);
+        Job {
+            sigward,
+            tree,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.sigward.id() as i32
+    }
+
+    /// Sends sigward `sig`, asserts that it exits with `code`, and returns what it said.
+    fn end(mut self, sig: i32, code: i32) -> String {
+        // SAFETY: kill(2) with plain integers.
+        unsafe { libc::kill(self.pid(), sig) };
+        let status = self.sigward.wait().unwrap();
+        self.tree.disarm();
+        let text = std::fs::read_to_string(&self.stderr).unwrap();
+        assert_eq!(status.code(), Some(code), "{text}");
+        text
+    }
 }
 
 /// The value after `key=` on the line of `screen` that has it (up to a space or line end).
@@ -315,25 +342,10 @@ fn after_bg_the_terminal_stays_with_the_shell_even_when_the_app_exits() {
 fn sigtstp_to_sigward_stops_an_app_in_its_own_session_and_sigcont_resumes_both() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
-    let stderr = std::fs::File::create(dir.path("stderr")).unwrap();
-    let mut sigward = Command::new(sigward_bin())
-        .args([
-            "-v",
-            "--",
-            &probe(),
-            &format!("log={log}"),
-            "jobs",
-            "on-int=exit:130",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .process_group(0) // a job of its own, as a shell would start it
-        .spawn()
-        .unwrap();
-    let pid = sigward.id() as i32;
-    let mut tree = KillTree(pid);
-    wait_line(&log, "ready", T);
+    let job = Job::start(&dir, &["on-int=exit:130"], |cmd| {
+        cmd.process_group(0); // a job of its own, as a shell would start it
+    });
+    let pid = job.pid();
     let (app, _) = probe_and_sigward(&log);
     let start = wait_line(&log, "start ", T);
     assert_eq!(
@@ -371,12 +383,7 @@ fn sigtstp_to_sigward_stops_an_app_in_its_own_session_and_sigcont_resumes_both()
     wait_stat(app, "the app runs again", |s| s.0 != 'T');
     assert_ne!(state(pid), 'T');
 
-    // SAFETY: kill(2) with plain integers.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let status = sigward.wait().unwrap();
-    tree.disarm();
-    let text = std::fs::read_to_string(dir.path("stderr")).unwrap();
-    assert_eq!(status.code(), Some(130), "{text}");
+    let text = job.end(libc::SIGINT, 130);
     assert!(
         text.contains("forwarded SIGTSTP as SIGSTOP to process group"),
         "{text}"
@@ -408,23 +415,16 @@ fn as_pid1_sigtstp_is_only_forwarded() {
 fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
     let dir = Scratch::new();
     let log = dir.path("probe.log");
-    let stderr = std::fs::File::create(dir.path("stderr")).unwrap();
-    let mut cmd = Command::new(sigward_bin());
-    cmd.args(["-v", "--", &probe(), &format!("log={log}"), "jobs"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    // SAFETY: setsid(2) only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        })
-    };
-    let mut sigward = cmd.spawn().unwrap();
-    let pid = sigward.id() as i32;
-    let mut tree = KillTree(pid);
-    wait_line(&log, "ready", T);
+    let job = Job::start(&dir, &[], |cmd| {
+        // SAFETY: setsid(2) only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            })
+        };
+    });
+    let pid = job.pid();
     // SAFETY: kill(2) with plain integers.
     unsafe {
         libc::kill(pid, libc::SIGTSTP);
@@ -433,12 +433,7 @@ fn sigward_in_an_orphaned_process_group_does_not_stop_itself() {
     // Signals are handled in order: USR1 reaching the app proves sigward went on after TSTP.
     wait_line(&log, "sig 10 ", T);
     assert_ne!(state(pid), 'T', "sigward stopped itself");
-    // SAFETY: kill(2) with plain integers.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = sigward.wait().unwrap();
-    tree.disarm();
-    let text = std::fs::read_to_string(dir.path("stderr")).unwrap();
-    assert_eq!(status.code(), Some(143), "{text}");
+    let text = job.end(libc::SIGTERM, 143);
     assert!(
         text.contains("forwarded SIGTSTP to process group"),
         "{text}"
