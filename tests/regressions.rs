@@ -218,11 +218,7 @@ fn stop_during_a_restart(options: &[&str], ready_on: i32, after_stop: impl FnOnc
         "READY=1 sent upstream after STOPPING=1: {after:?}\n{}",
         done.stderr
     );
-    assert!(
-        !done.stderr.contains("now serving"),
-        "a generation was promoted during the stop:\n{}",
-        done.stderr
-    );
+    done.assert_not_said_because("now serving", "a generation was promoted during the stop");
 }
 
 #[test]
@@ -523,7 +519,7 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
         done.elapsed,
         done.stderr
     );
-    assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
+    done.assert_not_said("straggler");
 }
 
 #[test]
@@ -541,7 +537,7 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
         done.elapsed,
         done.stderr
     );
-    assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
+    done.assert_not_said("straggler");
 }
 
 /// sigward (and the probe under it) started by strace with `strace_args` as PID 1 of a fresh

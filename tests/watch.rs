@@ -434,9 +434,7 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
         ],
         script,
     );
-    wait_line(&ns.gen_log(1), "notified ok=true", T);
-    ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(2), "ready", T);
+    ns.restart_to_generation_2(T);
     // Two changes while generation 2 is starting: the action waits.
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     std::thread::sleep(Duration::from_millis(900));

@@ -313,6 +313,22 @@ impl Done {
         assert!(self.stderr.contains(text), "{}", self.stderr);
     }
 
+    /// Asserts that sigward did not say `text` on stderr; a failure shows all it said.
+    #[track_caller]
+    pub fn assert_not_said(&self, text: &str) {
+        self.assert_not_said_because(text, "it must not");
+    }
+
+    /// Like [`Done::assert_not_said`]; a failure says `what` went wrong.
+    #[track_caller]
+    pub fn assert_not_said_because(&self, text: &str, what: &str) {
+        assert!(
+            !self.stderr.contains(text),
+            "{what}: sigward said {text:?}:\n{}",
+            self.stderr
+        );
+    }
+
     /// Asserts that the probe recorded exactly the signals `sigs`, in that order; a failure says
     /// `what` and shows all sigward said.
     #[track_caller]
@@ -434,6 +450,15 @@ impl Ns {
     /// The record file of generation `n` of a [`GEN`]-style script: `gen<N>` in the scratch dir.
     pub fn gen_log(&self, n: u32) -> String {
         self.dir.path(&format!("gen{n}"))
+    }
+
+    /// A restart with held sockets, up to generation 2 running: waits until generation 1 has
+    /// notified readiness, sends SIGHUP, and waits until generation 2's probe is ready (its
+    /// `ready` record, not its notification).
+    pub fn restart_to_generation_2(&self, timeout: Duration) {
+        wait_line(&self.gen_log(1), "notified ok=true", timeout);
+        self.signal(libc::SIGHUP);
+        wait_line(&self.gen_log(2), "ready", timeout);
     }
 
     pub fn alive(&mut self) -> bool {
