@@ -213,11 +213,7 @@ fn stop_during_a_restart(options: &[&str], ready_on: i32, after_stop: impl FnOnc
         );
     }
     let after = parent.pending();
-    assert!(
-        !notify_lines(&after).iter().any(|l| l == "READY=1"),
-        "READY=1 sent upstream after STOPPING=1: {after:?}\n{}",
-        done.stderr
-    );
+    done.assert_not_told(&after, "READY=1", "READY=1 sent upstream after STOPPING=1");
     done.assert_not_said_because("now serving", "a generation was promoted during the stop");
 }
 
@@ -262,11 +258,7 @@ fn restart_abandoned_during_a_stop_sends_no_ready_upstream() {
     let done = ns.wait(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     let after = parent.pending();
-    assert!(
-        !notify_lines(&after).iter().any(|l| l == "READY=1"),
-        "READY=1 sent upstream after STOPPING=1: {after:?}\n{}",
-        done.stderr
-    );
+    done.assert_not_told(&after, "READY=1", "READY=1 sent upstream after STOPPING=1");
 }
 
 // Defect 7: abandon() sent READY=1 upstream even when no generation had ever been ready.
@@ -293,10 +285,10 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     told.extend(parent.pending());
-    assert!(
-        !notify_lines(&told).iter().any(|l| l == "READY=1"),
-        "READY=1 upstream although no generation was ever ready: {told:?}\n{}",
-        done.stderr
+    done.assert_not_told(
+        &told,
+        "READY=1",
+        "READY=1 upstream although no generation was ever ready",
     );
 }
 
@@ -511,15 +503,7 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
         |s| *s,
     );
     assert!(stopped, "precondition: the sleep never stopped");
-    let done = ns.stop(T);
-    assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.elapsed < Duration::from_secs(10),
-        "sigward waited {:?} for a stopped process: {}",
-        done.elapsed,
-        done.stderr
-    );
-    done.assert_not_said("straggler");
+    assert_ended_promptly(&ns.stop(T), 143, "a stopped process");
 }
 
 #[test]
@@ -530,10 +514,17 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
          while ! grep -q '^State:.*T' /proc/$!/status; do sleep 0.01; done; exit 5",
     )
     .wait(T);
-    assert_eq!(done.code, 5, "{}", done.stderr);
+    assert_ended_promptly(&done, 5, "a stopped leftover");
+}
+
+/// Asserts that sigward exited with `code` in under 10s, well before its 20s grace period, and
+/// named no straggler: it did not wait for `what`, a stopped process.
+#[track_caller]
+fn assert_ended_promptly(done: &Done, code: i32, what: &str) {
+    assert_eq!(done.code, code, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),
-        "sigward waited {:?} for a stopped leftover: {}",
+        "sigward waited {:?} for {what}: {}",
         done.elapsed,
         done.stderr
     );

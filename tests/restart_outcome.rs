@@ -49,12 +49,7 @@ fn the_app_ending_while_a_generation_starts_is_not_an_abandoned_restart_and_send
     ns.signal(libc::SIGCONT);
 
     let done = ns.wait(T);
-    let upstream = notify_lines(&parent.pending());
-    assert!(
-        !upstream.contains(&"READY=1".to_string()),
-        "READY=1 after the app ended: {upstream:?}\n{}",
-        done.stderr
-    );
+    done.assert_not_told(&parent.pending(), "READY=1", "READY=1 after the app ended");
     assert!(
         !done.stderr.contains("keeps serving") && !done.stderr.contains("abandoned"),
         "{}",

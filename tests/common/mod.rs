@@ -329,6 +329,17 @@ impl Done {
         );
     }
 
+    /// Asserts that no notify message in `messages` (what sigward told its parent) holds the
+    /// line `line`; a failure says `what`, shows the messages and all sigward said.
+    #[track_caller]
+    pub fn assert_not_told(&self, messages: &[String], line: &str, what: &str) {
+        assert!(
+            !notify_lines(messages).iter().any(|l| l == line),
+            "{what}: {messages:?}\n{}",
+            self.stderr
+        );
+    }
+
     /// Asserts that the probe recorded exactly the signals `sigs`, in that order; a failure says
     /// `what` and shows all sigward said.
     #[track_caller]
