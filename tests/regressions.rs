@@ -359,7 +359,7 @@ fn notify_flood_from_outside_the_generation_is_logged_a_handful_of_times() {
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
     let term = ns.wait_record(&sig_record(libc::SIGTERM), T);
-    let took_ms = (field(&term, "t").parse::<u128>().unwrap() - sent) / 1_000_000;
+    let took_ms = (t_of(&term) - sent) / 1_000_000;
     let done = ns.wait(T);
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     let lines = log.lines().count();

@@ -63,8 +63,7 @@ fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
     let ready = wait_line(&ns.gen_log(2), "notified ok=true", T);
     let old_got_term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     assert!(
-        field(&old_got_term, "t").parse::<u128>().unwrap()
-            >= field(&ready, "t").parse::<u128>().unwrap(),
+        t_of(&old_got_term) >= t_of(&ready),
         "the old generation was stopped before the new one was ready"
     );
     let done = ns.stop(T);
@@ -80,8 +79,7 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
     ns.signal(libc::SIGHUP);
     let started = wait_line(&ns.gen_log(2), "start", T);
     let term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
-    let waited =
-        field(&term, "t").parse::<u128>().unwrap() - field(&started, "t").parse::<u128>().unwrap();
+    let waited = t_of(&term) - t_of(&started);
     assert!(
         waited >= 600_000_000,
         "old generation stopped {} ms after the new one started",
