@@ -59,11 +59,7 @@ fn sigterm_is_only_forwarded_when_it_is_not_a_stop_signal() {
     ns.wait_record("ready", T);
     let done = ns.stop(T);
     assert_eq!(done.code, 143);
-    assert!(
-        !done.stderr.contains("stopping"),
-        "SIGTERM must not start the stop sequence: {}",
-        done.stderr
-    );
+    done.assert_not_said_because("stopping", "SIGTERM must not start the stop sequence");
 }
 
 #[test]

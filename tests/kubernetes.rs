@@ -20,6 +20,30 @@ struct Outcome {
     sigterm_ns: u128,
 }
 
+impl Outcome {
+    /// Asserts that sigward was over before the kubelet's deadline, so the kubelet never SIGKILLed.
+    #[track_caller]
+    fn assert_not_killed_by_the_kubelet(&self) {
+        assert!(
+            !self.kubelet_killed,
+            "the kubelet had to SIGKILL after {:?}: {}",
+            self.took, self.done.stderr
+        );
+    }
+
+    /// Asserts that sigward SIGKILLed the app (exit 137) at the end of its grace period: not
+    /// before 24s, and before the kubelet's deadline.
+    #[track_caller]
+    fn assert_killed_by_sigward_at_its_grace_period(&self) {
+        assert_eq!(self.done.code, 137);
+        assert!(
+            self.took >= Duration::from_secs(24) && self.took < TERMINATION_GRACE_PERIOD,
+            "took {:?}",
+            self.took
+        );
+    }
+}
+
 /// The README's recommended settings: SIGWARD_PRE_STOP_DELAY=5s, SIGWARD_GRACE_PERIOD=25s.
 const RECOMMENDED: &[(&str, &str)] = &[
     ("SIGWARD_PRE_STOP_DELAY", "5s"),
@@ -29,8 +53,7 @@ const RECOMMENDED: &[(&str, &str)] = &[
 /// The probe with `words` under sigward, configured by the environment `env`; once it is ready,
 /// the kubelet terminates the pod (with the preStop exec `pre_stop`).
 fn terminated(env: &[(&str, &str)], words: &[&str], pre_stop: Option<&str>) -> Outcome {
-    let args = [&["--", "{probe}", "log={log}"], words].concat();
-    let ns = Ns::start_with(&args, |cmd| {
+    let ns = probe_under_with(&[], words, |cmd| {
         cmd.envs(env.iter().copied());
     });
     ns.wait_record("ready", Duration::from_secs(20));
@@ -83,11 +106,7 @@ fn kubelet_terminates(ns: Ns, pre_stop: Option<&str>) -> Outcome {
 fn recommended_settings_app_keeps_serving_through_the_delay_then_drains() {
     // README: SIGWARD_PRE_STOP_DELAY=5s, SIGWARD_GRACE_PERIOD=25s, terminationGracePeriodSeconds 30.
     let out = terminated(RECOMMENDED, &["on-term=drain:2000:0"], None);
-    assert!(
-        !out.kubelet_killed,
-        "the kubelet had to SIGKILL: {}",
-        out.done.stderr
-    );
+    out.assert_not_killed_by_the_kubelet();
     let got = signal_time(&out.done.records, libc::SIGTERM).expect("the app got SIGTERM");
     assert!(
         got >= out.sigterm_ns + 5_000_000_000,
@@ -105,24 +124,10 @@ fn recommended_settings_app_keeps_serving_through_the_delay_then_drains() {
 #[test]
 fn recommended_settings_app_that_never_stops_is_killed_by_sigward_before_the_kubelet() {
     let out = terminated(RECOMMENDED, &["on-term=ignore"], None);
-    assert!(
-        !out.kubelet_killed,
-        "the kubelet had to SIGKILL after {:?}",
-        out.took
-    );
-    assert_eq!(out.done.code, 137);
-    assert!(
-        out.done
-            .stderr
-            .contains("grace period of 25s is over: killing 1 straggler"),
-        "{}",
-        out.done.stderr
-    );
-    assert!(
-        out.took >= Duration::from_secs(24) && out.took < TERMINATION_GRACE_PERIOD,
-        "took {:?}",
-        out.took
-    );
+    out.assert_not_killed_by_the_kubelet();
+    out.assert_killed_by_sigward_at_its_grace_period();
+    out.done
+        .assert_said("grace period of 25s is over: killing 1 straggler");
 }
 
 #[test]
@@ -134,15 +139,6 @@ fn with_a_prestop_hook_the_recommended_grace_period_still_ends_before_the_kubele
         &["on-term=ignore"],
         Some("sleep 5"),
     );
-    assert!(
-        !out.kubelet_killed,
-        "the kubelet had to SIGKILL after {:?}",
-        out.took
-    );
-    assert_eq!(out.done.code, 137);
-    assert!(
-        out.took >= Duration::from_secs(24) && out.took < TERMINATION_GRACE_PERIOD,
-        "took {:?}",
-        out.took
-    );
+    out.assert_not_killed_by_the_kubelet();
+    out.assert_killed_by_sigward_at_its_grace_period();
 }

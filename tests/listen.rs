@@ -11,15 +11,9 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
     let dir = Scratch::new();
     let inherited = std::os::unix::net::UnixListener::bind(dir.path("web.sock")).unwrap();
     let fd = std::os::fd::IntoRawFd::into_raw_fd(inherited);
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "api=tcp://127.0.0.1:0",
-            "--",
-            "sh",
-            "-c",
-            &format!("{GEN} notify"),
-        ],
+    let ns = sh_under_with(
+        &["--listen", "api=tcp://127.0.0.1:0"],
+        &format!("{GEN} notify"),
         move |cmd| socket_activated(cmd, fd, "web"),
     );
     for generation in [1, 2] {
@@ -30,16 +24,8 @@ fn socket_activated_sigward_with_listen_hands_on_inherited_sockets_first_then_it
         assert_eq!(field(&env, "LISTEN_FDS"), "2");
         assert_eq!(field(&env, "LISTEN_FDNAMES"), "web:api");
         assert_eq!(field(&env, "LISTEN_PID"), field(&start, "pid"));
-        assert_eq!(
-            field(&env, "fd3"),
-            "family:1,listening:1",
-            "the inherited unix socket"
-        );
-        assert_eq!(
-            field(&env, "fd4"),
-            "family:2,listening:1",
-            "the --listen TCP socket"
-        );
+        assert_listening(&env, 3, 1, "the inherited unix socket");
+        assert_listening(&env, 4, 2, "the --listen TCP socket");
         if generation == 1 {
             wait_line(&log, "notified ok=true", T);
             ns.signal(libc::SIGHUP);
@@ -59,7 +45,7 @@ fn listen_on_localhost_binds_the_loopback_address() {
     let listen = format!("tcp://localhost:{port}");
     let ns = probe_under(&["--listen", &listen], &[]);
     let env = ns.wait_record("env", T);
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1");
+    assert_listening(&env, 3, 2, "the --listen TCP socket on localhost");
     // The held socket queues the connection although the probe never accepts.
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to 127.0.0.1");
     assert_eq!(ns.stop(T).code, 143);

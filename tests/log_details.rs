@@ -33,12 +33,8 @@ fn a_grace_period_of_a_century_is_written_in_hours() {
         "-c",
         "{probe} log={log} & exit 0",
     ]);
-    assert!(
-        done.stderr.contains(
-            "1 process left after the main child exited: sent SIGTERM, waiting up to 876000h for them"
-        ),
-        "{}",
-        done.stderr
+    done.assert_said(
+        "1 process left after the main child exited: sent SIGTERM, waiting up to 876000h for them",
     );
 }
 

@@ -6,21 +6,10 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(20);
 
 fn stop_ignoring_app(extra: &[&str]) -> Done {
-    let mut args: Vec<&str> = extra.to_vec();
-    args.extend([
-        "-d",
-        "200ms",
-        "-t",
-        "1s",
-        "--",
-        "{probe}",
-        "log={log}",
-        "on-term=ignore",
-    ]);
-    let ns = Ns::start(&args);
+    let options = [extra, &["-d", "200ms", "-t", "1s"]].concat();
+    let ns = probe_under(&options, &["on-term=ignore"]);
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    ns.wait(T)
+    ns.stop(T)
 }
 
 #[test]
@@ -122,14 +111,10 @@ fn debug_level_logs_forwarded_signals_and_reaped_pids() {
     ns.wait_record(&format!("sig {} ", libc::SIGWINCH), T);
     ns.signal(libc::SIGTERM);
     let done = ns.wait(T);
-    assert!(
-        done.stderr.contains(&format!(
-            "sigward: forwarded SIGWINCH to process group {group}"
-        )),
-        "{}",
-        done.stderr
-    );
-    assert!(done.stderr.contains("sigward: reaped "), "{}", done.stderr);
+    done.assert_said(&format!(
+        "sigward: forwarded SIGWINCH to process group {group}"
+    ));
+    done.assert_said("sigward: reaped ");
 }
 
 #[test]
@@ -186,9 +171,5 @@ fn a_clean_exit_is_quiet_on_a_terminal_and_a_failure_is_not() {
         "a failing run must still say so: {failed:?}"
     );
     let piped = run(&["--", "sh", "-c", "exit 0"]);
-    assert!(
-        piped.stderr.contains("exited with status 0"),
-        "{}",
-        piped.stderr
-    );
+    piped.assert_said("exited with status 0");
 }

@@ -51,16 +51,9 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
     // SAFETY: fstat filled it.
     let activated = unsafe { st.assume_init() }.st_ino;
     let fd = listener.as_raw_fd();
-    let ns = Ns::start_with(
-        &[
-            "--listen",
-            "web=tcp://127.0.0.1:0",
-            "--",
-            "{probe}",
-            "log={log}",
-        ],
-        move |cmd| socket_activated(cmd, fd, "act"),
-    );
+    let ns = probe_under_with(&["--listen", "web=tcp://127.0.0.1:0"], &[], move |cmd| {
+        socket_activated(cmd, fd, "act")
+    });
     drop(listener); // the namespace holds its own copy
     let start = ns.wait_record("start", T);
     let env = ns.wait_record("env", T);
@@ -68,8 +61,8 @@ fn socket_activated_sockets_are_handed_on_beside_the_listen_sockets() {
     assert_eq!(field(&env, "LISTEN_FDS"), "2", "{env}");
     assert_eq!(field(&env, "LISTEN_FDNAMES"), "act:web", "{env}");
     assert_eq!(field(&env, "LISTEN_PID"), field(&start, "pid"));
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
-    assert_eq!(field(&env, "fd4"), "family:2,listening:1", "{env}");
+    assert_listening(&env, 3, 2, &env);
+    assert_listening(&env, 4, 2, &env);
     let app = child_of(ns.pid1, T).expect("the app");
     assert_eq!(
         socket_inode(app, 3),
@@ -176,7 +169,7 @@ fn listen_accepts_localhost_and_binds_the_loopback_address() {
     );
     let ns = probe_under(&["--listen", "tcp://localhost:0"], &[]);
     let env = ns.wait_record("env", T);
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1", "{env}");
+    assert_listening(&env, 3, 2, &env);
     let app = child_of(ns.pid1, T).expect("the app");
     let addr = tcp_local_addr(app, 3).expect("fd 3 in /proc/net/tcp");
     assert_eq!(*addr.ip(), std::net::Ipv4Addr::LOCALHOST, "{addr}");

@@ -142,12 +142,7 @@ fn leftover_with_a_non_utf8_name_gets_sigterm_when_the_main_child_exits() {
     );
     let done = sh_under(&["-t", "5s"], &script).wait(T);
     assert_eq!(done.code, 7, "{}", done.stderr);
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "the leftover was not told to stop: {}",
-        done.stderr
-    );
+    done.assert_signals(&[libc::SIGTERM], "the leftover was not told to stop");
     assert!(done.records.contains("drained"), "{}", done.records);
 }
 
@@ -218,16 +213,8 @@ fn stop_during_a_restart(options: &[&str], ready_on: i32, after_stop: impl FnOnc
         );
     }
     let after = parent.pending();
-    assert!(
-        !notify_lines(&after).iter().any(|l| l == "READY=1"),
-        "READY=1 sent upstream after STOPPING=1: {after:?}\n{}",
-        done.stderr
-    );
-    assert!(
-        !done.stderr.contains("now serving"),
-        "a generation was promoted during the stop:\n{}",
-        done.stderr
-    );
+    done.assert_not_told(&after, "READY=1", "READY=1 sent upstream after STOPPING=1");
+    done.assert_not_said_because("now serving", "a generation was promoted during the stop");
 }
 
 #[test]
@@ -271,11 +258,7 @@ fn restart_abandoned_during_a_stop_sends_no_ready_upstream() {
     let done = ns.wait(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     let after = parent.pending();
-    assert!(
-        !notify_lines(&after).iter().any(|l| l == "READY=1"),
-        "READY=1 sent upstream after STOPPING=1: {after:?}\n{}",
-        done.stderr
-    );
+    done.assert_not_told(&after, "READY=1", "READY=1 sent upstream after STOPPING=1");
 }
 
 // Defect 7: abandon() sent READY=1 upstream even when no generation had ever been ready.
@@ -302,10 +285,10 @@ fn abandoned_restart_of_a_never_ready_app_sends_no_ready_upstream() {
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
     told.extend(parent.pending());
-    assert!(
-        !notify_lines(&told).iter().any(|l| l == "READY=1"),
-        "READY=1 upstream although no generation was ever ready: {told:?}\n{}",
-        done.stderr
+    done.assert_not_told(
+        &told,
+        "READY=1",
+        "READY=1 upstream although no generation was ever ready",
     );
 }
 
@@ -376,7 +359,7 @@ fn notify_flood_from_outside_the_generation_is_logged_a_handful_of_times() {
     let sent = now_ns();
     ns.signal(libc::SIGTERM);
     let term = ns.wait_record(&sig_record(libc::SIGTERM), T);
-    let took_ms = (field(&term, "t").parse::<u128>().unwrap() - sent) / 1_000_000;
+    let took_ms = (t_of(&term) - sent) / 1_000_000;
     let done = ns.wait(T);
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     let lines = log.lines().count();
@@ -520,15 +503,7 @@ fn stopped_process_in_the_app_group_ends_promptly_after_the_stop_signal() {
         |s| *s,
     );
     assert!(stopped, "precondition: the sleep never stopped");
-    let done = ns.stop(T);
-    assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.elapsed < Duration::from_secs(10),
-        "sigward waited {:?} for a stopped process: {}",
-        done.elapsed,
-        done.stderr
-    );
-    assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
+    assert_ended_promptly(&ns.stop(T), 143, "a stopped process");
 }
 
 #[test]
@@ -539,14 +514,21 @@ fn stopped_leftover_ends_promptly_after_the_main_child_exits() {
          while ! grep -q '^State:.*T' /proc/$!/status; do sleep 0.01; done; exit 5",
     )
     .wait(T);
-    assert_eq!(done.code, 5, "{}", done.stderr);
+    assert_ended_promptly(&done, 5, "a stopped leftover");
+}
+
+/// Asserts that sigward exited with `code` in under 10s, well before its 20s grace period, and
+/// named no straggler: it did not wait for `what`, a stopped process.
+#[track_caller]
+fn assert_ended_promptly(done: &Done, code: i32, what: &str) {
+    assert_eq!(done.code, code, "{}", done.stderr);
     assert!(
         done.elapsed < Duration::from_secs(10),
-        "sigward waited {:?} for a stopped leftover: {}",
+        "sigward waited {:?} for {what}: {}",
         done.elapsed,
         done.stderr
     );
-    assert!(!done.stderr.contains("straggler"), "{}", done.stderr);
+    done.assert_not_said("straggler");
 }
 
 /// sigward (and the probe under it) started by strace with `strace_args` as PID 1 of a fresh
@@ -592,11 +574,9 @@ fn a_failing_rt_sigtimedwait_falls_back_to_poll_and_the_stop_still_runs() {
     ]) else {
         return;
     };
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "{}",
-        done.stderr
+    done.assert_signals(
+        &[libc::SIGTERM],
+        "the app did not get exactly the one stop signal",
     );
     assert_eq!(done.code, 143, "{}", done.stderr);
     assert!(took < Duration::from_secs(10), "{}", done.stderr);

@@ -18,16 +18,14 @@ fn generations(options: &[&str], script: &str) -> Ns {
 
 #[test]
 fn generation_sees_sockets_and_environment_exactly_as_specified() {
-    let ns = Ns::start_with(
+    let ns = probe_under_with(
         &[
             "--listen",
             "a=tcp://127.0.0.1:0",
             "--listen",
             "b=unix:{dir}b.sock",
-            "--",
-            "{probe}",
-            "log={log}",
         ],
+        &[],
         only_stdio,
     );
     let start = ns.wait_record("start", T);
@@ -53,16 +51,8 @@ fn generation_sees_sockets_and_environment_exactly_as_specified() {
         "an abstract NOTIFY_SOCKET: {env}"
     );
     assert_eq!(field(&env, "SIGWARD_GENERATION"), "1");
-    assert_eq!(
-        field(&env, "fd3"),
-        "family:2,listening:1",
-        "fd 3: the listening TCP socket"
-    );
-    assert_eq!(
-        field(&env, "fd4"),
-        "family:1,listening:1",
-        "fd 4: the listening unix socket"
-    );
+    assert_listening(&env, 3, 2, "fd 3: the listening TCP socket");
+    assert_listening(&env, 4, 1, "fd 4: the listening unix socket");
 }
 
 #[test]
@@ -73,13 +63,12 @@ fn notify_readiness_promotes_the_new_generation_and_then_retires_the_old() {
     let ready = wait_line(&ns.gen_log(2), "notified ok=true", T);
     let old_got_term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
     assert!(
-        field(&old_got_term, "t").parse::<u128>().unwrap()
-            >= field(&ready, "t").parse::<u128>().unwrap(),
+        t_of(&old_got_term) >= t_of(&ready),
         "the old generation was stopped before the new one was ready"
     );
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(done.stderr.contains("generation 2 (pid"), "{}", done.stderr);
+    done.assert_said("generation 2 (pid");
     done.assert_said("now serving; stopping generation 1");
 }
 
@@ -90,8 +79,7 @@ fn after_readiness_promotes_once_the_duration_has_passed() {
     ns.signal(libc::SIGHUP);
     let started = wait_line(&ns.gen_log(2), "start", T);
     let term = wait_line(&ns.gen_log(1), &sig_record(libc::SIGTERM), T);
-    let waited =
-        field(&term, "t").parse::<u128>().unwrap() - field(&started, "t").parse::<u128>().unwrap();
+    let waited = t_of(&term) - t_of(&started);
     assert!(
         waited >= 600_000_000,
         "old generation stopped {} ms after the new one started",
@@ -119,23 +107,15 @@ fn new_generation_that_crashes_leaves_the_old_one_serving() {
         "the exit status is generation 1's: {}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("generation 2 (pid")
-            && done
-                .stderr
-                .contains("abandoned: it exited with status 3 before it was ready"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 (pid");
+    done.assert_said("abandoned: it exited with status 3 before it was ready");
 }
 
 #[test]
 fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_serving() {
     let script = "[ \"$SIGWARD_GENERATION\" = 2 ] && exec {probe} log={dir}gen2; exec {probe} log={dir}gen1 notify";
     let ns = generations(&["--ready-timeout", "1s"], script);
-    wait_line(&ns.gen_log(1), "notified ok=true", T);
-    ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(2), "ready", T);
+    ns.restart_to_generation_2(T);
     std::thread::sleep(Duration::from_millis(1800));
     ns.signal(libc::SIGUSR1);
     wait_line(&ns.gen_log(1), &sig_record(libc::SIGUSR1), T);
@@ -148,20 +128,14 @@ fn generation_never_ready_is_killed_at_the_ready_timeout_and_the_old_one_keeps_s
     let done = ns.stop(T);
     assert_eq!(done.code, 143);
     done.assert_said("abandoned: it was not ready after 1s; generation 1");
-    assert!(
-        !done.stderr.contains("now serving"),
-        "generation 2 must never take over: {}",
-        done.stderr
-    );
+    done.assert_not_said_because("now serving", "generation 2 must never take over");
 }
 
 #[test]
 fn restart_during_a_restart_is_ignored() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION";
     let ns = generations(&["--ready-timeout", "30s"], script);
-    wait_line(&ns.gen_log(1), "notified ok=true", T);
-    ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(2), "ready", T);
+    ns.restart_to_generation_2(T);
     ns.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -176,9 +150,7 @@ fn restart_during_a_restart_is_ignored() {
 fn stop_during_a_restart_stops_every_generation() {
     let script = "[ \"$SIGWARD_GENERATION\" = 1 ] && exec {probe} log={dir}gen1 notify; exec {probe} log={dir}gen$SIGWARD_GENERATION on-term=exit:7";
     let ns = generations(&["--ready-timeout", "30s"], script);
-    wait_line(&ns.gen_log(1), "notified ok=true", T);
-    ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(2), "ready", T);
+    ns.restart_to_generation_2(T);
     let (gen1, gen2) = (ns.gen_log(1), ns.gen_log(2));
     ns.signal(libc::SIGTERM);
     wait_line(&gen1, &sig_record(libc::SIGTERM), T);
@@ -207,7 +179,7 @@ fn socket_activated_sigward_hands_its_sockets_on_with_listen_pid_rewritten() {
         "LISTEN_PID rewritten to the app's pid"
     );
     assert_eq!(field(&env, "LISTEN_FDNAMES"), "web");
-    assert_eq!(field(&env, "fd3"), "family:2,listening:1");
+    assert_listening(&env, 3, 2, "fd 3: the held TCP socket");
 }
 
 #[test]

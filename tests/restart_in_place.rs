@@ -89,13 +89,8 @@ fn a_term_ignoring_old_generation_is_killed_at_the_grace_deadline_and_named() {
     );
     let done = ns.stop(T);
     assert_eq!(done.code, 143, "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("grace period of 1s is over: killing 1 straggler:")
-            && done.stderr.contains("stubborn"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("grace period of 1s is over: killing 1 straggler:");
+    done.assert_said("stubborn");
     done.assert_said("exited with signal SIGKILL");
 }
 
@@ -206,12 +201,8 @@ fn a_new_generation_that_fails_at_once_ends_sigward_with_its_status() {
     ns.signal(libc::SIGHUP);
     let done = ns.wait(T);
     assert_eq!(done.code, 3, "{}", done.stderr);
-    assert!(
-        done.stderr.contains("generation 2 started as pid")
-            && done.stderr.contains("exited with status 3"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("generation 2 started as pid");
+    done.assert_said("exited with status 3");
 }
 
 #[test]
@@ -388,11 +379,7 @@ fn a_stop_signal_during_a_restart_whose_stop_signal_is_rewritten_to_0_claims_nob
     let done = ns.wait(T);
     assert_eq!(done.code, 137, "killed at the deadline: {}", done.stderr);
     done.assert_said("during a restart: stopping instead, generation 2 will not start");
-    assert!(
-        !done.stderr.contains("already had the stop signal"),
-        "{}",
-        done.stderr
-    );
+    done.assert_not_said("already had the stop signal");
 }
 
 #[test]

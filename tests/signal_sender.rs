@@ -3,9 +3,8 @@
 //! the terminal, not from "outside the PID namespace".
 mod common;
 use common::*;
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -68,37 +67,10 @@ fn ctrl_c_typed_while_sigward_holds_the_terminal_is_from_the_terminal() {
         probe = probe()
     );
     let inner = format!("{} -t 2s -- sh -c '{app}'", sigward_bin());
-    let mut script = Command::new("script")
-        .args(["-qfec", &inner, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("script (util-linux)");
-    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
-            copy.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let shown = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
-    let seen = eventually(T, shown, |s| s.contains("exited with status 3"));
-    assert!(seen.contains("exited with status 3"), "{seen}");
-    let stdin = script.stdin.as_mut().unwrap();
-    stdin.write_all(&[0x03]).unwrap(); // Ctrl-C, as typed
-    stdin.flush().unwrap();
-    let start = Instant::now();
-    while script.try_wait().unwrap().is_none() {
-        if start.elapsed() > T {
-            let _ = script.kill();
-            panic!("sigward never ended:\n{}", shown());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = reader.join();
-    let text = shown();
+    let mut term = Terminal::run(&inner);
+    term.wait_for("exited with status 3");
+    term.type_keys(&[0x03]); // Ctrl-C, as typed
+    let text = term.wait_exit();
     let line = text
         .lines()
         .find(|l| l.contains("received SIGINT"))

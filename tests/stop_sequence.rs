@@ -123,7 +123,7 @@ fn leftovers_get_sigterm_and_may_finish_a_drain_before_sigward_exits() {
 fn exits_at_once_when_the_main_child_leaves_nothing_behind() {
     let done = run(&["-t", "20s", "--", "sh", "-c", "sleep 0.1; exit 4"]);
     assert_eq!(done.code, 4);
-    assert!(!done.stderr.contains("left after"), "{}", done.stderr);
+    done.assert_not_said("left after");
     assert!(done.elapsed < Duration::from_secs(10));
 }
 

@@ -88,12 +88,7 @@ fn first_stop_signal_after_the_app_exited_does_not_reach_leftovers_twice() {
     );
     ns.wait_record(&sig_record(libc::SIGTERM), T);
     let done = ns.stop(T);
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "the leftover got the stop signal twice; stderr:\n{}",
-        done.stderr
-    );
+    done.assert_signals(&[libc::SIGTERM], "the leftover got the stop signal twice");
     assert!(
         done.stderr.contains("already stopping"),
         "the orchestrator's signal was not reported: {}",

@@ -271,12 +271,7 @@ fn a_change_during_the_stop_sequence_is_not_acted_on() {
     std::fs::write(&file, "v3").unwrap();
     let done = ns.wait(T);
     assert_eq!(done.code, 0, "{}", done.stderr);
-    assert_eq!(
-        signals_seen(&done.records),
-        vec![libc::SIGTERM],
-        "only the stop signal:\n{}",
-        done.stderr
-    );
+    done.assert_signals(&[libc::SIGTERM], "only the stop signal");
     done.assert_said("during the stop sequence: not acting on it");
 }
 
@@ -298,12 +293,7 @@ fn a_path_missing_at_start_is_waited_for_and_acted_on_once_it_appears() {
     std::fs::write(ns.dir.path("etc/app/app.conf"), "v2").unwrap();
     assert_eq!(hups_after(&ns, 2, D), 2);
     let done = ns.stop(T);
-    assert!(
-        done.stderr
-            .contains("etc/app/app.conf does not exist yet: waiting for it (watching "),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("etc/app/app.conf does not exist yet: waiting for it (watching ");
 }
 
 #[test]
@@ -425,12 +415,8 @@ fn on_change_restart_with_listen_starts_a_new_generation() {
     let g1 = std::fs::read_to_string(ns.gen_log(1)).unwrap();
     assert!(!g1.contains(HUP), "{g1}");
     let done = ns.stop(T);
-    assert!(
-        done.stderr.contains("config changed (")
-            && done.stderr.contains("app.conf): restarting the app"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("config changed (");
+    done.assert_said("app.conf): restarting the app");
     done.assert_said("configuration changed: starting generation 2 as pid");
 }
 
@@ -448,9 +434,7 @@ fn a_change_during_a_restart_is_acted_on_once_after_it() {
         ],
         script,
     );
-    wait_line(&ns.gen_log(1), "notified ok=true", T);
-    ns.signal(libc::SIGHUP);
-    wait_line(&ns.gen_log(2), "ready", T);
+    ns.restart_to_generation_2(T);
     // Two changes while generation 2 is starting: the action waits.
     std::fs::write(ns.dir.path("app.conf"), "v2").unwrap();
     std::thread::sleep(Duration::from_millis(900));
@@ -492,14 +476,8 @@ fn on_change_restart_without_listen_restarts_in_place_with_the_stop_signal() {
     assert!(!g1.contains(HUP) && !g1.contains("sig 15 "), "{g1}");
     ns.signal(libc::SIGQUIT);
     let done = ns.wait(T);
-    assert!(
-        done.stderr.contains("app.conf): restarting the app")
-            && done
-                .stderr
-                .contains("configuration changed: restarting in place: stopping generation 1"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("app.conf): restarting the app");
+    done.assert_said("configuration changed: restarting in place: stopping generation 1");
     done.assert_said("generation 2 started as pid");
 }
 
@@ -673,10 +651,5 @@ fn a_change_during_a_restart_in_place_is_read_by_the_next_generation_not_signall
     assert!(ns.alive(), "sigward ended: {g2}");
     assert!(g2.contains("ready") && !g2.contains(HUP), "{g2}");
     let done = ns.stop(T);
-    assert!(
-        done.stderr
-            .contains("app.conf): generation 2 started after it and reads it"),
-        "{}",
-        done.stderr
-    );
+    done.assert_said("app.conf): generation 2 started after it and reads it");
 }

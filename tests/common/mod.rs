@@ -328,6 +328,45 @@ impl Done {
     pub fn assert_said(&self, text: &str) {
         assert!(self.stderr.contains(text), "{}", self.stderr);
     }
+
+    /// Asserts that sigward did not say `text` on stderr; a failure shows all it said.
+    #[track_caller]
+    pub fn assert_not_said(&self, text: &str) {
+        self.assert_not_said_because(text, "it must not");
+    }
+
+    /// Like [`Done::assert_not_said`]; a failure says `what` went wrong.
+    #[track_caller]
+    pub fn assert_not_said_because(&self, text: &str, what: &str) {
+        assert!(
+            !self.stderr.contains(text),
+            "{what}: sigward said {text:?}:\n{}",
+            self.stderr
+        );
+    }
+
+    /// Asserts that no notify message in `messages` (what sigward told its parent) holds the
+    /// line `line`; a failure says `what`, shows the messages and all sigward said.
+    #[track_caller]
+    pub fn assert_not_told(&self, messages: &[String], line: &str, what: &str) {
+        assert!(
+            !notify_lines(messages).iter().any(|l| l == line),
+            "{what}: {messages:?}\n{}",
+            self.stderr
+        );
+    }
+
+    /// Asserts that the probe recorded exactly the signals `sigs`, in that order; a failure says
+    /// `what` and shows all sigward said.
+    #[track_caller]
+    pub fn assert_signals(&self, sigs: &[i32], what: &str) {
+        assert_eq!(
+            signals_seen(&self.records),
+            sigs,
+            "{what}; sigward said:\n{}",
+            self.stderr
+        );
+    }
 }
 
 impl Ns {
@@ -440,6 +479,15 @@ impl Ns {
         self.dir.path(&format!("gen{n}"))
     }
 
+    /// A restart with held sockets, up to generation 2 running: waits until generation 1 has
+    /// notified readiness, sends SIGHUP, and waits until generation 2's probe is ready (its
+    /// `ready` record, not its notification).
+    pub fn restart_to_generation_2(&self, timeout: Duration) {
+        wait_line(&self.gen_log(1), "notified ok=true", timeout);
+        self.signal(libc::SIGHUP);
+        wait_line(&self.gen_log(2), "ready", timeout);
+    }
+
     pub fn alive(&mut self) -> bool {
         self.unshare.try_wait().expect("try_wait").is_none()
     }
@@ -520,25 +568,30 @@ pub fn run(args: &[&str]) -> Done {
     Ns::start(args).wait(Duration::from_secs(30))
 }
 
+/// `(state, ppid, pgid, tpgid)` of a process, from /proc/PID/stat; `tpgid` is the foreground
+/// group of its controlling terminal.
+pub fn stat(pid: i32) -> Option<(char, i32, i32, i32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+    let n = |i: usize| f.get(i)?.parse().ok();
+    Some((f.first()?.chars().next()?, n(1)?, n(2)?, n(5)?))
+}
+
+/// The children of `parent`, found by walking /proc (none when /proc cannot be read).
+pub fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| stat(pid).is_some_and(|s| s.1 == parent))
+        .collect()
+}
+
 /// The first child of `parent`, found by walking /proc.
 pub fn child_of(parent: i32, timeout: Duration) -> Option<i32> {
     let start = Instant::now();
     loop {
-        let found = std::fs::read_dir("/proc")
-            .ok()?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .find(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| {
-                        s[s.rfind(')')? + 1..]
-                            .split_whitespace()
-                            .nth(1)?
-                            .parse::<i32>()
-                            .ok()
-                    })
-                    == Some(parent)
-            });
+        let found = children_of(parent).first().copied();
         if found.is_some() || start.elapsed() >= timeout {
             return found;
         }
@@ -552,15 +605,25 @@ pub const GEN: &str = "exec {probe} log={dir}gen$SIGWARD_GENERATION";
 
 /// Runs `sigward OPTIONS... -- sh -c SCRIPT` as PID 1 of a new PID namespace.
 pub fn sh_under(options: &[&str], script: &str) -> Ns {
+    sh_under_with(options, script, |_| {})
+}
+
+/// Like [`sh_under`], letting the caller adjust the unshare command (see [`Ns::start_with`]).
+pub fn sh_under_with(options: &[&str], script: &str, adjust: impl FnOnce(&mut Command)) -> Ns {
     let mut args = options.to_vec();
     args.extend(["--", "sh", "-c", script]);
-    Ns::start(&args)
+    Ns::start_with(&args, adjust)
 }
 
 /// Runs `sigward OPTIONS... -- probe log={log} WORDS...` as PID 1 of a new PID namespace.
 pub fn probe_under(options: &[&str], words: &[&str]) -> Ns {
+    probe_under_with(options, words, |_| {})
+}
+
+/// Like [`probe_under`], letting the caller adjust the unshare command (see [`Ns::start_with`]).
+pub fn probe_under_with(options: &[&str], words: &[&str], adjust: impl FnOnce(&mut Command)) -> Ns {
     let probe = ["--", "{probe}", "log={log}"];
-    Ns::start(&[options, &probe, words].concat())
+    Ns::start_with(&[options, &probe, words].concat(), adjust)
 }
 
 /// Starts the namespace as systemd or podman would a socket-activated service: `fd` at fd 3,
@@ -640,6 +703,17 @@ pub fn wait_line(path: &str, prefix: &str, timeout: Duration) -> String {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Asserts that the probe's `env` record shows its fd `fd` as a listening socket of address
+/// family `family` (1 unix, 2 inet); a failure names the socket as `what`.
+#[track_caller]
+pub fn assert_listening(env: &str, fd: i32, family: i32, what: &str) {
+    assert_eq!(
+        field(env, &format!("fd{fd}")),
+        format!("family:{family},listening:1"),
+        "{what}"
+    );
 }
 
 /// The open fds of `pid` with what they point at, sorted by number.
@@ -818,4 +892,130 @@ pub fn host_rt_signal(sig: i32) -> i32 {
         SENT - guest
     });
     sig + shift
+}
+
+/// How long a test waits on a pseudo-terminal (a screen to show a text, a shell to end).
+const PTY_WAIT: Duration = Duration::from_secs(20);
+
+/// `script -qfec CMDLINE /dev/null`: CMDLINE in a shell whose controlling terminal is a new
+/// pseudo-terminal, in its foreground; we type on `script`'s stdin.
+pub fn in_script(cmdline: &str, stdout: Stdio, stderr: Stdio) -> Child {
+    Command::new("script")
+        .args(["-qfec", cmdline, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("script (util-linux)")
+}
+
+/// SIGKILLs `root`, a child of the test, and everything below it when dropped, so a failed
+/// assertion leaves nothing behind (stopped processes included: SIGKILL ends them too). Disarmed
+/// once the test has reaped the root, whose pid may then be reused.
+pub struct KillTree(pub i32);
+
+impl KillTree {
+    pub fn disarm(&mut self) {
+        self.0 = 0;
+    }
+}
+
+impl Drop for KillTree {
+    fn drop(&mut self) {
+        if self.0 <= 0 {
+            return;
+        }
+        let mut tree = vec![self.0];
+        let mut i = 0;
+        while let Some(&parent) = tree.get(i) {
+            for pid in children_of(parent) {
+                if !tree.contains(&pid) {
+                    tree.push(pid);
+                }
+            }
+            i += 1;
+        }
+        for pid in tree {
+            // SAFETY: kill(2) with plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A command line on a pseudo-terminal (under `script`): the test types on its keyboard and reads
+/// its screen.
+pub struct Terminal {
+    script: Child,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    tree: KillTree,
+}
+
+impl Terminal {
+    /// A job-control shell (`bash` with `set -m`) running `body`, written to `job.sh` in `dir`.
+    pub fn start(dir: &Scratch, body: &str) -> Terminal {
+        let path = dir.path("job.sh");
+        std::fs::write(&path, format!("set -m\n{body}")).unwrap();
+        Terminal::run(&format!("bash {path}"))
+    }
+
+    /// `cmdline` run by `script` itself, as [`in_script`] does.
+    pub fn run(cmdline: &str) -> Terminal {
+        let mut script = in_script(cmdline, Stdio::piped(), Stdio::null());
+        let tree = KillTree(script.id() as i32);
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut out, copy) = (script.stdout.take().unwrap(), screen.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
+                copy.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            script,
+            screen,
+            reader: Some(reader),
+            tree,
+        }
+    }
+
+    /// All the terminal has shown so far.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Types `keys` (Ctrl-C is 0x03, Ctrl-Z 0x1a).
+    pub fn type_keys(&mut self, keys: &[u8]) {
+        let stdin = self.script.stdin.as_mut().unwrap();
+        std::io::Write::write_all(stdin, keys).unwrap();
+        std::io::Write::flush(stdin).unwrap();
+    }
+
+    /// Waits until the screen shows `text`; returns the screen.
+    pub fn wait_for(&self, text: &str) -> String {
+        let screen = eventually(PTY_WAIT, || self.screen(), |s| s.contains(text));
+        assert!(
+            screen.contains(text),
+            "no '{text}' on the screen:\n{screen}"
+        );
+        screen
+    }
+
+    /// Waits for what runs on the terminal (and so `script`) to end; returns all it showed.
+    pub fn wait_exit(mut self) -> String {
+        let start = Instant::now();
+        while self.script.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < PTY_WAIT,
+                "what ran on the terminal never ended:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.tree.disarm();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.screen()
+    }
 }
