@@ -140,27 +140,19 @@ fn as_an_engines_init_the_grace_period_defaults_to_8s() {
     for name in ["docker-init", "podman-init"] {
         let (_dir, init) = as_named(name);
         // As the engine runs it: `/sbin/docker-init -- CMD`, no other flags.
-        let ns = Ns::pid1(&[&init, "--", "{probe}", "log={log}"], |_| {});
-        ns.wait_record("ready", T);
-        ns.signal(libc::SIGTERM);
-        let done = ns.wait(T);
-        assert!(
-            done.stderr.contains("stopping, grace period 8s\n"),
-            "{name}: {}",
-            done.stderr
-        );
+        let done = stopped_when_ready(Ns::pid1(&[&init, "--", "{probe}", "log={log}"], |_| {}));
+        done.assert_said("stopping, grace period 8s\n");
         assert_eq!(done.code, 143, "{name}: {}", done.stderr);
     }
     // Under its own name, sigward's default stays.
-    let ns = Ns::start(&["--", "{probe}", "log={log}"]);
+    stopped_when_ready(Ns::start(&["--", "{probe}", "log={log}"]))
+        .assert_said("stopping, grace period 25s\n");
+}
+
+/// The probe under `ns`, stopped with SIGTERM once it is ready.
+fn stopped_when_ready(ns: Ns) -> Done {
     ns.wait_record("ready", T);
-    ns.signal(libc::SIGTERM);
-    let done = ns.wait(T);
-    assert!(
-        done.stderr.contains("stopping, grace period 25s\n"),
-        "{}",
-        done.stderr
-    );
+    ns.stop(T)
 }
 
 #[test]
