@@ -128,7 +128,7 @@ pub(super) struct Args {
     )]
     pub(super) log_level: Level,
 
-    /// Bind and hold a listening socket: tcp://HOST:PORT, tcp6://HOST:PORT, unix:/path (repeatable;
+    /// Bind and hold a listening socket: tcp://HOST:PORT, tcp6://[HOST]:PORT, unix:/path (repeatable;
     /// NAME=ADDR sets its LISTEN_FDNAMES name). Each generation gets them as fds 3... (LISTEN_FDS)
     ///
     /// HOST is an IP address (IPv4 for tcp://, IPv6 in brackets for tcp6://, e.g. 0.0.0.0:8080,
