@@ -143,6 +143,9 @@ fn a_set_variable_is_checked_even_when_its_flag_is_given() {
         (&["--log-level", "warn"], "SIGWARD_LOG", "loud"),
         (&["-v"], "TINI_VERBOSITY", "loud"),
         (&["-c"], "DUMB_INIT_SETSID", "2"),
+        // What the value cannot be on its own, as the flag's could not.
+        (&["-t", "5s"], "SIGWARD_GRACE_PERIOD", "0"),
+        (&["-r", "USR1:0"], "SIGWARD_REWRITE", "TERM:QUIT,TERM:INT"),
     ] {
         let what = format!("{args:?} {name}={value}");
         assert_refused(

@@ -6,8 +6,10 @@
 //! where a flag overrides it, so a typo never hides; a bad one is named as the user wrote it
 //! (`SIGWARD_GRACE_PERIOD=abc: ...`), never as a flag they did not pass.
 
-use super::flags::{Why, escaped, why};
+use super::check_alone;
+use super::flags::{Args, Why, escaped, why};
 use crate::log::Level;
+use clap::FromArgMatches;
 use clap::builder::{BoolValueParser, TypedValueParser};
 use clap::{Command, Id};
 use std::ffi::{OsStr, OsString};
@@ -90,9 +92,13 @@ impl Setting {
         ];
         // `.iter()`, as every parse here: one instance of clap's generic parser, not one per
         // kind of argument list.
-        command
+        let mut matches = command
             .try_get_matches_from_mut(alone.iter())
             .map_err(refused)?;
+        // What the value must be on its own (no grace period of 0, no signal rewritten twice),
+        // even where a flag overrides it: the day the flag is dropped it would take effect.
+        let args = Args::from_arg_matches_mut(&mut matches).map_err(refused)?;
+        check_alone(&args).map_err(|why| bad(&self.name, &self.value, &why))?;
         Ok(Some(flag))
     }
 
@@ -422,6 +428,47 @@ mod tests {
         // A value starting with '-' is the variable's value, never a flag.
         let msg = parse_as("sigward", &["app"], &[("SIGWARD_REWRITE", "-c")]).unwrap_err();
         assert!(msg.starts_with("SIGWARD_REWRITE=-c: "), "{msg}");
+    }
+
+    #[test]
+    fn a_variable_s_own_checks_hold_even_where_its_flag_is_given() {
+        // A grace period of 0 and a signal rewritten twice are wrong in the value itself: the day
+        // the flag is dropped they would take effect, so they are refused now, naming the variable.
+        for (flag, name, value, why) in [
+            (
+                &["-t", "5s"][..],
+                "SIGWARD_GRACE_PERIOD",
+                "0",
+                "the grace period must be more than 0",
+            ),
+            (
+                &["-r", "USR1:0"],
+                "SIGWARD_REWRITE",
+                "TERM:QUIT,TERM:INT",
+                "SIGTERM is rewritten twice (as SIGQUIT, then as SIGINT)",
+            ),
+            (
+                &[],
+                "SIGWARD_REWRITE",
+                "15:0,SIGTERM:QUIT",
+                "SIGTERM is rewritten twice (dropped, then as SIGQUIT)",
+            ),
+        ] {
+            let args: Vec<&str> = flag.iter().copied().chain(["app"]).collect();
+            for argv0 in ["sigward", "/sbin/docker-init"] {
+                let msg = parse_as(argv0, &args, &[(name, value)]).unwrap_err();
+                assert!(
+                    msg.starts_with(&format!("{name}={value}: {why}")) && !msg.contains('\n'),
+                    "{argv0} {flag:?} {name}={value}: {msg}"
+                );
+            }
+        }
+        // The flags' own values are refused as before, naming no variable.
+        let msg = parse_as("sigward", &["-t", "0", "app"], &[]).unwrap_err();
+        assert!(
+            msg.starts_with("the grace period must be more than 0"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -275,12 +275,34 @@ pub(super) fn try_parse_with(args: Vec<OsString>, env: Env) -> Result<Config, Re
     validate(args, own, &peers).map_err(Rejected::Usage)
 }
 
-fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
+/// The checks a setting's value must pass on its own, whatever else is set: run on what is in
+/// effect, and on every set variable alone (so that one a flag overrides cannot hide them).
+fn check_alone(a: &Args) -> Result<(), String> {
     if a.grace_period.is_zero() {
         return Err(
             "the grace period must be more than 0 (it is the time the app gets to stop)".into(),
         );
     }
+    for (i, &(from, to)) in a.rewrite.iter().enumerate() {
+        // Two rewrites of one signal: which one was meant cannot be known.
+        if let Some(&(_, first)) = a.rewrite[..i].iter().find(|(f, _)| *f == from) {
+            let as_ = |to| match to {
+                0 => "dropped".to_string(),
+                to => format!("as {}", signals::Name(to)),
+            };
+            return Err(format!(
+                "{} is rewritten twice ({}, then {}): give each signal one FROM:TO",
+                signals::Name(from),
+                as_(first),
+                as_(to)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
+    check_alone(&a)?;
     if a.pre_stop_delay >= a.grace_period {
         return Err(format!(
             "pre-stop delay {} must be shorter than the grace period {} (the delay is spent inside it)",
@@ -334,20 +356,7 @@ fn validate(a: Args, own: Given, peers: &Peers) -> Result<Config, String> {
     for (n, slot) in rewrite.iter_mut().enumerate() {
         *slot = n as u8;
     }
-    for (i, &(from, to)) in a.rewrite.iter().enumerate() {
-        // Two rewrites of one signal: which one was meant cannot be known.
-        if let Some(&(_, first)) = a.rewrite[..i].iter().find(|(f, _)| *f == from) {
-            let as_ = |to| match to {
-                0 => "dropped".to_string(),
-                to => format!("as {}", signals::Name(to)),
-            };
-            return Err(format!(
-                "{} is rewritten twice ({}, then {}): give each signal one FROM:TO",
-                signals::Name(from),
-                as_(first),
-                as_(to)
-            ));
-        }
+    for &(from, to) in &a.rewrite {
         rewrite[from as usize] = to as u8;
     }
     // -v and -q move from the base level, wherever it came from.
