@@ -505,4 +505,104 @@ mod tests {
             assert!(msg.starts_with(&format!("{name}=")), "{msg}");
         }
     }
+
+    mod hostile_environment {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Values that mean something to some setting, or to none, or look like flags.
+        const VALUES: [&str; 24] = [
+            "0",
+            "1s",
+            "-1s",
+            "true",
+            "TERM",
+            "HUP",
+            "TERM:QUIT",
+            "TERM:QUIT,TERM:INT",
+            "USR1:0",
+            "/x",
+            "/a/../b",
+            "a::b",
+            "restart",
+            "signal:USR1",
+            "signal:KILL",
+            "after:1s",
+            "notify",
+            "tcp://127.0.0.1:0",
+            "debug",
+            "json",
+            "--",
+            "-c",
+            "=",
+            "x=y:z",
+        ];
+        const FLAGS: [&str; 16] = [
+            "-t",
+            "-d",
+            "-S",
+            "-r",
+            "-e",
+            "--log-level",
+            "--listen",
+            "--termination-log",
+            "--watch",
+            "--on-change",
+            "--watch-debounce",
+            "--ready",
+            "--ready-timeout",
+            "--restart-signal",
+            "-c",
+            "-v",
+        ];
+
+        fn variables() -> Vec<String> {
+            let mut names = own_variables();
+            names.extend(
+                ["TINI_VERBOSITY", "DUMB_INIT_DEBUG", "DUMB_INIT_SETSID"].map(String::from),
+            );
+            names
+        }
+
+        fn parse(argv0: &str, args: &[&str], vars: &[(&str, &str)]) -> Result<(), String> {
+            let args: Vec<&str> = args.iter().copied().chain(["--", "app"]).collect();
+            parse_as(argv0, &args, vars).map(drop)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Any variables under any flags: a config or one line, never a panic; as an engine's
+            /// init without flags, never a flag named; and a variable refused alone by name is
+            /// refused whatever the flags (a flag never hides a bad variable).
+            #[test]
+            fn a_variable_refused_alone_is_refused_under_any_flags(
+                vars in prop::collection::btree_map(prop::sample::select(variables()), prop::sample::select(VALUES.to_vec()), 0..4),
+                flags in prop::collection::vec((prop::sample::select(FLAGS.to_vec()), prop::sample::select(VALUES.to_vec())), 0..4),
+            ) {
+                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                let mut args = Vec::new();
+                for &(flag, value) in &flags {
+                    args.push(flag);
+                    if !["-c", "-v"].contains(&flag) {
+                        args.push(value);
+                    }
+                }
+                let got = parse("sigward", &args, &vars);
+                if let Err(msg) = &got {
+                    prop_assert!(!msg.contains('\n'), "not one line: {msg:?}");
+                }
+                if let Err(msg) = parse("/sbin/docker-init", &[], &vars) {
+                    prop_assert!(!msg.contains('\n') && !msg.contains("for '-"), "{vars:?}: {msg}");
+                }
+                for &(name, value) in &vars {
+                    if let Err(alone) = parse("sigward", &[], &[(name, value)])
+                        && alone.starts_with(&format!("{name}="))
+                    {
+                        prop_assert!(got.is_err(), "{name}={value} ({alone}) hid behind {args:?} with {vars:?}");
+                    }
+                }
+            }
+        }
+    }
 }
