@@ -73,6 +73,7 @@ impl Setting {
             let why = match why(&e) {
                 Some(Why::Because(reason)) => reason,
                 Some(Why::OneOf(valid)) => format!("possible values: {valid}"),
+                None if e.kind() == clap::error::ErrorKind::InvalidUtf8 => "not UTF-8".into(),
                 None => "invalid value".into(),
             };
             bad(&self.name, &self.value, &why)

@@ -318,6 +318,31 @@ pub(super) fn usage_error(e: &clap::Error) -> String {
     escaped(&format!("{msg} (see --help)"))
 }
 
+/// clap's error for an argument that is not UTF-8 names nothing. Only `--watch` paths and the
+/// command take any bytes, and clap stops before the command, so the bad one is the first other
+/// argument that is not UTF-8: named with its flag when it is a flag's value.
+pub(super) fn not_utf8(args: &[OsString]) -> String {
+    let bad = args.windows(2).find(|w| {
+        let (prev, arg) = (w[0].as_encoded_bytes(), w[1].as_encoded_bytes());
+        w[1].to_str().is_none() && prev != b"--watch" && !arg.starts_with(b"--watch=")
+    });
+    let (flag, value) = match bad {
+        Some(w) => (
+            w[0].to_string_lossy(),
+            w[1].as_encoded_bytes().escape_ascii().to_string(),
+        ),
+        None => ("".into(), String::new()),
+    };
+    let msg = if flag.starts_with('-') && !value.starts_with('-') {
+        format!("invalid value '{value}' for '{flag}'")
+    } else {
+        format!("invalid argument '{value}'")
+    };
+    escaped(&format!(
+        "{msg}: not UTF-8 (only --watch and the command take any bytes) (see --help)"
+    ))
+}
+
 /// Control characters escaped, so a message always stays on one line.
 pub fn escaped(s: &str) -> String {
     s.chars()

@@ -226,6 +226,7 @@ pub(super) fn try_parse_with(args: Vec<OsString>, env: Env) -> Result<Config, Re
                 .filter(|h| h.kind() == ErrorKind::DisplayHelp)
                 .unwrap_or(e),
         ),
+        ErrorKind::InvalidUtf8 => Rejected::Usage(flags::not_utf8(&args)),
         _ => Rejected::Usage(usage_error(&e)),
     };
     let mut matches = command
@@ -901,6 +902,51 @@ pub(super) mod tests {
             let msg = rejected(&["--watch", "/x", "--on-change", &value, "app"]).unwrap();
             assert!(msg.contains("can never ask the app to reload"), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let refused = |args: Vec<OsString>| match try_parse_with(args, &|_| None) {
+            Err(Rejected::Usage(msg)) => msg,
+            _ => panic!("not refused"),
+        };
+        let mut args = argv(&["-t"]);
+        args.extend([bytes(b"5\xffs"), "app".into()]);
+        assert_eq!(
+            refused(args),
+            "invalid value '5\\xffs' for '-t': not UTF-8 (only --watch and the command take any bytes) (see --help)"
+        );
+        let mut args = argv(&[]);
+        args.extend([bytes(b"--grace-period=\xff"), "app".into()]);
+        let msg = refused(args);
+        assert!(
+            msg.starts_with("invalid argument '--grace-period=\\xff': not UTF-8"),
+            "{msg}"
+        );
+        // A --watch path may be any bytes: the bad value is the one after it.
+        let mut args = argv(&["--watch"]);
+        args.extend([
+            bytes(b"/a\xff"),
+            bytes(b"--grace-period=\xfe"),
+            "app".into(),
+        ]);
+        let msg = refused(args);
+        assert!(
+            msg.starts_with("invalid argument '--grace-period=\\xfe': not UTF-8"),
+            "{msg}"
+        );
+        let msg = match try_parse_with(argv(&["app"]), &|n| {
+            (n == "SIGWARD_GRACE_PERIOD").then(|| bytes(b"5\xffs"))
+        }) {
+            Err(Rejected::Usage(msg)) => msg,
+            _ => panic!("not refused"),
+        };
+        assert!(
+            msg.starts_with("SIGWARD_GRACE_PERIOD=5\u{fffd}s: not UTF-8"),
+            "{msg}"
+        );
     }
 
     #[test]
