@@ -84,7 +84,8 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
                 "{} left after the main child exited: {}, waiting up to {} for them",
                 Count(count, "process", "processes"),
                 Told { sent, had, sig },
-                Dur(wait)
+                // What is left of the grace period, from the clock.
+                Dur(measured(wait))
             ));
             v.int("count", int(count));
             v.int("sent", int(sent));
@@ -159,6 +160,31 @@ mod tests {
     use super::*;
     use crate::log::Event;
     use crate::log::testing::*;
+
+    /// What is left of a grace period comes from the clock: its nanoseconds are noise, while a
+    /// grace period the user gave (`-t 0.5ms`) is written as given.
+    #[test]
+    fn the_wait_for_leftovers_is_written_to_the_millisecond() {
+        let line = |wait| {
+            text(&Event::Leftovers {
+                count: 1,
+                sent: 1,
+                sig: libc::SIGTERM,
+                wait,
+            })
+        };
+        let waiting = |shown: &str| {
+            format!(
+                "sigward: 1 process left after the main child exited: sent SIGTERM, waiting up to {shown} for them\n"
+            )
+        };
+        assert_eq!(
+            line(Duration::from_nanos(59_695_812_345)),
+            waiting("59.695s")
+        );
+        assert_eq!(line(Duration::from_micros(500)), waiting("0.5ms"));
+        assert_eq!(line(Duration::from_secs(25)), waiting("25s"));
+    }
 
     #[test]
     fn stop_sequence_events_read_as_before() {
