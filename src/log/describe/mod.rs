@@ -197,6 +197,29 @@ mod tests {
         assert_eq!(drain(&r), "sigward: warning: reaped orphan 5 (status 0)\n");
     }
 
+    /// Whatever bytes reach an event (a --listen path is the user's, a name is the app's), its
+    /// text line is one line with no control character: `--listen 'unix:/x<newline>sigward:
+    /// ...'` wrote a second, forged line and a terminal escape as they were.
+    #[test]
+    fn every_text_line_is_one_line_without_control_characters_whatever_the_bytes() {
+        let hostile = b"a\nb\r\x1b[2J\x7f\\x0a\"\xc2\x85\xe2\x80\xa8 z\x00\xff".to_vec();
+        let valid = String::from_utf8_lossy(&hostile).into_owned();
+        let stragglers = procs(&[(5, "a\nb\u{7f}\\")]);
+        let paths = vec![hostile.clone(); 3];
+        for long in [&hostile[..], valid.as_bytes()] {
+            for e in samples(long, &stragglers, &paths) {
+                let line = text(&e);
+                let body = line
+                    .strip_suffix('\n')
+                    .unwrap_or_else(|| panic!("{line:?}"));
+                assert!(
+                    !body.chars().any(|c| c.is_control()),
+                    "{e:?} wrote {line:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_event_is_sent_to_the_domain_that_describes_it() {
         let stragglers = procs(&[(2, "probe")]);
