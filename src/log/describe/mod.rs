@@ -220,6 +220,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any bytes in any event: the text line is one line without control characters, the
+        /// JSON line one valid object, both one atomic write.
+        #[test]
+        fn any_bytes_make_one_line_of_text_and_one_object_of_json(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b"\\\"\n\x7fx".to_vec())
+                ],
+                0..3000,
+            ),
+            comm in proptest::collection::vec(proptest::num::u8::ANY, 0..16),
+        ) {
+            let stragglers: Vec<Proc> = (0..25).map(|pid| Proc {
+                comm: crate::os::procs::Comm::new(&comm),
+                ..procs(&[(pid, "")])[0]
+            }).collect();
+            let paths = vec![bytes.clone(); 4];
+            for e in samples(&bytes, &stragglers, &paths) {
+                let line = text(&e);
+                let body = line.strip_suffix('\n').unwrap_or(&line);
+                proptest::prop_assert!(line.len() <= crate::log::line::PIPE_BUF, "{:?}", e);
+                proptest::prop_assert!(!body.chars().any(|c| c.is_control()), "{:?}: {:?}", e, line);
+                let (mut log, r) = on_pipe(Level::Debug, Format::Json);
+                log.emit(&e);
+                let line = drain(&r);
+                proptest::prop_assert!(line.len() <= crate::log::line::PIPE_BUF, "{:?}", e);
+                proptest::prop_assert!(line.ends_with("}\n"), "{:?}", line);
+                let v: Result<serde_json::Value, _> = serde_json::from_str(&line);
+                proptest::prop_assert!(v.is_ok(), "{:?}", line);
+            }
+        }
+    }
+
     #[test]
     fn every_event_is_sent_to_the_domain_that_describes_it() {
         let stragglers = procs(&[(2, "probe")]);
