@@ -114,6 +114,18 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
                 Name(sig)
             ))?;
         }
+        // Everything was gone at the deadline (dead, not yet reaped): nothing was killed.
+        Event::StragglersKilled { grace, stragglers } if stragglers.is_empty() => {
+            v.say(
+                Info,
+                "stragglers_killed",
+                format_args!(
+                    "grace period of {} is over: no process was left to kill",
+                    Dur(grace)
+                ),
+            )?;
+            v.int("count", 0);
+        }
         Event::StragglersKilled { grace, stragglers } => {
             v.say(
                 Warn,
@@ -184,6 +196,23 @@ mod tests {
         );
         assert_eq!(line(Duration::from_micros(500)), waiting("0.5ms"));
         assert_eq!(line(Duration::from_secs(25)), waiting("25s"));
+    }
+
+    /// At the deadline everything may be gone already (the app died of the stop signal just
+    /// then, not yet reaped): that was a warning `killing 0 stragglers: ` with nothing after it.
+    #[test]
+    fn a_deadline_that_finds_nothing_left_says_so_without_a_warning() {
+        let e = Event::StragglersKilled {
+            grace: Duration::from_millis(500),
+            stragglers: &[],
+        };
+        assert_eq!(
+            text(&e),
+            "sigward: grace period of 500ms is over: no process was left to kill\n"
+        );
+        let v = json(&e);
+        assert_eq!((&v["level"], &v["count"]), (&"info".into(), &0.into()));
+        assert!(v.get("stragglers").is_none(), "{v}");
     }
 
     #[test]
