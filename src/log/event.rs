@@ -34,8 +34,9 @@ pub enum Event<'a> {
         command: &'a [u8],
         err: Errno,
     },
+    /// `what`: the step that failed (`fork`, `dup`, `pipe`): sigward's own word, never input.
     StartFailed {
-        what: &'a str,
+        what: &'static str,
         err: Errno,
     },
     Started {
@@ -218,7 +219,7 @@ pub enum Event<'a> {
     /// failed, `run` when exec did): sigward exits with `status`.
     RestartInPlaceFailed {
         generation: u32,
-        what: &'a str,
+        what: &'static str,
         err: Errno,
         status: i32,
     },
@@ -242,7 +243,7 @@ pub enum Event<'a> {
     },
     RestartCannotStart {
         generation: u32,
-        what: &'a str,
+        what: &'static str,
         err: Errno,
         current: u32,
     },

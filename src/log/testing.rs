@@ -87,7 +87,7 @@ pub(super) fn samples<'a>(
             err: Errno::ENOENT,
         },
         Event::StartFailed {
-            what: text,
+            what: "fork",
             err: Errno::EAGAIN,
         },
         Event::Started {
@@ -216,7 +216,7 @@ pub(super) fn samples<'a>(
         },
         Event::RestartCannotStart {
             generation: 2,
-            what: text,
+            what: "fork",
             err: Errno::EAGAIN,
             current: 1,
         },

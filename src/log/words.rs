@@ -11,30 +11,53 @@ use std::time::Duration;
 pub(super) const NAMED_STRAGGLERS: usize = 20;
 
 /// A duration as the command line takes it, in the largest units that are exact: `250ms`,
-/// `1.5s`, `30s`, `2m`, `1m30s`, `2m3.5s`, `1h30m`, `876000h`. Milliseconds at most.
+/// `1.5s`, `30s`, `2m`, `1m30s`, `2m3.5s`, `1h30m`, `876000h`. Exact to the nanosecond, as the
+/// command line reads it: `0.5ms`, not `0ms` for a grace period it took as more than 0.
 pub struct Dur(pub Duration);
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms < 1000 {
-            return write!(f, "{ms}ms");
+        let (secs, nanos) = (self.0.as_secs(), self.0.subsec_nanos());
+        if secs == 0 {
+            write!(f, "{}", nanos / 1_000_000)?;
+            fraction(f, nanos % 1_000_000, 6)?;
+            return f.write_str("ms");
         }
-        let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
         if h > 0 {
             write!(f, "{h}h")?;
         }
         if m > 0 {
             write!(f, "{m}m")?;
         }
-        match frac {
-            0 if s == 0 => Ok(()),
-            0 => write!(f, "{s}s"),
-            // Milliseconds without trailing zeros: 1.5s, 1.25s, 1.125s.
-            _ if frac.is_multiple_of(100) => write!(f, "{s}.{}s", frac / 100),
-            _ if frac.is_multiple_of(10) => write!(f, "{s}.{:02}s", frac / 10),
-            _ => write!(f, "{s}.{frac:03}s"),
+        if s == 0 && nanos == 0 {
+            return Ok(());
         }
+        write!(f, "{s}")?;
+        fraction(f, nanos, 9)?;
+        f.write_str("s")
+    }
+}
+
+/// `.5`, `.25`, `.005` for `part` of a unit of `10^digits`: without trailing zeros, nothing for 0.
+fn fraction(f: &mut fmt::Formatter<'_>, mut part: u32, mut digits: usize) -> fmt::Result {
+    if part == 0 {
+        return Ok(());
+    }
+    while part.is_multiple_of(10) {
+        part /= 10;
+        digits = digits.saturating_sub(1);
+    }
+    write!(f, ".{part:0digits$}")
+}
+
+/// A time measured on the clock (what is left of a grace period) rather than one the user gave:
+/// to the millisecond, as its nanoseconds are noise (`59.696s`, not `59.695812345s`). Below a
+/// millisecond it stays exact: a wait above 0 is not written `0ms`.
+pub(super) fn measured(d: Duration) -> Duration {
+    match Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)) {
+        whole if whole.is_zero() => d,
+        whole => whole,
     }
 }
 
@@ -315,19 +338,37 @@ mod tests {
         assert_eq!(Dur(century).to_string(), "876000h");
         let left = century - Duration::from_millis(304);
         assert_eq!(Dur(left).to_string(), "875999h59m59.696s");
-        // Below a millisecond is not said.
-        assert_eq!(Dur(Duration::from_micros(1_500_900)).to_string(), "1.5s");
-        assert_eq!(Dur(Duration::from_micros(900)).to_string(), "0ms");
+    }
+
+    /// The command line takes `-t 0.5ms` as a grace period (more than 0), and `-d 1.0007s -t
+    /// 1.0005s` as two different durations: the log and the refusal said `grace period 0ms` and
+    /// `pre-stop delay 1s must be shorter than the grace period 1s`.
+    #[test]
+    fn durations_below_a_millisecond_are_said_not_rounded_away() {
+        for (d, shown) in [
+            (Duration::from_micros(500), "0.5ms"),
+            (Duration::from_micros(900), "0.9ms"),
+            (Duration::from_nanos(1), "0.000001ms"),
+            (Duration::from_nanos(999_999_999), "999.999999ms"),
+            (Duration::from_micros(1_000_500), "1.0005s"),
+            (Duration::from_micros(1_500_900), "1.5009s"),
+            (Duration::from_nanos(3_600_000_000_001), "1h0.000000001s"),
+        ] {
+            assert_eq!(Dur(d).to_string(), shown, "{d:?}");
+            assert_eq!(crate::config::parse_duration(shown), Ok(d), "{shown}");
+        }
     }
 
     proptest::proptest! {
-        /// What the log writes, the command line reads back (to the millisecond), and no part
+        /// What the log writes, the command line reads back (to the nanosecond), and no part
         /// of it could be said in a larger unit (no `90m`, no `60s`).
         #[test]
         fn durations_read_back_and_use_the_largest_units(
             ms in 0..=crate::config::MAX_DURATION.as_millis() as u64,
+            ns in proptest::prop_oneof![proptest::strategy::Just(0u32), 0..1_000_000u32],
         ) {
-            let d = Duration::from_millis(ms);
+            let d = Duration::from_millis(ms) + Duration::from_nanos(ns.into());
+            let d = d.min(crate::config::MAX_DURATION);
             let shown = Dur(d).to_string();
             proptest::prop_assert_eq!(crate::config::parse_duration(&shown), Ok(d), "{}", shown);
             let units: Vec<&str> = shown.split(|c: char| c.is_ascii_digit() || c == '.')

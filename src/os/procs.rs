@@ -589,6 +589,52 @@ mod tests {
         }
     }
 
+    /// Reads back what Lossy wrote: `\\` a backslash, `\xNN` and `\u{N}` a character.
+    fn unescape(shown: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = shown.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let hex: String = match chars.next()? {
+                '\\' => {
+                    out.push('\\');
+                    continue;
+                }
+                'x' => chars.by_ref().take(2).collect(),
+                'u' => {
+                    let rest: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    rest.strip_prefix('{')?.to_string()
+                }
+                _ => return None,
+            };
+            out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        /// Lossy is one line that reads back to the very name, whatever valid UTF-8 it holds:
+        /// no name can pass for another (a real `\x0a` and a newline differ).
+        #[test]
+        fn lossy_is_one_line_that_reads_back_to_the_name(name in "(\\PC|\\pC|\\\\|\\\\x0a|[\\\\xu{}0-9a]){0,40}") {
+            let shown = Lossy(name.as_bytes()).to_string();
+            proptest::prop_assert!(!shown.chars().any(|c| c.is_control()), "{:?}", shown);
+            proptest::prop_assert_eq!(unescape(&shown), Some(name.clone()), "{:?}", shown);
+        }
+
+        /// Any bytes at all: one line, and nothing but U+FFFD where UTF-8 is broken.
+        #[test]
+        fn lossy_never_fails_on_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let shown = Lossy(&bytes).to_string();
+            proptest::prop_assert!(!shown.chars().any(|c| c.is_control()), "{:?}", shown);
+            let valid = String::from_utf8_lossy(&bytes).into_owned();
+            proptest::prop_assert_eq!(unescape(&shown), Some(valid), "{:?}", shown);
+        }
+    }
+
     #[test]
     fn names_are_lossy_and_on_one_line() {
         let name = Comm::new(b"a\nb\x1b[31m\r\xd0\xff\t").to_string();

@@ -197,6 +197,65 @@ mod tests {
         assert_eq!(drain(&r), "sigward: warning: reaped orphan 5 (status 0)\n");
     }
 
+    /// Whatever bytes reach an event (a --listen path is the user's, a name is the app's), its
+    /// text line is one line with no control character: `--listen 'unix:/x<newline>sigward:
+    /// ...'` wrote a second, forged line and a terminal escape as they were.
+    #[test]
+    fn every_text_line_is_one_line_without_control_characters_whatever_the_bytes() {
+        let hostile = b"a\nb\r\x1b[2J\x7f\\x0a\"\xc2\x85\xe2\x80\xa8 z\x00\xff".to_vec();
+        let valid = String::from_utf8_lossy(&hostile).into_owned();
+        let stragglers = procs(&[(5, "a\nb\u{7f}\\")]);
+        let paths = vec![hostile.clone(); 3];
+        for long in [&hostile[..], valid.as_bytes()] {
+            for e in samples(long, &stragglers, &paths) {
+                let line = text(&e);
+                let body = line
+                    .strip_suffix('\n')
+                    .unwrap_or_else(|| panic!("{line:?}"));
+                assert!(
+                    !body.chars().any(|c| c.is_control()),
+                    "{e:?} wrote {line:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any bytes in any event: the text line is one line without control characters, the
+        /// JSON line one valid object, both one atomic write.
+        #[test]
+        fn any_bytes_make_one_line_of_text_and_one_object_of_json(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b"\\\"\n\x7fx".to_vec())
+                ],
+                0..3000,
+            ),
+            comm in proptest::collection::vec(proptest::num::u8::ANY, 0..16),
+        ) {
+            let stragglers: Vec<Proc> = (0..25).map(|pid| Proc {
+                comm: crate::os::procs::Comm::new(&comm),
+                ..procs(&[(pid, "")])[0]
+            }).collect();
+            let paths = vec![bytes.clone(); 4];
+            for e in samples(&bytes, &stragglers, &paths) {
+                let line = text(&e);
+                let body = line.strip_suffix('\n').unwrap_or(&line);
+                proptest::prop_assert!(line.len() <= crate::log::line::PIPE_BUF, "{:?}", e);
+                proptest::prop_assert!(!body.chars().any(|c| c.is_control()), "{:?}: {:?}", e, line);
+                let (mut log, r) = on_pipe(Level::Debug, Format::Json);
+                log.emit(&e);
+                let line = drain(&r);
+                proptest::prop_assert!(line.len() <= crate::log::line::PIPE_BUF, "{:?}", e);
+                proptest::prop_assert!(line.ends_with("}\n"), "{:?}", line);
+                let v: Result<serde_json::Value, _> = serde_json::from_str(&line);
+                proptest::prop_assert!(v.is_ok(), "{:?}", line);
+            }
+        }
+    }
+
     #[test]
     fn every_event_is_sent_to_the_domain_that_describes_it() {
         let stragglers = procs(&[(2, "probe")]);

@@ -21,7 +21,12 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             )?;
         }
         Event::ListenFailed { why } => {
-            v.say(Error, "listen_failed", format_args!("{why}"))?;
+            // It names the user's --listen path: escaped like any name.
+            v.say(
+                Error,
+                "listen_failed",
+                format_args!("{}", Lossy(why.as_bytes())),
+            )?;
         }
         Event::NoSignalfd { err } => {
             v.say(

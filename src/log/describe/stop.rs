@@ -84,7 +84,8 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
                 "{} left after the main child exited: {}, waiting up to {} for them",
                 Count(count, "process", "processes"),
                 Told { sent, had, sig },
-                Dur(wait)
+                // What is left of the grace period, from the clock.
+                Dur(measured(wait))
             ));
             v.int("count", int(count));
             v.int("sent", int(sent));
@@ -112,6 +113,18 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
                 Count(count, "process", "processes"),
                 Name(sig)
             ))?;
+        }
+        // Everything was gone at the deadline (dead, not yet reaped): nothing was killed.
+        Event::StragglersKilled { grace, stragglers } if stragglers.is_empty() => {
+            v.say(
+                Info,
+                "stragglers_killed",
+                format_args!(
+                    "grace period of {} is over: no process was left to kill",
+                    Dur(grace)
+                ),
+            )?;
+            v.int("count", 0);
         }
         Event::StragglersKilled { grace, stragglers } => {
             v.say(
@@ -159,6 +172,48 @@ mod tests {
     use super::*;
     use crate::log::Event;
     use crate::log::testing::*;
+
+    /// What is left of a grace period comes from the clock: its nanoseconds are noise, while a
+    /// grace period the user gave (`-t 0.5ms`) is written as given.
+    #[test]
+    fn the_wait_for_leftovers_is_written_to_the_millisecond() {
+        let line = |wait| {
+            text(&Event::Leftovers {
+                count: 1,
+                sent: 1,
+                sig: libc::SIGTERM,
+                wait,
+            })
+        };
+        let waiting = |shown: &str| {
+            format!(
+                "sigward: 1 process left after the main child exited: sent SIGTERM, waiting up to {shown} for them\n"
+            )
+        };
+        assert_eq!(
+            line(Duration::from_nanos(59_695_812_345)),
+            waiting("59.695s")
+        );
+        assert_eq!(line(Duration::from_micros(500)), waiting("0.5ms"));
+        assert_eq!(line(Duration::from_secs(25)), waiting("25s"));
+    }
+
+    /// At the deadline everything may be gone already (the app died of the stop signal just
+    /// then, not yet reaped): that was a warning `killing 0 stragglers: ` with nothing after it.
+    #[test]
+    fn a_deadline_that_finds_nothing_left_says_so_without_a_warning() {
+        let e = Event::StragglersKilled {
+            grace: Duration::from_millis(500),
+            stragglers: &[],
+        };
+        assert_eq!(
+            text(&e),
+            "sigward: grace period of 500ms is over: no process was left to kill\n"
+        );
+        let v = json(&e);
+        assert_eq!((&v["level"], &v["count"]), (&"info".into(), &0.into()));
+        assert!(v.get("stragglers").is_none(), "{v}");
+    }
 
     #[test]
     fn stop_sequence_events_read_as_before() {
