@@ -115,7 +115,10 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             ))?;
         }
         // Everything was gone at the deadline (dead, not yet reaped): nothing was killed.
-        Event::StragglersKilled { grace, stragglers } if stragglers.is_empty() => {
+        Event::StragglersKilled {
+            grace,
+            stragglers: [],
+        } => {
             v.say(
                 Info,
                 "stragglers_killed",
