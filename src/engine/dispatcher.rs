@@ -27,9 +27,10 @@
 
 use crate::config::Config;
 use crate::diagnose::{Cause, Limit, OomCounter};
-use crate::engine::generations::{self, Action as GenAction, Busy, GaveUp, Gen, Generations, Up};
+use crate::engine::generations::{self, Action as GenAction, GaveUp, Gen, Generations, Up};
 use crate::engine::reactor::{self, Reactor};
 use crate::engine::stop::{self, Action as StopAction, Because, Told};
+use crate::engine::{Busy, MAX_ACTIONS, Machine, reload};
 use crate::listen::Listeners;
 use crate::log::{self, Event};
 use crate::notify::{self, Body, Msg, Notify, RateLimit, Upstream};
@@ -39,7 +40,7 @@ use crate::os::reap::{Children, Exit};
 use crate::os::signals::{Received, SignalFd};
 use crate::os::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::termination::{Dest, Summary};
-use crate::watch::{self, Watcher};
+use crate::watch::Watcher;
 use nix::errno::Errno;
 use std::os::fd::AsFd;
 
@@ -172,8 +173,8 @@ pub struct Supervisor<'a> {
     restart_trigger: log::Trigger,
     /// `--watch`: the inotify side and the debounce machine.
     watch: Option<Watcher<'a>>,
-    reload: watch::State,
-    reload_params: watch::Params,
+    reload: reload::State,
+    reload_params: reload::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
     /// When to SIGCONT the stopped processes among those just given the stop signal, and the
@@ -262,8 +263,8 @@ impl<'a> Supervisor<'a> {
             main_just_exited: false,
             restart_trigger: log::Trigger::ConfigChange,
             watch,
-            reload: watch::State::Idle,
-            reload_params: watch::Params::new(cfg.watch_debounce),
+            reload: reload::State::Idle,
+            reload_params: reload::Params::new(cfg.watch_debounce),
             pending_logs: None,
             spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
@@ -323,7 +324,7 @@ impl<'a> Supervisor<'a> {
                 .is_some_and(|at| now >= at)
             {
                 let restarting = self.restart_under_way();
-                self.on_reload(watch::Event::Timer { restarting }, now);
+                self.on_reload(reload::Event::Timer { restarting }, now);
                 continue;
             }
             let deadline = [
@@ -420,7 +421,8 @@ impl<'a> Supervisor<'a> {
             self.on_gens(generations::Event::Restart, now);
         } else {
             let ended = self.main_exit.is_some();
-            self.on_stop(stop::Event::Restart { ended }, now);
+            let generation = self.gens.current.n;
+            self.on_stop(stop::Event::Restart { ended, generation }, now);
         }
     }
 
@@ -460,7 +462,7 @@ impl<'a> Supervisor<'a> {
                     after: now.since(began),
                 });
                 // What changed before reads as it starts: no signal into its start-up.
-                self.on_reload(watch::Event::Restarted, now);
+                self.on_reload(reload::Event::Restarted, now);
             }
             Err(e) => {
                 let (status, what, err) = match e {
@@ -788,11 +790,11 @@ impl<'a> Supervisor<'a> {
     /// Feeds the stop machine and carries out its decisions.
     fn on_stop(&mut self, event: stop::Event, now: Mono) {
         let was_exiting = self.stop.exiting();
-        let (next, actions) = self.stop.step(event, now, &self.budget);
-        self.stop = next;
+        let actions = self.stop.step(event, now, &self.budget);
+        let next = self.stop;
         // Effects first, in order, with nothing but them before the last one (the stop signal
         // follows `Began`)...
-        let mut done = [const { Done::Nothing }; stop::MAX_ACTIONS];
+        let mut done = [const { Done::Nothing }; MAX_ACTIONS];
         for (&action, done) in actions.iter().zip(&mut done) {
             *done = self.carry_out(action, now);
         }
@@ -804,7 +806,7 @@ impl<'a> Supervisor<'a> {
             // The watch first: nothing the restart machine does now may still act on a change.
             // Straight to the end too (a restart in place that cannot start again, a stop signal
             // between its generations): a change waiting for it is said to be dropped.
-            self.on_reload(watch::Event::Stopping, now);
+            self.on_reload(reload::Event::Stopping, now);
             if next != stop::State::Done {
                 self.on_gens(generations::Event::Stopping, now);
             }
@@ -965,11 +967,7 @@ impl<'a> Supervisor<'a> {
             }
             (StopAction::RestartIgnored(busy), _) => log::emit(&Event::RestartIgnored {
                 by: self.restart_trigger,
-                busy: match busy {
-                    stop::Busy::Stopping => log::Busy::Stopping,
-                    stop::Busy::Restarting => log::Busy::Restarting(self.gens.current.n),
-                    stop::Busy::Ended => log::Busy::Ended,
-                },
+                busy,
             }),
             (StopAction::Kill { first: true }, Done::Killed(stragglers)) => {
                 log::emit(&Event::StragglersKilled {
@@ -1122,26 +1120,27 @@ impl<'a> Supervisor<'a> {
 
     /// A configuration change deferred during a restart is acted on once it is over.
     fn after_restart(&mut self, now: Mono) {
-        if self.reload == watch::State::Deferred && !self.restart_under_way() {
-            self.on_reload(watch::Event::RestartOver, now);
+        if self.reload == reload::State::Deferred && !self.restart_under_way() {
+            self.on_reload(reload::Event::RestartOver, now);
         }
     }
 
     /// Events on the inotify fd: a change starts (or extends) the quiet window.
     fn on_watch(&mut self) {
         if self.watch.as_mut().is_some_and(|w| w.read()) {
-            self.on_reload(watch::Event::Changed, Mono::now());
+            self.on_reload(reload::Event::Changed, Mono::now());
         }
     }
 
     /// Feeds the debounce machine and carries out its decision: signals first, the line after.
-    fn on_reload(&mut self, event: watch::Event, now: Mono) {
-        let (next, action) = self.reload.step(event, now, &self.reload_params);
-        self.reload = next;
-        let Some(action) = action else { return };
+    fn on_reload(&mut self, event: reload::Event, now: Mono) {
+        let actions = self.reload.step(event, now, &self.reload_params);
+        let Some(&action) = actions.first() else {
+            return;
+        };
         // Deferred: the paths stay for the line of the action taken later.
         let (paths, more) = match self.watch.as_mut() {
-            Some(w) if action == watch::Action::Defer => w.changed_so_far(),
+            Some(w) if action == reload::Action::Defer => w.changed_so_far(),
             Some(w) => w.take_changed(),
             None => (Vec::new(), 0),
         };
@@ -1150,7 +1149,7 @@ impl<'a> Supervisor<'a> {
             more,
         };
         let then = match (action, self.cfg.on_change) {
-            (watch::Action::Act, crate::config::OnChange::Signal(sig)) => {
+            (reload::Action::Act, crate::config::OnChange::Signal(sig)) => {
                 let child = self.gens.current.pid;
                 let target = if self.cfg.single_child { child } else { -child };
                 match self.deliver(sig) {
@@ -1158,7 +1157,7 @@ impl<'a> Supervisor<'a> {
                     Err(err) => log::Reload::SignalFailed { sig, target, err },
                 }
             }
-            (watch::Action::Act, crate::config::OnChange::Restart) => {
+            (reload::Action::Act, crate::config::OnChange::Restart) => {
                 // Said first: the restart's own lines (the new generation) follow.
                 log::emit(&Event::ConfigChanged {
                     changed,
@@ -1166,16 +1165,16 @@ impl<'a> Supervisor<'a> {
                 });
                 return self.request_restart(log::Trigger::ConfigChange);
             }
-            (watch::Action::Defer, _) => log::Reload::Deferred(match self.gens.restart {
-                generations::Restart::Starting { next, .. } => log::Busy::Starting(next.n),
-                generations::Restart::Retiring { old, .. } => log::Busy::Draining(old.n),
+            (reload::Action::Defer, _) => log::Reload::Deferred(match self.gens.restart {
+                generations::Restart::Starting { next, .. } => Busy::Starting(next.n),
+                generations::Restart::Retiring { old, .. } => Busy::Draining(old.n),
                 generations::Restart::Idle if self.stop.restarting() => {
-                    log::Busy::Restarting(self.gens.current.n)
+                    Busy::Restarting(self.gens.current.n)
                 }
-                generations::Restart::Idle => log::Busy::Stopping,
+                generations::Restart::Idle => Busy::Stopping,
             }),
-            (watch::Action::Drop, _) => log::Reload::Dropped,
-            (watch::Action::Covered, _) => log::Reload::Covered(self.gens.current.n),
+            (reload::Action::Drop, _) => log::Reload::Dropped,
+            (reload::Action::Covered, _) => log::Reload::Covered(self.gens.current.n),
         };
         log::emit(&Event::ConfigChanged { changed, then });
     }
@@ -1225,11 +1224,7 @@ impl<'a> Supervisor<'a> {
             }
             GenAction::Ignored(busy) => log::emit(&Event::RestartIgnored {
                 by: self.restart_trigger,
-                busy: match busy {
-                    Busy::Stopping => log::Busy::Stopping,
-                    Busy::Starting(n) => log::Busy::Starting(n),
-                    Busy::Retiring(n) => log::Busy::Draining(n),
-                },
+                busy,
             }),
             GenAction::Started { next, current } => log::emit(&Event::Restarting {
                 by: self.restart_trigger,
