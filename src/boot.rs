@@ -146,7 +146,7 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let (exit, summary) = dispatcher::Supervisor::new(
+    let (exit, summary) = dispatcher::Dispatcher::new(
         cfg,
         dispatcher::Sources {
             signals,

@@ -40,8 +40,8 @@ pub enum Dest {
     Given(String),
 }
 
-/// What the message tells, gathered by the supervisor as things happen. Times are the
-/// supervisor's own readings of the monotonic clock (the stop machine reads none).
+/// What the message tells, gathered by the dispatcher as things happen. Times are the
+/// dispatcher's own readings of the monotonic clock (the stop machine reads none).
 #[derive(Debug, Default)]
 pub struct Summary {
     /// The command could not be started (at start, or as the next generation of a restart in

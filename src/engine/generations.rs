@@ -214,7 +214,7 @@ impl Generations {
 
     /// Groups an ordinary forwarded signal goes to: every live generation, each with whether its
     /// leader was already reaped.
-    pub fn forward_targets(&self) -> impl Iterator<Item = (Gen, bool)> {
+    pub fn forward_targets(&self) -> impl Iterator<Item = (Gen, bool)> + use<> {
         let current = (self.current, self.current_exited);
         let other = match self.restart {
             Restart::Idle => None,
@@ -226,9 +226,10 @@ impl Generations {
 
     /// Groups the stop sequence's stop signal goes to: every live generation except a retiring
     /// one, which had it when it was replaced.
-    pub fn stop_targets(&self) -> impl Iterator<Item = (Gen, bool)> {
+    pub fn stop_targets(&self) -> impl Iterator<Item = (Gen, bool)> + use<> {
+        let restart = self.restart;
         self.forward_targets()
-            .filter(|(g, _)| !matches!(self.restart, Restart::Retiring { old, .. } if old == *g))
+            .filter(move |(g, _)| !matches!(restart, Restart::Retiring { old, .. } if old == *g))
     }
 
     pub fn retiring_exited(&self) -> Option<Gen> {

@@ -2,11 +2,18 @@
 //! decide. Every machine has one shape, [`Machine`]: `step(&mut self, event, now)` returns what
 //! to do as inline [`Actions`]; none touches the OS, so each is unit- and property-tested.
 
+pub mod deaths;
 pub mod dispatcher;
+mod effects;
 pub mod generations;
+pub mod jobs;
+mod notified;
+pub mod reach;
 pub mod reactor;
 pub mod reload;
+mod restarts;
 pub mod stop;
+mod stopping;
 
 use crate::os::clock::Mono;
 
