@@ -29,7 +29,7 @@ use crate::engine::generations::{self, Generations};
 use crate::engine::jobs::{self, OnSignal};
 use crate::engine::reactor::{self, Reactor};
 use crate::engine::reload;
-use crate::engine::stop::{self, Told};
+use crate::engine::stop;
 use crate::log::{self, Event};
 use crate::os::clock::Mono;
 use crate::os::reap::{Children, Exit};
@@ -42,7 +42,7 @@ use std::os::fd::AsFd;
 
 pub use super::effects::Launch;
 pub use super::notified::Held;
-use super::stopping::Done;
+use super::stopping::Book;
 
 pub struct Dispatcher<'a> {
     pub(super) cfg: &'a Config,
@@ -51,8 +51,8 @@ pub struct Dispatcher<'a> {
     pub(super) budget: stop::Budget,
     pub(super) gens: Generations,
     pub(super) params: generations::Params,
-    /// Who has had the stop signal in this stop sequence.
-    pub(super) told: Told,
+    /// The stop sequence's bookkeeping beside its machine.
+    pub(super) book: Book,
     pub(super) held: Option<Held>,
     pub(super) launch: Launch,
     pub(super) name: String,
@@ -69,17 +69,6 @@ pub struct Dispatcher<'a> {
     pub(super) reload_params: reload::Params,
     /// stderr is a terminal: a clean exit is not worth a line there.
     interactive: bool,
-    /// When to SIGCONT the stopped processes among those just given the stop signal, and the
-    /// main processes that were told alone (-c).
-    pub(super) continue_at: Option<Mono>,
-    pub(super) continue_told: Vec<i32>,
-    /// What a stop signal's effects were, logged after the signal's own line.
-    pub(super) pending_logs: Option<Vec<(stop::Action, Done)>>,
-    /// The buffer stop actions are noted in, kept with its capacity so that the dispatcher
-    /// allocates nothing between reading a stop signal and sending it on (callgrind, SIGTERM
-    /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
-    /// that path; on a busy machine each cold line costs up to ~0.1 µs).
-    pub(super) spare_logs: Vec<(stop::Action, Done)>,
     /// The container's OOM counter, read at start and when a SIGKILL needs explaining.
     oom: OomCounter,
     /// Whom sigward SIGKILLed, and the deaths of this reaping pass worth explaining.
@@ -117,7 +106,15 @@ impl<'a> Dispatcher<'a> {
         Dispatcher {
             cfg,
             // Stops of children are reported for job control only: as PID 1 nothing changes.
-            reactor: Reactor::new(signals, !pid1),
+            // Senders named in the log: of stop signals, the restart signal, SIGCONT (not PID 1).
+            reactor: Reactor::new(signals, !pid1, {
+                let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
+                if pid1 {
+                    named
+                } else {
+                    named.with(libc::SIGCONT)
+                }
+            }),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,
@@ -131,7 +128,7 @@ impl<'a> Dispatcher<'a> {
                 grace: cfg.grace_period,
                 notify: held.is_some(),
             },
-            told: Told::default(),
+            book: Book::new(),
             held,
             launch,
             mode,
@@ -142,11 +139,7 @@ impl<'a> Dispatcher<'a> {
             watch,
             reload: reload::State::Idle,
             reload_params: reload::Params::new(cfg.watch_debounce),
-            pending_logs: None,
-            spare_logs: Vec::with_capacity(4),
             interactive: nix::unistd::isatty(std::io::stderr()).unwrap_or(false),
-            continue_at: None,
-            continue_told: Vec::with_capacity(2),
             oom,
             deaths: Deaths::default(),
             summary: Summary {
@@ -208,7 +201,7 @@ impl<'a> Dispatcher<'a> {
     fn fire_due_timer(&mut self, now: Mono) -> bool {
         if let Some((t, _)) = self.stop.timer().filter(|(_, at)| now >= *at) {
             self.on_stop(stop::Event::Timer(t), now);
-        } else if self.continue_at.is_some_and(|at| now >= at) {
+        } else if self.book.continue_at.is_some_and(|at| now >= at) {
             self.continue_told_now();
         } else if let Some((t, _)) = self.gens.timer(&self.params).filter(|(_, at)| now >= *at) {
             self.on_gens(generations::Event::Timer(t), now);
@@ -230,7 +223,7 @@ impl<'a> Dispatcher<'a> {
         [
             self.stop.timer().map(|(_, at)| at),
             self.gens.timer(&self.params).map(|(_, at)| at),
-            self.continue_at,
+            self.book.continue_at,
             self.reload.timer(&self.reload_params),
             log::holding().then(|| now.after(log::HOLD_AT_MOST)),
         ]
@@ -255,17 +248,21 @@ impl<'a> Dispatcher<'a> {
 
     fn on_signal(&mut self, r: Received) {
         let sig = r.signo;
-        if r.pid == self.me {
+        if r.from.pid == self.me {
             // Raised by sigward's own actions (SIGPIPE from a closed stderr): not for the app.
             return log::emit(&Event::IgnoredOwnSignal { sig });
         }
         if self.cfg.stop_signals.contains(sig) {
             let before = self.stop;
             self.on_stop(stop::Event::StopSignal(sig), Mono::now());
-            return self.report_stop_signal(before, sig, r.pid);
+            self.report_stop_signal(before, sig, r.from);
+            if let Some(action) = self.book.pending_reload.take() {
+                self.carry_out_reload(action);
+            }
+            return;
         }
         if self.cfg.restart_signal == Some(sig) {
-            return self.request_restart(log::Trigger::Signal { sig, from: r.pid });
+            return self.request_restart(log::Trigger::Signal { sig, from: r.from });
         }
         let unchanged = self.cfg.rewritten(sig) == Some(sig);
         match jobs::on_signal(sig, self.mode, unchanged, self.stop.stopping(), &Os) {
@@ -275,7 +272,7 @@ impl<'a> Dispatcher<'a> {
                 self.suspend(sig, false);
             }
             OnSignal::Continue => {
-                self.foreground_to_app(r.pid);
+                self.foreground_to_app(r.from);
                 self.forward(sig);
             }
             OnSignal::Forward => self.forward(sig),

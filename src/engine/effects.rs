@@ -8,7 +8,7 @@ use crate::engine::jobs::{self, OnStopped};
 use crate::engine::reach::{self, Target};
 use crate::log::{self, Event};
 use crate::os::procs::{self, Pinned, Proc};
-use crate::os::signals;
+use crate::os::signals::{self, Sender};
 use crate::os::spawn::{self, Detach, Handover, Inherited, SpawnError};
 use crate::os::terminal::{self, Os};
 use nix::errno::Errno;
@@ -173,9 +173,27 @@ impl Dispatcher<'_> {
         reach::whole_namespace(self.mode.pid1, self.stop.restarting())
     }
 
-    /// SIGKILLs everything sigward answers for; returns who that was.
-    pub(super) fn kill_everything(&self) -> Vec<Proc> {
-        let stragglers = procs::responsible_for(self.reach());
+    /// `sig` to every generation's process group, its leader reaped or not: when the processes
+    /// left cannot be listed, the groups are what can still be reached.
+    pub(super) fn signal_groups_unseen(&self, sig: i32) {
+        for (g, _) in self.gens.forward_targets() {
+            let _ = signals::send(-g.pid, sig);
+        }
+    }
+
+    /// SIGKILLs everything sigward answers for; returns who that was, or why that cannot be
+    /// listed (the app's groups were SIGKILLed then).
+    pub(super) fn kill_everything(&self) -> Result<Vec<Proc>, Errno> {
+        let stragglers = match procs::try_responsible_for(self.reach()) {
+            Ok(stragglers) => stragglers,
+            Err(err) => {
+                self.signal_groups_unseen(libc::SIGKILL);
+                if self.reach() {
+                    let _ = signals::send(-1, libc::SIGKILL);
+                }
+                return Err(err);
+            }
+        };
         for (g, reaped) in self.gens.forward_targets() {
             if !reaped {
                 let _ = signals::send(-g.pid, libc::SIGKILL);
@@ -191,7 +209,7 @@ impl Dispatcher<'_> {
             // -1 means exactly our namespace.
             let _ = signals::send(-1, libc::SIGKILL);
         }
-        stragglers
+        Ok(stragglers)
     }
 
     /// SIGKILLs a generation's process group; returns how many of its processes were alive.
@@ -218,8 +236,10 @@ impl Dispatcher<'_> {
             OnStopped::Continue => {
                 // Its main process is not reaped: -pid is ours.
                 let _ = signals::send(-pid, libc::SIGCONT);
+                let mut me = Sender::pid(self.me);
+                me.name();
                 log::emit(&Event::Continued {
-                    from: self.me,
+                    from: me,
                     foreground: None,
                 });
             }
@@ -255,7 +275,7 @@ impl Dispatcher<'_> {
 
     /// On SIGCONT: the foreground on to the app's group if the job holds it
     /// (`jobs::foreground_on_continue`), before SIGCONT reaches the app.
-    pub(super) fn foreground_to_app(&self, from: i32) {
+    pub(super) fn foreground_to_app(&self, from: Sender) {
         let app = self.gens.current.pid;
         let foreground = if !jobs::foreground_on_continue(self.mode, self.main_exit.is_some(), &Os)
         {

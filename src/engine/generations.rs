@@ -275,8 +275,9 @@ impl Generations {
             return Actions::None;
         }
         self.current_ready = true;
-        if self.stopping {
-            // Ready, but sigward is stopping: READY=1 after STOPPING=1 would mislead the parent.
+        if self.stopping || self.current_exited {
+            // Ready, but sigward is stopping or the app ended: READY=1 after STOPPING=1, or for
+            // a generation that is gone, would mislead the parent.
             Actions::None
         } else {
             Actions::Two([
@@ -311,8 +312,8 @@ impl Generations {
             kill: true,
         };
         // RELOADING=1 went up when it started; the reload is over, and the current generation
-        // serves on — READY=1 only if it ever was ready.
-        if self.current_ready {
+        // serves on — READY=1 only if it ever was ready, and never once it ended.
+        if self.current_ready && !self.current_exited {
             Actions::Two([abandoned, Action::Upstream(Up::Ready)])
         } else {
             Actions::One([abandoned])
@@ -405,7 +406,9 @@ impl Machine for Generations {
             (Event::Timer(_), _) => Actions::None,
 
             (Event::Exited { pid, exit }, Restart::Starting { next, .. }) if pid == next.pid => {
-                if self.stopping {
+                // The current generation already ended (its exit is reaped in the same pass, before
+                // the stop sequence hears of it): the app ended, nothing keeps serving.
+                if self.stopping || self.current_exited {
                     self.restart = Restart::Idle;
                     Actions::One([NextExited {
                         generation: next,
@@ -541,6 +544,31 @@ mod tests {
         assert!(a.contains(&Action::Upstream(Up::Ready)), "{a:?}");
     }
 
+    /// Generation 1 ends by itself while generation 2 starts, and both are reaped in one pass:
+    /// the app ended; nothing "keeps serving" and no READY=1 goes upstream.
+    #[test]
+    fn a_starting_generation_that_exits_after_the_current_one_ended_is_not_abandoned() {
+        let p = params(Ready::Notify);
+        let mut g = Generations::new(100, Mono(0));
+        g.step(Event::Ready { n: 1 }, Mono(1), &p);
+        g.step(Event::Restart, Mono(S), &p);
+        g.step(Event::Spawned { n: 2, pid: 200 }, Mono(S), &p);
+        let exit = Exit::Code(0);
+        g.step(Event::Exited { pid: 100, exit }, Mono(2 * S), &p);
+        let a = g.step(Event::Exited { pid: 200, exit }, Mono(2 * S), &p);
+        assert_eq!(
+            a,
+            vec![Action::NextExited {
+                generation: Gen {
+                    n: 2,
+                    pid: 200,
+                    began: Mono(S)
+                },
+                exit
+            }]
+        );
+    }
+
     #[test]
     fn after_makes_the_first_generation_ready_too() {
         let p = params(Ready::After(Duration::from_secs(2)));
@@ -610,6 +638,7 @@ mod tests {
         Ready(u32),
         ExitNext,
         ExitOld,
+        ExitCurrent,
         GroupGone,
         Stop,
         Timer,
@@ -625,6 +654,7 @@ mod tests {
             (1u32..6).prop_map(Step::Ready),
             Just(Step::ExitNext),
             Just(Step::ExitOld),
+            Just(Step::ExitCurrent),
             Just(Step::GroupGone),
             Just(Step::Stop),
             Just(Step::Timer),
@@ -650,6 +680,8 @@ mod tests {
             let mut stopped = false;
             let mut stop_signalled: Vec<i32> = vec![];
             let mut ever_ready = false;
+            // The current generation's main process that was reaped, if it was.
+            let mut ended: Option<i32> = None;
             let mut upstream: Vec<Up> = vec![];
             for step in steps {
                 let event = match step {
@@ -662,6 +694,7 @@ mod tests {
                     Step::Ready(n) => Event::Ready { n },
                     Step::ExitNext => match g.starting() { Some(n) => Event::Exited { pid: n.pid, exit: Exit::Code(0) }, None => continue },
                     Step::ExitOld => match g.restart { Restart::Retiring { old, .. } => Event::Exited { pid: old.pid, exit: Exit::Code(0) }, _ => continue },
+                    Step::ExitCurrent => Event::Exited { pid: g.current.pid, exit: Exit::Code(0) },
                     Step::GroupGone => Event::RetiredGroupGone,
                     Step::Stop => Event::Stopping,
                     Step::Timer => match g.timer(&p) { Some((t, at)) => { now = now.max(at); Event::Timer(t) } None => continue },
@@ -674,6 +707,9 @@ mod tests {
                     stopped = true;
                 }
                 let was_current = g.current;
+                if let Event::Exited { pid, .. } = event && pid == g.current.pid {
+                    ended = Some(pid);
+                }
                 let actions = g.step(event, now, &p);
                 if let Event::StartedInPlace { pid, .. } = event {
                     // Counted as any restart; never beside another generation, never once stopping.
@@ -707,6 +743,7 @@ mod tests {
                         Action::Upstream(up) => {
                             if *up == Up::Ready {
                                 prop_assert!(!stopped, "READY=1 after STOPPING=1");
+                                prop_assert!(ended != Some(was_current.pid), "READY=1 after the app ended");
                                 ever_ready = true;
                             }
                             upstream.push(*up);

@@ -5,7 +5,7 @@
 use super::dispatcher::Dispatcher;
 use crate::config::OnChange;
 use crate::engine::generations::{self, Action, GaveUp, Gen, Restart};
-use crate::engine::stop::{self, Told};
+use crate::engine::stop;
 use crate::engine::{Busy, Machine, jobs, reach, reload};
 use crate::log::{self, Event};
 use crate::notify::Notify;
@@ -69,9 +69,7 @@ impl Dispatcher<'_> {
         let previous = self.gens.current.n;
         // A new stop sequence for a new generation: nobody told, no exit seen yet.
         self.main_exit = None;
-        self.told = Told::default();
-        self.continue_at = None;
-        self.continue_told.clear();
+        self.book.restart();
         // The termination message tells how the last generation ended: the restart's own drain
         // is not its timeline (deaths already explained are kept).
         let died = std::mem::take(&mut self.summary.died);
@@ -103,7 +101,7 @@ impl Dispatcher<'_> {
                 .next()
                 .is_none()
         {
-            self.told.forget_group(old.pid);
+            self.book.told.forget_group(old.pid);
             self.on_gens(generations::Event::RetiredGroupGone, now);
         }
     }
@@ -179,7 +177,7 @@ impl Dispatcher<'_> {
             }),
             Action::KillRetired { old, exited } => {
                 let count = self.kill_generation(old, exited);
-                self.told.forget_group(old.pid);
+                self.book.told.forget_group(old.pid);
                 log::emit(&Event::RetiredKilled {
                     generation: old.n,
                     pid: old.pid,
@@ -235,10 +233,10 @@ impl Dispatcher<'_> {
         let sig = self.cfg.rewritten(self.cfg.stop_signal);
         if self.cfg.single_child {
             if let Some(p) = procs::stat_of(old.pid) {
-                self.told.process(p.pid, p.start_time);
+                self.book.told.process(p.pid, p.start_time);
             }
         } else {
-            self.told.group(old.pid);
+            self.book.told.group(old.pid);
         }
         if let Some(sig) = sig {
             let _ = self.signal_generation(old, false, sig);
@@ -315,9 +313,13 @@ impl Dispatcher<'_> {
     /// Feeds the debounce machine and carries out its decision: signals first, the line after.
     pub(super) fn on_reload(&mut self, event: reload::Event, now: Mono) {
         let actions = self.reload.step(event, now, &self.reload_params);
-        let Some(&action) = actions.first() else {
-            return;
-        };
+        if let Some(&action) = actions.first() {
+            self.carry_out_reload(action);
+        }
+    }
+
+    /// The `--on-change` action, or why there is none now, with what changed.
+    pub(super) fn carry_out_reload(&mut self, action: reload::Action) {
         // Deferred: the paths stay for the line of the action taken later.
         let (paths, more) = match self.watch.as_mut() {
             Some(w) if action == reload::Action::Defer => w.changed_so_far(),

@@ -110,6 +110,10 @@ pub enum Event {
     MainExited { others: bool },
     /// Nothing is left to reap.
     AllGone,
+    /// The deadline's SIGKILL went out, but the processes left could not be listed (/proc
+    /// unreadable: no fd left, hidden): nothing more can be found or waited for, so the stop
+    /// sequence ends there rather than resweep an unseen tree for ever.
+    TreeUnseen,
     /// A timer this machine asked for (see [`State::timer`]) is due.
     Timer(Timer),
     /// The restart signal, without sockets to hand over: restart in place of the current
@@ -308,6 +312,13 @@ impl State {
             ) => (State::Respawning { began }, Actions::None),
 
             (_, AllGone) => (State::Done, Actions::One([Exit])),
+            (
+                State::Killing {
+                    then: Then::Exit, ..
+                },
+                TreeUnseen,
+            ) => (State::Done, Actions::One([Exit])),
+            (_, TreeUnseen) => (self, Actions::None),
 
             (State::Running, StopSignal(sig)) => {
                 let deadline = now.after(grace);
@@ -947,12 +958,29 @@ mod tests {
         assert_eq!(format!("{:?}", Actions::One([Exit])), "[Exit]");
     }
 
+    /// Not as PID 1, with /proc unreadable, the resweep would never find the stragglers nor
+    /// see them gone: an unseen tree ends the stop sequence once the deadline's SIGKILL went out,
+    /// never before.
+    #[test]
+    fn an_unseen_tree_ends_the_stop_sequence_at_the_deadline_not_before() {
+        let b = budget(0);
+        let (s, _) = State::Running.transition(Event::StopSignal(TERM), Mono(0), &b);
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(S), &b);
+        assert!(matches!(s, State::Draining { .. }), "{s:?}");
+        assert_eq!(a.len(), 0, "{a:?}");
+        let (s, _) = s.transition(Event::Timer(Timer::Deadline), Mono(30 * S), &b);
+        assert!(matches!(s, State::Killing { .. }), "{s:?}");
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(30 * S), &b);
+        assert_eq!((s, format!("{a:?}")), (State::Done, "[Exit]".to_string()));
+    }
+
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
             prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT])
                 .prop_map(Event::StopSignal),
             any::<bool>().prop_map(|others| Event::MainExited { others }),
             Just(Event::AllGone),
+            Just(Event::TreeUnseen),
             prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
                 .prop_map(Event::Timer),
             any::<bool>().prop_map(|ended| Event::Restart {

@@ -3,16 +3,60 @@
 //! the signals comes between a stop signal's arrival and its delivery.
 
 use super::dispatcher::Dispatcher;
-use crate::engine::stop::{self, Action, Because};
+use crate::engine::stop::{self, Action, Because, Told};
 use crate::engine::{MAX_ACTIONS, Machine, generations, reach, reload};
 use crate::log::{self, Event};
 use crate::os::clock::Mono;
 use crate::os::procs::{self, Pinned, Proc};
-use crate::os::signals;
+use crate::os::signals::{self, Sender};
 use nix::errno::Errno;
 
 /// How long after the stop signal stopped processes among its receivers get SIGCONT.
 const CONTINUE_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The stop sequence's bookkeeping beside its machine, reset for each generation started in
+/// place.
+pub struct Book {
+    /// Who has had the stop signal in this stop sequence.
+    pub told: Told,
+    /// When to SIGCONT the stopped processes among those just given the stop signal, and the
+    /// main processes that were told alone (-c).
+    pub continue_at: Option<Mono>,
+    pub continue_told: Vec<i32>,
+    /// What a stop signal's effects were, logged after the signal's own line.
+    pub pending_logs: Option<Vec<(Action, Done)>>,
+    /// What the watch did about a change when a received stop signal began the stop sequence:
+    /// said after that signal's line.
+    pub pending_reload: Option<reload::Action>,
+    /// Why the processes left could not be listed at the last look, if so.
+    pub unseen: Option<Errno>,
+    /// The buffer stop actions are noted in, kept with its capacity so that the dispatcher
+    /// allocates nothing between reading a stop signal and sending it on (callgrind, SIGTERM
+    /// forwarding: its mallocs there were most of the ~90 code lines the rewrite had added to
+    /// that path; on a busy machine each cold line costs up to ~0.1 µs).
+    pub spare_logs: Vec<(Action, Done)>,
+}
+
+impl Book {
+    pub fn new() -> Book {
+        Book {
+            told: Told::default(),
+            continue_at: None,
+            continue_told: Vec::with_capacity(2),
+            pending_logs: None,
+            pending_reload: None,
+            unseen: None,
+            spare_logs: Vec::with_capacity(4),
+        }
+    }
+
+    /// A new generation started in place: a new stop sequence, nobody told.
+    pub fn restart(&mut self) {
+        self.told = Told::default();
+        self.continue_at = None;
+        self.continue_told.clear();
+    }
+}
 
 /// What carrying out a stop action did, for its log line.
 pub enum Done {
@@ -41,15 +85,26 @@ impl Dispatcher<'_> {
         for (&action, done) in actions.iter().zip(&mut done) {
             *done = self.carry_out(action, now);
         }
-        // ...noted in a buffer kept from call to call (see `spare_logs`)...
-        let mut logs = std::mem::take(&mut self.spare_logs);
+        // ...noted in a buffer kept from call to call (see `Book::spare_logs`)...
+        let mut logs = std::mem::take(&mut self.book.spare_logs);
         logs.clear();
         logs.extend(actions.into_iter().zip(done));
         if !was_exiting && next.exiting() {
             // The watch first: nothing the restart machine does now may still act on a change.
             // Straight to the end too (a restart in place that cannot start again, a stop signal
             // between its generations): a change waiting for it is said to be dropped.
-            self.on_reload(reload::Event::Stopping, now);
+            // A received stop signal's own line comes first: a change it drops is said after.
+            match self
+                .reload
+                .step(reload::Event::Stopping, now, &self.reload_params)
+                .first()
+            {
+                Some(&a) if matches!(event, stop::Event::StopSignal(_)) => {
+                    self.book.pending_reload = Some(a)
+                }
+                Some(&a) => self.carry_out_reload(a),
+                None => {}
+            }
             if next != stop::State::Done {
                 self.on_gens(generations::Event::Stopping, now);
             }
@@ -57,9 +112,14 @@ impl Dispatcher<'_> {
         // ...then what they were, on a possibly slow stderr (after the stop signal's own line
         // when a received signal caused them).
         if matches!(event, stop::Event::StopSignal(_)) {
-            self.pending_logs = Some(logs);
+            self.book.pending_logs = Some(logs);
         } else {
             self.report_all(logs);
+        }
+        if self.book.unseen.is_some() && matches!(self.stop, stop::State::Killing { .. }) {
+            // The deadline's SIGKILL went out to what could be reached; nothing more can be seen.
+            self.book.unseen = None;
+            self.on_stop(stop::Event::TreeUnseen, now);
         }
     }
 
@@ -75,11 +135,16 @@ impl Dispatcher<'_> {
                 Done::Sent { to, result }
             }
             Action::StopLeftovers { sig, .. } => {
+                self.book.unseen = None;
                 self.summary.leftovers.get_or_insert(now);
                 self.stop_leftovers(sig)
             }
             Action::Kill { first } => {
-                let killed = self.kill_everything();
+                self.book.unseen = None;
+                let killed = self.kill_everything().unwrap_or_else(|err| {
+                    self.book.unseen = Some(err);
+                    Vec::new()
+                });
                 if first {
                     let names = log::Stragglers(&killed).to_string();
                     self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
@@ -116,7 +181,7 @@ impl Dispatcher<'_> {
             // -c: each generation's main process alone; pinned by its start time.
             for (g, _) in self.gens.stop_targets() {
                 if let Some(p) = procs::stat_of(g.pid) {
-                    self.told.process(p.pid, p.start_time);
+                    self.book.told.process(p.pid, p.start_time);
                 }
             }
         }
@@ -133,17 +198,17 @@ impl Dispatcher<'_> {
         // Step aside: what sigward writes about it waits until it next wakes.
         signals::yield_cpu();
         log::hold();
-        self.continue_told.clear();
+        self.book.continue_told.clear();
         for (g, _) in self.gens.stop_targets() {
             if !self.cfg.single_child {
                 // With -c only the child itself was told; its group hears later.
-                self.told.group(g.pid);
+                self.book.told.group(g.pid);
             }
-            self.continue_told.push(g.pid);
+            self.book.continue_told.push(g.pid);
         }
         // Stopped processes among them get SIGCONT shortly (a named timer of the dispatcher's):
         // an app that just exits is gone before, and its stop then costs no /proc walk.
-        self.continue_at = Some(Mono::now().after(CONTINUE_AFTER));
+        self.book.continue_at = Some(Mono::now().after(CONTINUE_AFTER));
         Done::Sent {
             to: Some(to),
             result,
@@ -152,21 +217,27 @@ impl Dispatcher<'_> {
 
     /// The continue timer is due: SIGCONT to the stopped among those just told.
     pub(super) fn continue_told_now(&mut self) {
-        self.continue_at = None;
-        let children = std::mem::take(&mut self.continue_told);
-        self.continue_stopped(|p| self.told.has_group(p.pgid) || children.contains(&p.pid));
+        self.book.continue_at = None;
+        let children = std::mem::take(&mut self.book.continue_told);
+        self.continue_stopped(|p| self.book.told.has_group(p.pgid) || children.contains(&p.pid));
     }
 
     /// The main child is gone: each leftover not told yet gets the stop signal (`reach::to_tell`).
     fn stop_leftovers(&mut self, sig: i32) -> Done {
-        let remaining = procs::responsible_for(self.reach());
         let Some(to) = self.cfg.rewritten(sig) else {
-            return Done::Counted {
-                left: remaining.len(),
-                sent: 0,
-            };
+            let left = procs::responsible_for(self.reach()).len();
+            return Done::Counted { left, sent: 0 };
         };
-        let tell = reach::to_tell(&remaining, &mut self.told);
+        let remaining = match procs::try_responsible_for(self.reach()) {
+            Ok(remaining) => remaining,
+            Err(err) => {
+                // Unseen is not empty: what is left of the app's groups gets it anyway.
+                self.book.unseen = Some(err);
+                self.signal_groups_unseen(to);
+                return Done::Counted { left: 0, sent: 0 };
+            }
+        };
+        let tell = reach::to_tell(&remaining, &mut self.book.told);
         for &(p, stopped) in &tell {
             if let Some(pin) = Pinned::open(p) {
                 let _ = pin.signal(to);
@@ -185,7 +256,7 @@ impl Dispatcher<'_> {
     }
 
     /// What a received stop signal did, said after its effects (signals before log lines).
-    pub(super) fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: i32) {
+    pub(super) fn report_stop_signal(&mut self, before: stop::State, sig: i32, from: Sender) {
         let event = match before {
             _ if before.restarting() => Event::RestartBecameStop {
                 sig,
@@ -205,7 +276,7 @@ impl Dispatcher<'_> {
             stop::State::Respawning { .. } | stop::State::Done => return,
         };
         log::emit(&event);
-        if let Some(logs) = self.pending_logs.take() {
+        if let Some(logs) = self.book.pending_logs.take() {
             self.report_all(logs);
         }
     }
@@ -215,11 +286,25 @@ impl Dispatcher<'_> {
         for (action, done) in logs.drain(..) {
             self.report(action, done);
         }
-        self.spare_logs = logs;
+        self.book.spare_logs = logs;
     }
 
     fn report(&self, action: Action, done: Done) {
         match (action, done) {
+            (Action::StopLeftovers { sig, .. }, _) if self.book.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.book.unseen.unwrap_or(Errno::EIO),
+                    sig: self.cfg.rewritten(sig).unwrap_or(sig),
+                    exiting: false,
+                })
+            }
+            (Action::Kill { first: true }, _) if self.book.unseen.is_some() => {
+                log::emit(&Event::TreeUnseen {
+                    err: self.book.unseen.unwrap_or(Errno::EIO),
+                    sig: libc::SIGKILL,
+                    exiting: true,
+                })
+            }
             (
                 Action::Began {
                     sig,

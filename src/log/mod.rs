@@ -16,7 +16,7 @@
 use crate::diagnose::{Cause, Limit};
 use crate::os::procs::{Lossy, Proc};
 use crate::os::reap::Exit;
-use crate::os::signals::Name;
+use crate::os::signals::{Name, Sender};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -196,11 +196,10 @@ pub enum Event<'a> {
         err: Errno,
     },
 
-    // The stop sequence. `from` is the sender's pid (0: outside the PID namespace); its name is
-    // read from /proc when the event is written.
+    // The stop sequence. `from`: the sender, named as it was when the signal arrived.
     StopSignal {
         sig: i32,
-        from: i32,
+        from: Sender,
         grace: Duration,
     },
     PreStopDelay {
@@ -209,17 +208,17 @@ pub enum Event<'a> {
     },
     DelayCut {
         sig: i32,
-        from: i32,
+        from: Sender,
     },
     StopSignalAgain {
         sig: i32,
-        from: i32,
+        from: Sender,
     },
     /// The first stop signal from outside, after the main child exited and the leftovers had
     /// the stop signal from sigward: nobody gets it twice.
     StopSignalAfterExit {
         sig: i32,
-        from: i32,
+        from: Sender,
     },
     DelayOver,
     /// `count` processes were left when the main child exited; `sent` of them were sent `sig`
@@ -231,6 +230,14 @@ pub enum Event<'a> {
         wait: Duration,
     },
     /// As `Leftovers`, but `sig` is rewritten to 0: none is signalled.
+    /// The processes left could not be listed (/proc unreadable: `err`), so `sig` went to the
+    /// app's process group(s) instead; `exiting`: the grace period is over and sigward ends
+    /// without waiting for what it cannot see.
+    TreeUnseen {
+        err: Errno,
+        sig: i32,
+        exiting: bool,
+    },
     LeftoversUnsignalled {
         count: usize,
         sig: i32,
@@ -262,7 +269,7 @@ pub enum Event<'a> {
     /// SIGCONT from `from` (a shell's `fg` or `bg`); `foreground`: the terminal's foreground, which
     /// the shell gave sigward's group, was handed on to the app's group.
     Continued {
-        from: i32,
+        from: Sender,
         foreground: Option<i32>,
     },
     /// The terminal's foreground could not be handed to the app's group `pgid`.
@@ -326,7 +333,7 @@ pub enum Event<'a> {
     /// to 0 (nobody had it, nobody gets it).
     RestartBecameStop {
         sig: i32,
-        from: i32,
+        from: Sender,
         generation: u32,
         told: bool,
     },
@@ -477,7 +484,7 @@ pub use crate::engine::Busy;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
     /// The restart signal, from `from`.
-    Signal { sig: i32, from: i32 },
+    Signal { sig: i32, from: Sender },
     /// A change of a watched path (`--on-change restart`).
     ConfigChange,
 }
@@ -486,7 +493,7 @@ impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Trigger::Signal { sig, from } => {
-                write!(f, "received {} from {}", Name(sig), Sender(from))
+                write!(f, "received {} from {}", Name(sig), from)
             }
             Trigger::ConfigChange => f.write_str("configuration changed"),
         }
@@ -658,11 +665,11 @@ impl Event<'_> {
                 match foreground {
                     Some(pgid) => v.msg(format_args!(
                         "continued by SIGCONT from {}; the terminal's foreground goes on to the app (process group {pgid})",
-                        Sender(from)
+                        from
                     )),
-                    None => v.msg(format_args!("continued by SIGCONT from {}", Sender(from))),
+                    None => v.msg(format_args!("continued by SIGCONT from {}", from)),
                 }
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
                 if let Some(pgid) = foreground {
                     v.int("pgid", pgid.into());
                 }
@@ -694,10 +701,10 @@ impl Event<'_> {
                 v.msg(format_args!(
                     "received {} from {}: already stopping (the main child has exited and every process left has had the stop signal)",
                     Name(sig),
-                    Sender(from)
+                    from
                 ));
                 v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
             }
             Event::IgnoredWhileKilling { sig } => {
                 v.head(Debug, "ignored")?;
@@ -759,11 +766,11 @@ impl Event<'_> {
                 v.msg(format_args!(
                     "received {} from {}: stopping, grace period {}",
                     Name(sig),
-                    Sender(from),
+                    from,
                     Dur(grace)
                 ));
                 v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
                 v.int("grace_ms", ms(grace));
             }
             Event::PreStopDelay { sig, delay } => {
@@ -781,20 +788,20 @@ impl Event<'_> {
                 v.msg(format_args!(
                     "received {} from {} during the pre-stop delay: ending it now",
                     Name(sig),
-                    Sender(from)
+                    from
                 ));
                 v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
             }
             Event::StopSignalAgain { sig, from } => {
                 v.head(Info, "stop_signal_again")?;
                 v.msg(format_args!(
                     "received {} from {} while draining: forwarding it",
                     Name(sig),
-                    Sender(from)
+                    from
                 ));
                 v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
             }
             Event::DelayOver => {
                 v.head(Info, "delay_over")?;
@@ -818,6 +825,22 @@ impl Event<'_> {
                 v.int("sent", int(sent));
                 v.text("signal", &Name(sig));
                 v.int("wait_ms", ms(wait));
+            }
+            Event::TreeUnseen { err, sig, exiting } => {
+                v.head(Warn, "tree_unseen")?;
+                let (when, then) = if exiting {
+                    (
+                        "the grace period is over",
+                        "; exiting: any process outside it is neither seen nor waited for",
+                    )
+                } else {
+                    ("the main child exited", " instead")
+                };
+                v.msg(format_args!(
+                    "{when}, but the processes left cannot be listed (/proc: {err}): sent {} to the app's process group{then}",
+                    Name(sig)
+                ));
+                v.text("signal", &Name(sig));
             }
             Event::LeftoversUnsignalled { count, sig } => {
                 v.head(Info, "leftovers")?;
@@ -902,7 +925,7 @@ impl Event<'_> {
                 ));
                 if let Trigger::Signal { sig, from } = by {
                     v.text("signal", &Name(sig));
-                    v.int("from_pid", from.into());
+                    v.int("from_pid", from.pid.into());
                 }
                 v.int("generation", generation.into());
                 v.int("pid", pid.into());
@@ -948,7 +971,7 @@ impl Event<'_> {
                 v.msg(format_args!(
                     "received {} from {} during a restart: stopping instead, generation {} will not start ({})",
                     Name(sig),
-                    Sender(from),
+                    from,
                     generation.saturating_add(1),
                     if told {
                         "everything left already had the stop signal"
@@ -957,7 +980,7 @@ impl Event<'_> {
                     }
                 ));
                 v.text("signal", &Name(sig));
-                v.int("from_pid", from.into());
+                v.int("from_pid", from.pid.into());
             }
             Event::WatchWaiting { path, dir } => {
                 v.head(Info, "watch_waiting")?;
@@ -1583,22 +1606,6 @@ impl fmt::Display for Status {
                 self.0.status(),
                 if core { ", core dumped" } else { "" }
             ),
-        }
-    }
-}
-
-/// Who sent a signal: `pid 37 (kill)`, or the world outside the namespace. The name is read
-/// when the line is written, right after the signal was received.
-struct Sender(i32);
-
-impl fmt::Display for Sender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 == 0 {
-            return f.write_str("outside the PID namespace (pid 0)");
-        }
-        match crate::os::procs::comm_of(self.0) {
-            Some(comm) => write!(f, "pid {} ({comm})", self.0),
-            None => write!(f, "pid {}", self.0),
         }
     }
 }
@@ -2238,14 +2245,14 @@ mod tests {
         );
         assert_eq!(
             text(&Event::Continued {
-                from: 0,
+                from: Sender::pid(0),
                 foreground: Some(7)
             }),
             "sigward: continued by SIGCONT from outside the PID namespace (pid 0); the terminal's foreground goes on to the app (process group 7)\n"
         );
         assert_eq!(
             text(&Event::Continued {
-                from: 0,
+                from: Sender::pid(0),
                 foreground: None
             }),
             "sigward: continued by SIGCONT from outside the PID namespace (pid 0)\n"
@@ -2267,7 +2274,7 @@ mod tests {
             (&"suspending".into(), &"SIGTSTP".into(), &7.into())
         );
         let v = json(&Event::Continued {
-            from: 3,
+            from: Sender::pid(3),
             foreground: Some(7),
         });
         assert_eq!(
@@ -2282,7 +2289,7 @@ mod tests {
                 pid: 7,
             },
             Event::Continued {
-                from: 3,
+                from: Sender::pid(3),
                 foreground: None,
             },
         ] {
@@ -2296,7 +2303,7 @@ mod tests {
         assert_eq!(
             t(Event::StopSignal {
                 sig: libc::SIGTERM,
-                from: 0,
+                from: Sender::pid(0),
                 grace: Duration::from_secs(1)
             }),
             "sigward: received SIGTERM from outside the PID namespace (pid 0): stopping, grace period 1s\n"
@@ -2426,7 +2433,7 @@ mod tests {
             t(Event::RestartIgnored {
                 by: Trigger::Signal {
                     sig: libc::SIGHUP,
-                    from: 0
+                    from: Sender::pid(0)
                 },
                 busy: Busy::Starting(2)
             }),
@@ -2436,7 +2443,7 @@ mod tests {
             t(Event::Restarting {
                 by: Trigger::Signal {
                     sig: libc::SIGHUP,
-                    from: 0
+                    from: Sender::pid(0)
                 },
                 generation: 2,
                 pid: 9,
@@ -2527,13 +2534,15 @@ mod tests {
     }
 
     #[test]
-    fn sender_is_named_from_proc() {
+    fn sender_is_named_as_it_was_when_the_signal_arrived() {
         let me = std::process::id() as i32;
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        let mut from = Sender::pid(me);
+        from.name();
         assert_eq!(
             text(&Event::DelayCut {
                 sig: libc::SIGINT,
-                from: me
+                from
             }),
             format!(
                 "sigward: received SIGINT from pid {me} ({}) during the pre-stop delay: ending it now\n",
@@ -2543,10 +2552,33 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_the_kernel_sent_says_so_the_terminals_keys_name_the_terminal() {
+        let line = |sig, code| {
+            text(&Event::StopSignal {
+                sig,
+                from: Sender::new(sig, 0, code),
+                grace: Duration::from_secs(1),
+            })
+        };
+        assert_eq!(
+            line(libc::SIGINT, libc::SI_KERNEL),
+            "sigward: received SIGINT from the terminal: stopping, grace period 1s\n"
+        );
+        assert_eq!(
+            line(libc::SIGTERM, libc::SI_KERNEL),
+            "sigward: received SIGTERM from the kernel: stopping, grace period 1s\n"
+        );
+        assert_eq!(
+            line(libc::SIGINT, libc::SI_USER),
+            "sigward: received SIGINT from outside the PID namespace (pid 0): stopping, grace period 1s\n"
+        );
+    }
+
+    #[test]
     fn json_carries_the_same_facts_with_todays_field_names() {
         let v = json(&Event::StopSignal {
             sig: libc::SIGTERM,
-            from: 0,
+            from: Sender::pid(0),
             grace: Duration::from_millis(1500),
         });
         assert_eq!(v["ts"], "2026-11-21T14:50:45.007Z");
@@ -2630,11 +2662,11 @@ mod tests {
                 pid: 2,
             },
             Event::Continued {
-                from: 2,
+                from: Sender::pid(2),
                 foreground: Some(3),
             },
             Event::Continued {
-                from: 0,
+                from: Sender::pid(0),
                 foreground: None,
             },
             Event::ForegroundFailed {
@@ -2661,13 +2693,22 @@ mod tests {
             },
             Event::StopSignal {
                 sig: s,
-                from: 0,
+                from: Sender::pid(0),
                 grace: d,
             },
             Event::PreStopDelay { sig: s, delay: d },
-            Event::DelayCut { sig: s, from: 0 },
-            Event::StopSignalAgain { sig: s, from: 0 },
-            Event::StopSignalAfterExit { sig: s, from: 0 },
+            Event::DelayCut {
+                sig: s,
+                from: Sender::pid(0),
+            },
+            Event::StopSignalAgain {
+                sig: s,
+                from: Sender::pid(0),
+            },
+            Event::StopSignalAfterExit {
+                sig: s,
+                from: Sender::pid(0),
+            },
             Event::DelayOver,
             Event::Leftovers {
                 count: 3,
@@ -2701,7 +2742,7 @@ mod tests {
             Event::RestartIgnored {
                 by: Trigger::Signal {
                     sig: libc::SIGHUP,
-                    from: 0,
+                    from: Sender::pid(0),
                 },
                 busy: Busy::Stopping,
             },
@@ -2812,7 +2853,10 @@ mod tests {
             },
             Event::LogLinesDropped { count: 12 },
             Event::RestartInPlace {
-                by: Trigger::Signal { sig: 1, from: 77 },
+                by: Trigger::Signal {
+                    sig: 1,
+                    from: Sender::pid(77),
+                },
                 generation: 1,
                 pid: 2,
                 stop: Some(3),
@@ -2839,12 +2883,15 @@ mod tests {
             },
             Event::RestartBecameStop {
                 sig: 15,
-                from: 0,
+                from: Sender::pid(0),
                 generation: 1,
                 told: true,
             },
             Event::RestartIgnored {
-                by: Trigger::Signal { sig: 1, from: 77 },
+                by: Trigger::Signal {
+                    sig: 1,
+                    from: Sender::pid(77),
+                },
                 busy: Busy::Restarting(1),
             },
             Event::Died {

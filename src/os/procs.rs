@@ -200,22 +200,31 @@ fn read_stat(fd: OwnedFd, buf: &mut [u8; STAT_BUF]) -> Option<Proc> {
 }
 
 /// Every process in /proc except sigward itself, zombies included; empty when /proc is not
-/// mounted. A process that exits while the list is read is simply not in it.
+/// mounted or cannot be read (see [`try_snapshot`] to tell the two apart).
 pub fn snapshot() -> Vec<Proc> {
+    try_snapshot().unwrap_or_default()
+}
+
+/// Every process in /proc except sigward itself, zombies included; empty when /proc is not
+/// mounted. A process that exits while the list is read is simply not in it. Err when the list
+/// could not be read whole (no fd left: EMFILE, ENFILE; a process hidden: EACCES): a failed
+/// snapshot is not an empty tree.
+pub fn try_snapshot() -> Result<Vec<Proc>, Errno> {
     let me = own_pid();
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let Ok(proc_fd) = nix::fcntl::open("/proc", flags, Mode::empty()) else {
-        return Vec::new();
+    let proc_fd = match nix::fcntl::open("/proc", flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Not there at all (a chroot without /proc): nothing to see, nothing hidden.
+        Err(Errno::ENOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     // A second open file for the listing, so the first one stays free for openat.
-    let Ok(dir) = nix::dir::Dir::openat(&proc_fd, ".", flags, Mode::empty()) else {
-        return Vec::new();
-    };
+    let dir = nix::dir::Dir::openat(&proc_fd, ".", flags, Mode::empty())?;
     let mut procs = Vec::new();
     let (mut path, mut buf) = ([0u8; 32], [0u8; STAT_BUF]);
     for entry in dir {
         // A failing readdir would fail again: stop rather than spin.
-        let Ok(entry) = entry else { break };
+        let entry = entry?;
         let Some(pid) = entry_pid(entry.file_name().to_bytes()) else {
             continue;
         };
@@ -231,11 +240,14 @@ pub fn snapshot() -> Vec<Proc> {
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         );
-        if let Some(p) = opened.ok().and_then(|fd| read_stat(fd, &mut buf)) {
-            procs.push(p);
+        match opened {
+            Ok(fd) => procs.extend(read_stat(fd, &mut buf)),
+            // It exited meanwhile.
+            Err(Errno::ENOENT | Errno::ESRCH) => {}
+            Err(e) => return Err(e),
         }
     }
-    procs
+    Ok(procs)
 }
 
 /// A /proc entry that names a process: digits only (not `self`, `sys`, ...).
@@ -253,14 +265,19 @@ fn own_pid() -> i32 {
 /// The live processes sigward answers for: as PID 1 everything in the namespace, otherwise its
 /// descendants (orphans among them come back to it as a subreaper). Nothing outside is named.
 pub fn responsible_for(pid1: bool) -> Vec<Proc> {
-    let all = snapshot();
+    try_responsible_for(pid1).unwrap_or_default()
+}
+
+/// [`responsible_for`], or Err when /proc could not be read whole (see [`try_snapshot`]).
+pub fn try_responsible_for(pid1: bool) -> Result<Vec<Proc>, Errno> {
+    let all = try_snapshot()?;
     let mut mine = if pid1 {
         all
     } else {
         descendants(own_pid(), all)
     };
     mine.retain(|p| !p.is_dead());
-    mine
+    Ok(mine)
 }
 
 /// The processes below `root` in `all`, in O(n): an index from pid to position, then children

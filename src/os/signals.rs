@@ -5,6 +5,7 @@
 //! raw syscalls: musl's `sigfillset`/`sigaddset` refuse signals 32-34, yet Docker calls 34
 //! `SIGRTMIN`, and an init must be able to receive every signal its users can name.
 
+use crate::os::procs::Comm;
 use nix::errno::Errno;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -92,8 +93,75 @@ pub fn set_ignored(sig: i32, ignored: bool) -> Result<(), Errno> {
 #[derive(Clone, Copy, Debug)]
 pub struct Received {
     pub signo: i32,
-    /// Sender's pid in our namespace; 0 when it came from outside (the container runtime).
+    pub from: Sender,
+}
+
+/// Who sent a signal, as known when it arrived: the sender may be gone by the time the line
+/// about it is written, so its name is read then ([`Sender::name`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sender {
+    /// Its pid in our namespace; 0 when it came from outside (the container runtime) or from
+    /// the kernel.
     pub pid: i32,
+    pub origin: Origin,
+    pub comm: Option<Comm>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// kill(2), sigqueue(3), tgkill(2): a process (si_code SI_USER, SI_QUEUE, SI_TKILL).
+    #[default]
+    Process,
+    /// The kernel on behalf of a terminal: a key (Ctrl-C, Ctrl-Z), a hangup, a resize.
+    Terminal,
+    /// The kernel for another reason (si_code SI_KERNEL).
+    Kernel,
+}
+
+impl Sender {
+    /// From a siginfo's pid and si_code.
+    pub fn new(signo: i32, pid: i32, code: i32) -> Sender {
+        let origin = match signo {
+            _ if code != libc::SI_KERNEL => Origin::Process,
+            libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGHUP | libc::SIGWINCH => {
+                Origin::Terminal
+            }
+            _ => Origin::Kernel,
+        };
+        Sender {
+            pid,
+            origin,
+            comm: None,
+        }
+    }
+
+    /// A process by its pid alone (0: outside the PID namespace).
+    pub fn pid(pid: i32) -> Sender {
+        Sender {
+            pid,
+            ..Sender::default()
+        }
+    }
+
+    /// Reads the sender's name from /proc now, while it is (likely) still there.
+    pub fn name(&mut self) {
+        if self.pid > 0 {
+            self.comm = crate::os::procs::comm_of(self.pid);
+        }
+    }
+}
+
+/// `pid 37 (kill)`, the terminal, the kernel, or the world outside the namespace.
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.origin, self.pid, &self.comm) {
+            (Origin::Terminal, ..) => f.write_str("the terminal"),
+            (Origin::Kernel, ..) => f.write_str("the kernel"),
+            (_, 0, _) => f.write_str("outside the PID namespace (pid 0)"),
+            (_, pid, Some(comm)) => write!(f, "pid {pid} ({comm})"),
+            (_, pid, None) => write!(f, "pid {pid}"),
+        }
+    }
 }
 
 /// Non-blocking, close-on-exec signalfd for a mask that must already be blocked.
@@ -149,10 +217,11 @@ impl SignalFd {
         };
         let mut count = 0;
         for (slot, rec) in out.iter_mut().zip(buf.chunks_exact(SIGINFO_SIZE)) {
-            // struct signalfd_siginfo: ssi_signo at offset 0, ssi_pid at 12.
+            // struct signalfd_siginfo: ssi_signo at offset 0, ssi_code at 8, ssi_pid at 12.
+            let signo = field(rec, 0);
             *slot = Received {
-                signo: field(rec, 0),
-                pid: field(rec, 12),
+                signo,
+                from: Sender::new(signo, field(rec, 12), field(rec, 8)),
             };
             count += 1;
         }
@@ -202,7 +271,7 @@ impl SignalFd {
         let pid = if has_pid { unsafe { info.si_pid() } } else { 0 };
         Ok(Some(Received {
             signo: info.si_signo,
-            pid,
+            from: Sender::new(info.si_signo, pid, code),
         }))
     }
 }

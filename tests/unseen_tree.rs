@@ -1,0 +1,74 @@
+//! Not as PID 1, when /proc cannot be read (no fd left: EMFILE; ENFILE; a hidepid mount), the
+//! processes left are unseen, not absent: sigward still signals the app's process group, says in
+//! one line that it cannot list what is left and why, and exits at the deadline — it never
+//! resweeps an unseen tree for ever, nor leaves a process of the app's group behind silently.
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(20);
+
+/// sigward (not PID 1) under RLIMIT_NOFILE `fds`, its app leaving a daemon that ignores
+/// SIGTERM behind: sigward's exit status (None: it never exited), its stderr, and whether the
+/// daemon outlived it.
+fn run_with_fds(fds: u32) -> (Option<std::process::ExitStatus>, String, bool) {
+    let dir = Scratch::new();
+    let pidfile = dir.path("daemon.pid");
+    let app = format!("(trap '' TERM; exec sleep 100) & echo $! > {pidfile}; sleep 0.3; exit 0");
+    let mut sigward = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -n \"$2\" && exec \"$0\" -t 1s -- sh -c \"$1\"",
+        ])
+        .args([sigward_bin(), &app, &fds.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = sigward.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > T {
+            let _ = sigward.kill();
+            let _ = sigward.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let daemon: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    // The daemon is sigward's (a subreaper's) child: once sigward is gone, init reaps it.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{daemon}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    };
+    let alive = daemon > 0 && eventually(Duration::from_secs(2), running, |alive| !alive);
+    if alive {
+        // SAFETY: kill(2) with plain integers: our own daemon, left behind.
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+    }
+    let stderr = std::io::read_to_string(sigward.stderr.take().unwrap()).unwrap_or_default();
+    (status, stderr, alive)
+}
+
+#[test]
+fn with_proc_unreadable_the_app_group_is_killed_at_the_deadline_and_sigward_exits() {
+    // The fewest fds sigward starts the app with: then it can open /proc, but not one
+    // process's stat file in it as well (the listing needs one more fd than starting does).
+    let (status, stderr, alive) = (4..16)
+        .map(run_with_fds)
+        .find(|(_, stderr, _)| stderr.contains(") exited with status 0"))
+        .expect("sigward starts its app with 16 fds");
+    assert!(status.is_some(), "sigward never exited:\n{stderr}");
+    assert!(!alive, "the daemon outlived sigward:\n{stderr}");
+    assert!(
+        stderr.contains("the processes left cannot be listed (/proc: EMFILE"),
+        "{stderr}"
+    );
+}
