@@ -80,6 +80,16 @@ enum Role {
     Ancestor(Vec<u8>),
 }
 
+/// What a batch of events amounted to.
+#[derive(Default)]
+struct Seen {
+    changed: bool,
+    /// Paths moved: the watches must be placed again.
+    rearm: bool,
+    /// Targets waited for whose next step appeared.
+    appeared: Vec<usize>,
+}
+
 struct Watch {
     wd: i32,
     target: usize,
@@ -239,9 +249,7 @@ impl<'a> Watcher<'a> {
             }
             return false;
         };
-        let mut changed = false;
-        let mut rearm = false;
-        let mut appeared: Vec<usize> = Vec::new();
+        let mut seen = Seen::default();
         let data = buf.get(..n).unwrap_or_default();
         let mut at: usize = 0;
         while let Some(head) = data.get(at..at.saturating_add(16)) {
@@ -255,50 +263,62 @@ impl<'a> Watcher<'a> {
             // The name is NUL-padded.
             let name = raw.split(|&b| b == 0).next().unwrap_or_default();
             at = start.saturating_add(len);
-            if mask & libc::IN_Q_OVERFLOW != 0 {
-                // Events were lost: anything may have changed.
-                for t in 0..self.targets.len() {
-                    self.note_target(t);
-                }
-                (changed, rearm) = (true, true);
-                continue;
+            self.on_event(wd, mask, name, &mut seen);
+        }
+        self.settle(seen)
+    }
+
+    /// What one inotify event means for the watches it names.
+    fn on_event(&mut self, wd: i32, mask: u32, name: &[u8], seen: &mut Seen) {
+        if mask & libc::IN_Q_OVERFLOW != 0 {
+            // Events were lost: anything may have changed.
+            for t in 0..self.targets.len() {
+                self.note_target(t);
             }
-            let gone = mask & GONE != 0;
-            for i in 0..self.watches.len() {
-                let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
-                    continue;
-                };
-                let target = w.target;
-                match &w.role {
-                    Role::Dir | Role::Holder(_) if gone => {
-                        self.note_target(target);
-                        (changed, rearm) = (true, true);
-                    }
-                    Role::Dir if !name.is_empty() && !private(name) => {
-                        let path = join(&w.dir, name);
-                        self.note(path);
-                        changed = true;
-                    }
-                    Role::Holder(own) if name == own.as_slice() || name == DATA => {
-                        let path = join(&w.dir, name);
-                        self.note(path);
-                        (changed, rearm) = (true, true);
-                    }
-                    Role::File if gone => rearm = true,
-                    Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
-                        self.note_target(target);
-                        changed = true;
-                    }
-                    Role::Ancestor(_) if gone => rearm = true,
-                    Role::Ancestor(next) if name == next.as_slice() => {
-                        rearm = true;
-                        appeared.push(target);
-                    }
-                    _ => {}
+            (seen.changed, seen.rearm) = (true, true);
+            return;
+        }
+        let gone = mask & GONE != 0;
+        for i in 0..self.watches.len() {
+            let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
+                continue;
+            };
+            let target = w.target;
+            match &w.role {
+                Role::Dir | Role::Holder(_) if gone => {
+                    self.note_target(target);
+                    (seen.changed, seen.rearm) = (true, true);
                 }
+                Role::Dir if !name.is_empty() && !private(name) => {
+                    let path = join(&w.dir, name);
+                    self.note(path);
+                    seen.changed = true;
+                }
+                Role::Holder(own) if name == own.as_slice() || name == DATA => {
+                    let path = join(&w.dir, name);
+                    self.note(path);
+                    (seen.changed, seen.rearm) = (true, true);
+                }
+                Role::File if gone => seen.rearm = true,
+                Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
+                    self.note_target(target);
+                    seen.changed = true;
+                }
+                Role::Ancestor(_) if gone => seen.rearm = true,
+                Role::Ancestor(next) if name == next.as_slice() => {
+                    seen.rearm = true;
+                    seen.appeared.push(target);
+                }
+                _ => {}
             }
         }
-        if rearm {
+    }
+
+    /// After a batch: the watches placed again if paths moved, and a target waited for counts
+    /// as changed once it is there. Returns whether anything watched changed.
+    fn settle(&mut self, seen: Seen) -> bool {
+        let mut changed = seen.changed;
+        if seen.rearm {
             for (path, err) in self.arm() {
                 log::emit(&log::Event::WatchFailed {
                     path: &path,
@@ -307,8 +327,7 @@ impl<'a> Watcher<'a> {
                 });
             }
         }
-        // A target waited for counts as changed once it is there.
-        for t in appeared {
+        for t in seen.appeared {
             let there = self
                 .targets
                 .get(t)

@@ -33,7 +33,7 @@ use crate::engine::stop;
 use crate::log::{self, Event};
 use crate::os::clock::Mono;
 use crate::os::reap::{Children, Exit};
-use crate::os::signals::{Received, SignalFd};
+use crate::os::signals::{Received, SigMask, SignalFd};
 use crate::os::spawn::Detach;
 use crate::os::terminal::{self, Os};
 use crate::termination::{Dest, Summary};
@@ -77,6 +77,17 @@ pub struct Dispatcher<'a> {
     pub(super) summary: Summary,
 }
 
+/// Signals whose senders the log names (read as they arrive): the stop signals, the restart
+/// signal, and SIGCONT (job control, not as PID 1).
+fn named_senders(cfg: &Config, pid1: bool) -> SigMask {
+    let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
+    if pid1 {
+        named
+    } else {
+        named.with(libc::SIGCONT)
+    }
+}
+
 /// What sigward waits on besides its children: the signalfd, and the inotify fd of `--watch`.
 pub struct Sources<'a> {
     pub signals: SignalFd,
@@ -106,15 +117,7 @@ impl<'a> Dispatcher<'a> {
         Dispatcher {
             cfg,
             // Stops of children are reported for job control only: as PID 1 nothing changes.
-            // Senders named in the log: of stop signals, the restart signal, SIGCONT (not PID 1).
-            reactor: Reactor::new(signals, !pid1, {
-                let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
-                if pid1 {
-                    named
-                } else {
-                    named.with(libc::SIGCONT)
-                }
-            }),
+            reactor: Reactor::new(signals, !pid1, named_senders(cfg, pid1)),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,

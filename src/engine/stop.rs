@@ -482,8 +482,8 @@ impl Machine for State {
     type Action = Action;
     type Params = Budget;
 
-    /// Not inlined either (see [`State::transition`]).
-    #[inline(never)]
+    /// Inlined: only the transition itself stays out of line (see [`State::transition`]).
+    #[inline]
     fn step(&mut self, event: Event, now: Mono, budget: &Budget) -> Actions {
         let (next, actions) = self.transition(event, now, budget);
         *self = next;

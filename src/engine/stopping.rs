@@ -290,21 +290,19 @@ impl Dispatcher<'_> {
     }
 
     fn report(&self, action: Action, done: Done) {
+        // The processes left could not be listed: that is what the leftovers' or the deadline's
+        // line says.
+        let unseen = match action {
+            Action::StopLeftovers { sig, .. } => {
+                Some((self.cfg.rewritten(sig).unwrap_or(sig), false))
+            }
+            Action::Kill { first: true } => Some((libc::SIGKILL, true)),
+            _ => None,
+        };
+        if let (Some(err), Some((sig, exiting))) = (self.book.unseen, unseen) {
+            return log::emit(&Event::TreeUnseen { err, sig, exiting });
+        }
         match (action, done) {
-            (Action::StopLeftovers { sig, .. }, _) if self.book.unseen.is_some() => {
-                log::emit(&Event::TreeUnseen {
-                    err: self.book.unseen.unwrap_or(Errno::EIO),
-                    sig: self.cfg.rewritten(sig).unwrap_or(sig),
-                    exiting: false,
-                })
-            }
-            (Action::Kill { first: true }, _) if self.book.unseen.is_some() => {
-                log::emit(&Event::TreeUnseen {
-                    err: self.book.unseen.unwrap_or(Errno::EIO),
-                    sig: libc::SIGKILL,
-                    exiting: true,
-                })
-            }
             (
                 Action::Began {
                     sig,

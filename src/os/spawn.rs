@@ -271,48 +271,54 @@ pub fn spawn(
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
             drop(high);
-            let mut buf = [0u8; 8];
-            let mut got = 0;
-            let give_up = std::time::Instant::now().checked_add(EXEC_REPORT_WAIT);
-            while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
-                // A child stuck before exec (SIGSTOPped, a hung working directory) must not stall
-                // PID 1: past the bound it counts as started, and a later exec failure shows as
-                // its exit status (127/126) instead.
-                let left = give_up.map_or(std::time::Duration::ZERO, |g| {
-                    g.saturating_duration_since(std::time::Instant::now())
-                });
-                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-                let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
-                match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(0) => return Ok(child),
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(_) => break,
-                }
-                match nix::unistd::read(&report_r, rest) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(Errno::EINTR) => continue,
-                    Err(_) => break,
-                }
-            }
-            if got == 0 {
-                return Ok(child); // EOF: exec succeeded and closed the pipe.
-            }
-            // Reap the failed child so it leaves no zombie; its status adds nothing.
-            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-            let [a, b, c, d, e, f, g, h] = buf;
-            let (step, errno) = (
-                u32::from_ne_bytes([a, b, c, d]),
-                Errno::from_raw(i32::from_ne_bytes([e, f, g, h])),
-            );
-            // A short report cannot happen (a pipe write of 8 bytes is atomic); never trust one.
-            let errno = if got == buf.len() { errno } else { Errno::EIO };
-            Err(match step {
-                STEP_SOCKETS => SpawnError::Start("dup2", errno),
-                _ => SpawnError::Exec(errno),
-            })
+            exec_reported(child, report_r)
         }
     }
+}
+
+/// Waits for the child's report on `report_r`: EOF means it exec'd; 8 bytes say which step
+/// failed and why (the child is reaped then).
+fn exec_reported(child: Pid, report_r: OwnedFd) -> Result<Pid, SpawnError> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    let give_up = std::time::Instant::now().checked_add(EXEC_REPORT_WAIT);
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        // A child stuck before exec (SIGSTOPped, a hung working directory) must not stall
+        // PID 1: past the bound it counts as started, and a later exec failure shows as
+        // its exit status (127/126) instead.
+        let left = give_up.map_or(std::time::Duration::ZERO, |g| {
+            g.saturating_duration_since(std::time::Instant::now())
+        });
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return Ok(child),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+        match nix::unistd::read(&report_r, rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    if got == 0 {
+        return Ok(child); // EOF: exec succeeded and closed the pipe.
+    }
+    // Reap the failed child so it leaves no zombie; its status adds nothing.
+    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+    let [a, b, c, d, e, f, g, h] = buf;
+    let (step, errno) = (
+        u32::from_ne_bytes([a, b, c, d]),
+        Errno::from_raw(i32::from_ne_bytes([e, f, g, h])),
+    );
+    // A short report cannot happen (a pipe write of 8 bytes is atomic); never trust one.
+    let errno = if got == buf.len() { errno } else { Errno::EIO };
+    Err(match step {
+        STEP_SOCKETS => SpawnError::Start("dup2", errno),
+        _ => SpawnError::Exec(errno),
+    })
 }
 
 /// The paths execvp(3) tries for `name`, in order: `name` itself when it holds a `/`, else
