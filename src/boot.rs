@@ -68,16 +68,8 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
     let launch = dispatcher::Launch::new(detach, inherited);
-    // Before the app starts, so that a path that cannot be watched stops here, with no app half
-    // started; close-on-exec, so the app never holds it.
-    let watcher = if cfg.watch.is_empty() {
-        None
-    } else {
-        let Some(w) = watch::Watcher::new(&cfg.watch) else {
-            return START_FAILED;
-        };
-        keep.push(w.as_fd().as_raw_fd());
-        Some(w)
+    let Ok(watcher) = watch_paths(cfg, &mut keep) else {
+        return START_FAILED;
     };
     let (child, held) = match start_first(cfg, &launch, listeners, &mut keep) {
         Ok(started) => started,
@@ -107,6 +99,20 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     } else {
         status
     }
+}
+
+/// `--watch`: before the app starts, so that a path that cannot be watched stops here (Err, said
+/// already), with no app half started; close-on-exec, so the app never holds it.
+fn watch_paths<'a>(
+    cfg: &'a config::Config,
+    keep: &mut Vec<std::os::fd::RawFd>,
+) -> Result<Option<watch::Watcher<'a>>, ()> {
+    if cfg.watch.is_empty() {
+        return Ok(None);
+    }
+    let w = watch::Watcher::new(&cfg.watch).ok_or(())?;
+    keep.push(w.as_fd().as_raw_fd());
+    Ok(Some(w))
 }
 
 /// What sigward sets up in itself before the app exists: a subreaper (not as PID 1), the parent

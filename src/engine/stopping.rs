@@ -289,9 +289,9 @@ impl Dispatcher<'_> {
         self.book.spare_logs = logs;
     }
 
-    fn report(&self, action: Action, done: Done) {
-        // The processes left could not be listed: that is what the leftovers' or the deadline's
-        // line says.
+    /// The processes left could not be listed: that is what the leftovers' or the deadline's
+    /// line says. Returns whether it was said.
+    fn report_unseen(&self, action: Action) -> bool {
         let unseen = match action {
             Action::StopLeftovers { sig, .. } => {
                 Some((self.cfg.rewritten(sig).unwrap_or(sig), false))
@@ -299,8 +299,16 @@ impl Dispatcher<'_> {
             Action::Kill { first: true } => Some((libc::SIGKILL, true)),
             _ => None,
         };
-        if let (Some(err), Some((sig, exiting))) = (self.book.unseen, unseen) {
-            return log::emit(&Event::TreeUnseen { err, sig, exiting });
+        let (Some(err), Some((sig, exiting))) = (self.book.unseen, unseen) else {
+            return false;
+        };
+        log::emit(&Event::TreeUnseen { err, sig, exiting });
+        true
+    }
+
+    fn report(&self, action: Action, done: Done) {
+        if self.report_unseen(action) {
+            return;
         }
         match (action, done) {
             (
