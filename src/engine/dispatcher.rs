@@ -305,14 +305,12 @@ impl<'a> Dispatcher<'a> {
     fn main_exited(&mut self, pid: i32, exit: Exit) {
         self.main_exit = Some(exit);
         self.main_just_exited = true;
-        self.summary.pid = pid;
-        self.summary.exit = Some(exit);
         if jobs::take_back_foreground(self.mode, pid, &Os) {
             // Take the terminal's foreground back, as a shell does when a job ends.
             let _ = terminal::set_foreground(nix::unistd::getpgrp().as_raw());
         }
         let now = Mono::now();
-        self.summary.main_exited = Some(now);
+        self.summary.main_exited(pid, exit, now);
         let after = now.since(self.stop.began().unwrap_or(self.gens.current.began));
         log::emit(&Event::ChildExited {
             command: self.name.as_bytes(),

@@ -14,7 +14,6 @@ use crate::os::procs;
 use crate::os::reap::Exit;
 use crate::os::spawn::{self, SpawnError};
 use crate::os::terminal::{self, Os};
-use crate::termination::Summary;
 use nix::errno::Errno;
 
 impl Dispatcher<'_> {
@@ -70,17 +69,7 @@ impl Dispatcher<'_> {
         // A new stop sequence for a new generation: nobody told, no exit seen yet.
         self.main_exit = None;
         self.book.restart();
-        // The termination message tells how the last generation ended: the restart's own drain
-        // is not its timeline (deaths already explained are kept).
-        let died = std::mem::take(&mut self.summary.died);
-        let more_died = self.summary.more_died;
-        self.summary = Summary {
-            name: self.summary.name.clone(),
-            pid,
-            died,
-            more_died,
-            ..Summary::default()
-        };
+        self.summary.next_generation(pid);
         self.on_gens(generations::Event::StartedInPlace { n, pid }, now);
         self.on_stop(stop::Event::Started, now);
         log::emit(&Event::RestartedInPlace {
