@@ -759,6 +759,19 @@ mod tests {
                 }
                 let _ = ever_ready;
             }
+            // Every path ends: once the due timers fired and the other generation's processes
+            // are gone, no restart is left under way.
+            for _ in 0..4 {
+                if let Some((t, at)) = g.timer(&p) {
+                    now = now.max(at);
+                    g.step(Event::Timer(t), now, &p);
+                }
+            }
+            if let Some(other) = g.other() {
+                g.step(Event::Exited { pid: other.pid, exit: Exit::Code(0) }, now, &p);
+                g.step(Event::RetiredGroupGone, now, &p);
+            }
+            prop_assert_eq!(g.restart, Restart::Idle);
             // STOPPING=1, once sent, is the last word about readiness.
             if let Some(i) = upstream.iter().position(|u| *u == Up::Stopping) {
                 prop_assert!(!upstream[i..].contains(&Up::Ready));
