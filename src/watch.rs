@@ -177,53 +177,11 @@ impl<'a> Watcher<'a> {
                 });
                 Ok(())
             };
-            // IN_ONLYDIR: the watch itself says whether the target is a directory, with no race
-            // between a stat and the watch. Else a file, or nothing yet: its directory, or the
-            // nearest one on the way.
-            let mut step: &[u8] = target;
-            let mut result = add(target, Role::Dir);
-            if result == Err(Errno::ENOTDIR) {
-                // A file: watched itself too (a path on the way that is not a directory fails).
-                let _ = add(target, Role::File);
-            }
-            while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
-                let Some((dir, name)) = split(step) else {
-                    break;
-                };
-                let role = if step == target.as_slice() {
-                    Role::Holder(name.to_vec())
-                } else {
-                    Role::Ancestor(name.to_vec())
-                };
-                result = add(dir, role);
-                step = dir;
-            }
-            if let Err(err) = result {
+            if let Err(err) = watch_target(target, &mut add) {
                 failed.push((target.clone(), err));
                 continue;
             }
-            // A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
-            // elsewhere, a `current -> releases/v1` swapped by rename): the events that matter
-            // happen where the link and what it names live, not in the target's own directory.
-            // Each link on the way is watched in its directory, and so is what the last one
-            // names, each as the holder of that entry. A dangling link's end may fail: then the
-            // link itself still counts.
-            let mut at = target.clone();
-            for _ in 0..MAX_LINKS {
-                let Some(dest) = read_link(&at) else { break };
-                let Some((dir, name)) = split(&at) else { break };
-                let _ = add(dir, Role::Holder(name.to_vec()));
-                let dest = dest.as_slice();
-                at = match dest.first() {
-                    Some(b'/') => dest.to_vec(),
-                    _ => join(dir, dest),
-                };
-            }
-            if at != *target
-                && let Some((dir, name)) = split(&at)
-            {
-                let _ = add(dir, Role::Holder(name.to_vec()));
-            }
+            follow_links(target, &mut add);
         }
         for old in &self.watches {
             if !watches.iter().any(|w| w.wd == old.wd) {
@@ -374,6 +332,58 @@ impl<'a> Watcher<'a> {
 impl AsFd for Watcher<'_> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Watches `target` itself: IN_ONLYDIR makes the watch say whether it is a directory, with no
+/// race between a stat and the watch. Else a file, or nothing yet: its directory, or the nearest
+/// one on the way.
+fn watch_target(
+    target: &[u8],
+    add: &mut impl FnMut(&[u8], Role) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let mut step: &[u8] = target;
+    let mut result = add(target, Role::Dir);
+    if result == Err(Errno::ENOTDIR) {
+        // A file: watched itself too (a path on the way that is not a directory fails).
+        let _ = add(target, Role::File);
+    }
+    while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
+        let Some((dir, name)) = split(step) else {
+            break;
+        };
+        let role = if step == target {
+            Role::Holder(name.to_vec())
+        } else {
+            Role::Ancestor(name.to_vec())
+        };
+        result = add(dir, role);
+        step = dir;
+    }
+    result
+}
+
+/// A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
+/// elsewhere, a `current -> releases/v1` swapped by rename): the events that matter happen where
+/// the link and what it names live, not in the target's own directory. Each link on the way is
+/// watched in its directory, and so is what the last one names, each as the holder of that
+/// entry. A dangling link's end may fail: then the link itself still counts.
+fn follow_links(target: &[u8], add: &mut impl FnMut(&[u8], Role) -> Result<(), Errno>) {
+    let mut at = target.to_vec();
+    for _ in 0..MAX_LINKS {
+        let Some(dest) = read_link(&at) else { break };
+        let Some((dir, name)) = split(&at) else { break };
+        let _ = add(dir, Role::Holder(name.to_vec()));
+        let dest = dest.as_slice();
+        at = match dest.first() {
+            Some(b'/') => dest.to_vec(),
+            _ => join(dir, dest),
+        };
+    }
+    if at != target
+        && let Some((dir, name)) = split(&at)
+    {
+        let _ = add(dir, Role::Holder(name.to_vec()));
     }
 }
 
