@@ -2674,6 +2674,11 @@ mod tests {
                 err: Errno::EPERM,
             },
             Event::SignalfdFailed { err: Errno::EIO },
+            Event::TreeUnseen {
+                err: Errno::EMFILE,
+                sig: libc::SIGKILL,
+                exiting: true,
+            },
             Event::PollFailed { err: Errno::EIO },
             Event::IgnoredOwnSignal { sig: libc::SIGPIPE },
             Event::IgnoredWhileKilling { sig: s },

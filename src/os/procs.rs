@@ -206,9 +206,10 @@ pub fn snapshot() -> Vec<Proc> {
 }
 
 /// Every process in /proc except sigward itself, zombies included; empty when /proc is not
-/// mounted. A process that exits while the list is read is simply not in it. Err when the list
-/// could not be read whole (no fd left: EMFILE, ENFILE; a process hidden: EACCES): a failed
-/// snapshot is not an empty tree.
+/// mounted. A process that exits while the list is read is simply not in it, nor is one sigward
+/// may not read (another user's, under hidepid=1: not sigward's to signal either). Err when the
+/// list could not be read whole (/proc not opened, no fd left: EMFILE, ENFILE): a failed snapshot
+/// is not an empty tree.
 pub fn try_snapshot() -> Result<Vec<Proc>, Errno> {
     let me = own_pid();
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -242,8 +243,8 @@ pub fn try_snapshot() -> Result<Vec<Proc>, Errno> {
         );
         match opened {
             Ok(fd) => procs.extend(read_stat(fd, &mut buf)),
-            // It exited meanwhile.
-            Err(Errno::ENOENT | Errno::ESRCH) => {}
+            // It exited meanwhile, or it is not sigward's to see.
+            Err(Errno::ENOENT | Errno::ESRCH | Errno::EACCES | Errno::EPERM) => {}
             Err(e) => return Err(e),
         }
     }
