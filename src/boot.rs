@@ -41,24 +41,7 @@ pub unsafe fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
 fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     log::configure(cfg.log_level, cfg.log_format);
     let pid1 = std::process::id() == 1;
-    if !pid1 {
-        // Orphans of the app's descendants come to us instead of escaping to the host's init.
-        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            log::emit(&log::Event::NoSubreaper { err: e });
-        }
-    }
-    if let Some(sig) = cfg.parent_death_signal {
-        // SAFETY: prctl with PR_SET_PDEATHSIG takes a plain signal number.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
-            log::emit(&log::Event::NoParentDeathSignal);
-        }
-    }
-    // An ignored SIGCHLD makes the kernel discard exit statuses; sigward needs them, the child
-    // gets its ignored SIGCHLD back.
-    let sigchld_ignored = signals::is_ignored(libc::SIGCHLD);
-    if sigchld_ignored {
-        let _ = signals::set_ignored(libc::SIGCHLD, false);
-    }
+    let sigchld_ignored = set_up_process(cfg, pid1);
     let signals = match SignalFd::new(SigMask::FULL) {
         Ok(s) => s,
         Err(e) => {
@@ -85,56 +68,12 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     let mut keep = vec![signals.as_fd().as_raw_fd()];
     keep.extend(log::held_fd());
     let launch = dispatcher::Launch::new(detach, inherited);
-    // Before the app starts, so that a path that cannot be watched stops here, with no app half
-    // started; close-on-exec, so the app never holds it.
-    let watcher = if cfg.watch.is_empty() {
-        None
-    } else {
-        let Some(w) = watch::Watcher::new(&cfg.watch) else {
-            return START_FAILED;
-        };
-        keep.push(w.as_fd().as_raw_fd());
-        Some(w)
+    let Ok(watcher) = watch_paths(cfg, &mut keep) else {
+        return START_FAILED;
     };
-    let (started, held) = match listeners {
-        // An app that may be restarted in place counts its generations from the first.
-        None if cfg.restartable() => (launch.spawn(&cfg.command, 1, None), None),
-        None => (
-            spawn::spawn(&cfg.command, detach, &launch.inherited, None).map(|p| p.as_raw()),
-            None,
-        ),
-        Some(listeners) => {
-            keep.extend(listeners.fds.iter().map(|f| f.as_raw_fd()));
-            let notify = match notify::Notify::new() {
-                Ok(n) => n,
-                Err(e) => {
-                    let err = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-                    log::emit(&log::Event::NotifySocketFailed { err });
-                    return START_FAILED;
-                }
-            };
-            keep.push(notify.as_fd().as_raw_fd());
-            let held = dispatcher::Held::new(listeners, notify);
-            keep.extend(held.upstream.as_ref().map(|u| u.as_fd().as_raw_fd()));
-            let started = match &held.notify[0] {
-                Some(n) => held.spawn(&launch, &cfg.command, 1, n),
-                None => Err(SpawnError::Start("notify", nix::errno::Errno::EBADF)),
-            };
-            (started, Some(held))
-        }
-    };
-    let child = match started {
-        Ok(pid) => pid,
-        Err(SpawnError::Exec(errno)) => {
-            let event = log::Event::ExecFailed {
-                command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
-                err: errno,
-            };
-            return not_started(cfg, &event, spawn::exec_failure_status(errno));
-        }
-        Err(SpawnError::Start(what, e)) => {
-            return not_started(cfg, &log::Event::StartFailed { what, err: e }, START_FAILED);
-        }
+    let (child, held) = match start_first(cfg, &launch, listeners, &mut keep) {
+        Ok(started) => started,
+        Err(status) => return status,
     };
     log::emit(&log::Event::Started {
         command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
@@ -146,19 +85,12 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
     close_inherited_fds(&keep);
     let _ = nix::unistd::chdir("/");
 
-    let (exit, summary) = dispatcher::Supervisor::new(
-        cfg,
-        dispatcher::Sources {
-            signals,
-            watch: watcher,
-        },
-        child,
-        pid1,
-        launch,
-        held,
-        oom,
-    )
-    .run();
+    let sources = dispatcher::Sources {
+        signals,
+        watch: watcher,
+    };
+    let (exit, summary) =
+        dispatcher::Dispatcher::new(cfg, sources, child, pid1, launch, held, oom).run();
     termination_message(cfg, &summary);
     log::finish(std::time::Duration::from_millis(100));
     let status = exit.status();
@@ -166,6 +98,96 @@ fn run(cfg: &config::Config, original_mask: SigMask) -> i32 {
         0
     } else {
         status
+    }
+}
+
+/// `--watch`: before the app starts, so that a path that cannot be watched stops here (Err, said
+/// already), with no app half started; close-on-exec, so the app never holds it.
+fn watch_paths<'a>(
+    cfg: &'a config::Config,
+    keep: &mut Vec<std::os::fd::RawFd>,
+) -> Result<Option<watch::Watcher<'a>>, ()> {
+    if cfg.watch.is_empty() {
+        return Ok(None);
+    }
+    let w = watch::Watcher::new(&cfg.watch).ok_or(())?;
+    keep.push(w.as_fd().as_raw_fd());
+    Ok(Some(w))
+}
+
+/// What sigward sets up in itself before the app exists: a subreaper (not as PID 1), the parent
+/// death signal, and SIGCHLD not ignored. Returns whether SIGCHLD was ignored (the child gets its
+/// ignored SIGCHLD back).
+fn set_up_process(cfg: &config::Config, pid1: bool) -> bool {
+    if !pid1 {
+        // Orphans of the app's descendants come to us instead of escaping to the host's init.
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            log::emit(&log::Event::NoSubreaper { err: e });
+        }
+    }
+    if let Some(sig) = cfg.parent_death_signal {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a plain signal number.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
+            log::emit(&log::Event::NoParentDeathSignal);
+        }
+    }
+    // An ignored SIGCHLD makes the kernel discard exit statuses; sigward needs them.
+    let sigchld_ignored = signals::is_ignored(libc::SIGCHLD);
+    if sigchld_ignored {
+        let _ = signals::set_ignored(libc::SIGCHLD, false);
+    }
+    sigchld_ignored
+}
+
+/// Starts generation 1: alone, or on the held sockets with its notify socket (`keep` gains the
+/// fds sigward holds for it). Returns its pid and what is held, or sigward's exit status.
+fn start_first(
+    cfg: &config::Config,
+    launch: &dispatcher::Launch,
+    listeners: Option<listen::Listeners>,
+    keep: &mut Vec<std::os::fd::RawFd>,
+) -> Result<(i32, Option<dispatcher::Held>), i32> {
+    let (started, held) = match listeners {
+        // An app that may be restarted in place counts its generations from the first.
+        None if cfg.restartable() => (launch.spawn(&cfg.command, 1, None), None),
+        None => (
+            spawn::spawn(&cfg.command, launch.detach, &launch.inherited, None).map(|p| p.as_raw()),
+            None,
+        ),
+        Some(listeners) => {
+            keep.extend(listeners.fds.iter().map(|f| f.as_raw_fd()));
+            let notify = match notify::Notify::new() {
+                Ok(n) => n,
+                Err(e) => {
+                    let err = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                    log::emit(&log::Event::NotifySocketFailed { err });
+                    return Err(START_FAILED);
+                }
+            };
+            keep.push(notify.as_fd().as_raw_fd());
+            let held = dispatcher::Held::new(listeners, notify);
+            keep.extend(held.upstream.as_ref().map(|u| u.as_fd().as_raw_fd()));
+            let started = match &held.notify[0] {
+                Some(n) => held.spawn(launch, &cfg.command, 1, n),
+                None => Err(SpawnError::Start("notify", nix::errno::Errno::EBADF)),
+            };
+            (started, Some(held))
+        }
+    };
+    match started {
+        Ok(pid) => Ok((pid, held)),
+        Err(SpawnError::Exec(errno)) => {
+            let event = log::Event::ExecFailed {
+                command: cfg.command.first().map_or(&[], |c| c.as_bytes()),
+                err: errno,
+            };
+            Err(not_started(cfg, &event, spawn::exec_failure_status(errno)))
+        }
+        Err(SpawnError::Start(what, e)) => Err(not_started(
+            cfg,
+            &log::Event::StartFailed { what, err: e },
+            START_FAILED,
+        )),
     }
 }
 

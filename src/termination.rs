@@ -40,8 +40,8 @@ pub enum Dest {
     Given(String),
 }
 
-/// What the message tells, gathered by the supervisor as things happen. Times are the
-/// supervisor's own readings of the monotonic clock (the stop machine reads none).
+/// What the message tells, gathered by the dispatcher as things happen. Times are the
+/// dispatcher's own readings of the monotonic clock (the stop machine reads none).
 #[derive(Debug, Default)]
 pub struct Summary {
     /// The command could not be started (at start, or as the next generation of a restart in
@@ -77,6 +77,26 @@ impl Summary {
         } else {
             self.more_died = self.more_died.saturating_add(1);
         }
+    }
+
+    /// The main child `pid` exited at `now`.
+    pub fn main_exited(&mut self, pid: i32, exit: Exit, now: Mono) {
+        self.pid = pid;
+        self.exit = Some(exit);
+        self.main_exited = Some(now);
+    }
+
+    /// A restart in place started the next generation as `pid`: the message tells how the last
+    /// generation ended, so the restart's own drain is not its timeline; the deaths already
+    /// explained are kept.
+    pub fn next_generation(&mut self, pid: i32) {
+        *self = Summary {
+            name: std::mem::take(&mut self.name),
+            pid,
+            died: std::mem::take(&mut self.died),
+            more_died: self.more_died,
+            ..Summary::default()
+        };
     }
 
     /// The message, at most [`MAX`] bytes, cut on a character boundary.
@@ -294,6 +314,26 @@ mod tests {
         assert!(s.render(ms(150)).ends_with(
             "stop timeline: app exited at 0 ms, stop signal to the processes left at 0 ms, sigward exiting at 50 ms\n"
         ));
+    }
+
+    #[test]
+    fn a_restart_in_place_keeps_only_the_deaths_explained_so_far() {
+        let mut s = Summary {
+            name: "app".into(),
+            pid: 7,
+            ..Summary::default()
+        };
+        s.stop = Some((ms(1), libc::SIGHUP));
+        s.restart = Some(ms(1));
+        s.died("pid 9 was killed by the OOM killer".into());
+        s.main_exited(7, Exit::Code(0), ms(2));
+        s.next_generation(8);
+        assert_eq!((s.name.as_str(), s.pid, s.exit), ("app", 8, None));
+        assert_eq!((s.stop, s.restart, s.main_exited), (None, None, None));
+        assert_eq!(
+            s.died,
+            vec!["pid 9 was killed by the OOM killer".to_string()]
+        );
     }
 
     #[test]

@@ -23,24 +23,13 @@
 //!   - reads (atime) and the writer's private entries (`..data_tmp`, `..<timestamp>`, the old
 //!     directory's removal) never count. A lost event queue (`IN_Q_OVERFLOW`) counts as a change
 //!     of everything watched.
-//! * [`State`], the pure debounce machine, `(state, event, now) -> actions` like the other
-//!   machines: changes within the quiet window coalesce into one action, taken the window after
-//!   the *last* change (trailing edge) but never later than [`CAP_WINDOWS`] windows after the
-//!   first, so a path that changes forever still gets its action. Stopping is an input: from
-//!   then on nothing acts, and a pending change is dropped (and said). While a restart is under
-//!   way a due action waits, and is taken once when the restart is over; a restart in place
-//!   instead covers it: its new generation starts after the change and reads it.
+//! * what to do about the changes, and when, is the debounce machine's (`engine::reload`).
 
 use crate::log;
-use crate::os::clock::Mono;
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::time::Duration;
-
-/// A pending action is taken at most this many quiet windows after the first change.
-pub const CAP_WINDOWS: u32 = 10;
 
 /// Bytes read from the inotify fd at once: about 150 events, enough for one update of a large
 /// ConfigMap volume; more wait for the next turn of the reactor.
@@ -89,6 +78,16 @@ enum Role {
     /// The target does not exist yet and this is the nearest directory on its way that does:
     /// the entry of this name leads on to it.
     Ancestor(Vec<u8>),
+}
+
+/// What a batch of events amounted to.
+#[derive(Default)]
+struct Seen {
+    changed: bool,
+    /// Paths moved: the watches must be placed again.
+    rearm: bool,
+    /// Targets waited for whose next step appeared.
+    appeared: Vec<usize>,
 }
 
 struct Watch {
@@ -178,53 +177,11 @@ impl<'a> Watcher<'a> {
                 });
                 Ok(())
             };
-            // IN_ONLYDIR: the watch itself says whether the target is a directory, with no race
-            // between a stat and the watch. Else a file, or nothing yet: its directory, or the
-            // nearest one on the way.
-            let mut step: &[u8] = target;
-            let mut result = add(target, Role::Dir);
-            if result == Err(Errno::ENOTDIR) {
-                // A file: watched itself too (a path on the way that is not a directory fails).
-                let _ = add(target, Role::File);
-            }
-            while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
-                let Some((dir, name)) = split(step) else {
-                    break;
-                };
-                let role = if step == target.as_slice() {
-                    Role::Holder(name.to_vec())
-                } else {
-                    Role::Ancestor(name.to_vec())
-                };
-                result = add(dir, role);
-                step = dir;
-            }
-            if let Err(err) = result {
+            if let Err(err) = watch_target(target, &mut add) {
                 failed.push((target.clone(), err));
                 continue;
             }
-            // A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
-            // elsewhere, a `current -> releases/v1` swapped by rename): the events that matter
-            // happen where the link and what it names live, not in the target's own directory.
-            // Each link on the way is watched in its directory, and so is what the last one
-            // names, each as the holder of that entry. A dangling link's end may fail: then the
-            // link itself still counts.
-            let mut at = target.clone();
-            for _ in 0..MAX_LINKS {
-                let Some(dest) = read_link(&at) else { break };
-                let Some((dir, name)) = split(&at) else { break };
-                let _ = add(dir, Role::Holder(name.to_vec()));
-                let dest = dest.as_slice();
-                at = match dest.first() {
-                    Some(b'/') => dest.to_vec(),
-                    _ => join(dir, dest),
-                };
-            }
-            if at != *target
-                && let Some((dir, name)) = split(&at)
-            {
-                let _ = add(dir, Role::Holder(name.to_vec()));
-            }
+            follow_links(target, &mut add);
         }
         for old in &self.watches {
             if !watches.iter().any(|w| w.wd == old.wd) {
@@ -250,9 +207,7 @@ impl<'a> Watcher<'a> {
             }
             return false;
         };
-        let mut changed = false;
-        let mut rearm = false;
-        let mut appeared: Vec<usize> = Vec::new();
+        let mut seen = Seen::default();
         let data = buf.get(..n).unwrap_or_default();
         let mut at: usize = 0;
         while let Some(head) = data.get(at..at.saturating_add(16)) {
@@ -266,50 +221,62 @@ impl<'a> Watcher<'a> {
             // The name is NUL-padded.
             let name = raw.split(|&b| b == 0).next().unwrap_or_default();
             at = start.saturating_add(len);
-            if mask & libc::IN_Q_OVERFLOW != 0 {
-                // Events were lost: anything may have changed.
-                for t in 0..self.targets.len() {
-                    self.note_target(t);
-                }
-                (changed, rearm) = (true, true);
-                continue;
+            self.on_event(wd, mask, name, &mut seen);
+        }
+        self.settle(seen)
+    }
+
+    /// What one inotify event means for the watches it names.
+    fn on_event(&mut self, wd: i32, mask: u32, name: &[u8], seen: &mut Seen) {
+        if mask & libc::IN_Q_OVERFLOW != 0 {
+            // Events were lost: anything may have changed.
+            for t in 0..self.targets.len() {
+                self.note_target(t);
             }
-            let gone = mask & GONE != 0;
-            for i in 0..self.watches.len() {
-                let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
-                    continue;
-                };
-                let target = w.target;
-                match &w.role {
-                    Role::Dir | Role::Holder(_) if gone => {
-                        self.note_target(target);
-                        (changed, rearm) = (true, true);
-                    }
-                    Role::Dir if !name.is_empty() && !private(name) => {
-                        let path = join(&w.dir, name);
-                        self.note(path);
-                        changed = true;
-                    }
-                    Role::Holder(own) if name == own.as_slice() || name == DATA => {
-                        let path = join(&w.dir, name);
-                        self.note(path);
-                        (changed, rearm) = (true, true);
-                    }
-                    Role::File if gone => rearm = true,
-                    Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
-                        self.note_target(target);
-                        changed = true;
-                    }
-                    Role::Ancestor(_) if gone => rearm = true,
-                    Role::Ancestor(next) if name == next.as_slice() => {
-                        rearm = true;
-                        appeared.push(target);
-                    }
-                    _ => {}
+            (seen.changed, seen.rearm) = (true, true);
+            return;
+        }
+        let gone = mask & GONE != 0;
+        for i in 0..self.watches.len() {
+            let Some(w) = self.watches.get(i).filter(|w| w.wd == wd) else {
+                continue;
+            };
+            let target = w.target;
+            match &w.role {
+                Role::Dir | Role::Holder(_) if gone => {
+                    self.note_target(target);
+                    (seen.changed, seen.rearm) = (true, true);
                 }
+                Role::Dir if !name.is_empty() && !private(name) => {
+                    let path = join(&w.dir, name);
+                    self.note(path);
+                    seen.changed = true;
+                }
+                Role::Holder(own) if name == own.as_slice() || name == DATA => {
+                    let path = join(&w.dir, name);
+                    self.note(path);
+                    (seen.changed, seen.rearm) = (true, true);
+                }
+                Role::File if gone => seen.rearm = true,
+                Role::File if mask & (libc::IN_MODIFY | libc::IN_CLOSE_WRITE) != 0 => {
+                    self.note_target(target);
+                    seen.changed = true;
+                }
+                Role::Ancestor(_) if gone => seen.rearm = true,
+                Role::Ancestor(next) if name == next.as_slice() => {
+                    seen.rearm = true;
+                    seen.appeared.push(target);
+                }
+                _ => {}
             }
         }
-        if rearm {
+    }
+
+    /// After a batch: the watches placed again if paths moved, and a target waited for counts
+    /// as changed once it is there. Returns whether anything watched changed.
+    fn settle(&mut self, seen: Seen) -> bool {
+        let mut changed = seen.changed;
+        if seen.rearm {
             for (path, err) in self.arm() {
                 log::emit(&log::Event::WatchFailed {
                     path: &path,
@@ -318,8 +285,7 @@ impl<'a> Watcher<'a> {
                 });
             }
         }
-        // A target waited for counts as changed once it is there.
-        for t in appeared {
+        for t in seen.appeared {
             let there = self
                 .targets
                 .get(t)
@@ -369,6 +335,58 @@ impl AsFd for Watcher<'_> {
     }
 }
 
+/// Watches `target` itself: IN_ONLYDIR makes the watch say whether it is a directory, with no
+/// race between a stat and the watch. Else a file, or nothing yet: its directory, or the nearest
+/// one on the way.
+fn watch_target(
+    target: &[u8],
+    add: &mut impl FnMut(&[u8], Role) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let mut step: &[u8] = target;
+    let mut result = add(target, Role::Dir);
+    if result == Err(Errno::ENOTDIR) {
+        // A file: watched itself too (a path on the way that is not a directory fails).
+        let _ = add(target, Role::File);
+    }
+    while let Err(Errno::ENOTDIR | Errno::ENOENT) = result {
+        let Some((dir, name)) = split(step) else {
+            break;
+        };
+        let role = if step == target {
+            Role::Holder(name.to_vec())
+        } else {
+            Role::Ancestor(name.to_vec())
+        };
+        result = add(dir, role);
+        step = dir;
+    }
+    result
+}
+
+/// A symlink (an image's `/app/app.yaml -> /etc/config/app.yaml` into a volume mounted
+/// elsewhere, a `current -> releases/v1` swapped by rename): the events that matter happen where
+/// the link and what it names live, not in the target's own directory. Each link on the way is
+/// watched in its directory, and so is what the last one names, each as the holder of that
+/// entry. A dangling link's end may fail: then the link itself still counts.
+fn follow_links(target: &[u8], add: &mut impl FnMut(&[u8], Role) -> Result<(), Errno>) {
+    let mut at = target.to_vec();
+    for _ in 0..MAX_LINKS {
+        let Some(dest) = read_link(&at) else { break };
+        let Some((dir, name)) = split(&at) else { break };
+        let _ = add(dir, Role::Holder(name.to_vec()));
+        let dest = dest.as_slice();
+        at = match dest.first() {
+            Some(b'/') => dest.to_vec(),
+            _ => join(dir, dest),
+        };
+    }
+    if at != target
+        && let Some((dir, name)) = split(&at)
+    {
+        let _ = add(dir, Role::Holder(name.to_vec()));
+    }
+}
+
 fn add_watch(fd: BorrowedFd, path: &[u8], mask: u32) -> Result<i32, Errno> {
     let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `c` is a valid NUL-terminated path; the fd is our inotify fd.
@@ -411,190 +429,9 @@ fn private(name: &[u8]) -> bool {
     name.starts_with(b"..") && name != b".." && name != DATA
 }
 
-/// The debounce machine's settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Params {
-    /// `--watch-debounce`: how long things must stay quiet before the action.
-    pub quiet: Duration,
-    /// The latest an action is taken after the first change of its window.
-    pub cap: Duration,
-}
-
-impl Params {
-    pub fn new(quiet: Duration) -> Params {
-        Params {
-            quiet,
-            cap: quiet.saturating_mul(CAP_WINDOWS),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Idle,
-    /// Changes came, the first at `first`, the latest at `last`: act when quiet.
-    Pending {
-        first: Mono,
-        last: Mono,
-    },
-    /// Due while a restart was under way: act once it is over.
-    Deferred,
-    /// The stop sequence began: nothing acts any more. `said`: a dropped change was logged.
-    Stopped {
-        said: bool,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Something watched changed.
-    Changed,
-    /// The machine's timer (see [`State::timer`]); `restarting`: a restart is under way now.
-    Timer { restarting: bool },
-    /// No restart is under way (any more).
-    RestartOver,
-    /// The stop sequence began.
-    Stopping,
-    /// A restart in place started the next generation, after every change so far: it reads
-    /// them as it starts (a signal then, before it could handle one, would kill it).
-    Restarted,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Take the `--on-change` action now.
-    Act,
-    /// Due, but a restart is under way: acting once it is over.
-    Defer,
-    /// Changes were pending, or came, during the stop sequence: not acted on.
-    Drop,
-    /// Changes were pending or deferred when a restart in place started the next generation:
-    /// it reads them as it starts, nothing is left to do.
-    Covered,
-}
-
-impl State {
-    /// When the pending action is due: the quiet window after the last change, but no later
-    /// than [`Params::cap`] after the first. None unless a change is pending: no idle timer.
-    pub fn timer(&self, p: &Params) -> Option<Mono> {
-        match *self {
-            State::Pending { first, last } => Some(last.after(p.quiet).min(first.after(p.cap))),
-            _ => None,
-        }
-    }
-
-    /// One transition; every event is answered in every state here.
-    pub fn step(self, event: Event, now: Mono, p: &Params) -> (State, Option<Action>) {
-        use State::*;
-        match (self, event) {
-            (Stopped { .. }, Event::Stopping) => (self, None),
-            (Idle, Event::Stopping) => (Stopped { said: false }, None),
-            (Pending { .. } | Deferred, Event::Stopping) => {
-                (Stopped { said: true }, Some(Action::Drop))
-            }
-
-            (Stopped { said: false }, Event::Changed) => {
-                (Stopped { said: true }, Some(Action::Drop))
-            }
-            (Stopped { said: true }, Event::Changed) => (self, None),
-            (Idle, Event::Changed) => (
-                Pending {
-                    first: now,
-                    last: now,
-                },
-                None,
-            ),
-            // The deadline moves with each change, but never past the cap (see `timer`).
-            (Pending { first, last }, Event::Changed) => (
-                Pending {
-                    first,
-                    last: last.max(now),
-                },
-                None,
-            ),
-            // The deferred action covers this change too.
-            (Deferred, Event::Changed) => (self, None),
-
-            (Pending { .. }, Event::Timer { restarting }) => match self.timer(p) {
-                Some(due) if now >= due && restarting => (Deferred, Some(Action::Defer)),
-                Some(due) if now >= due => (Idle, Some(Action::Act)),
-                _ => (self, None),
-            },
-            (Idle | Deferred | Stopped { .. }, Event::Timer { .. }) => (self, None),
-
-            (Deferred, Event::RestartOver) => (Idle, Some(Action::Act)),
-            (Idle | Pending { .. } | Stopped { .. }, Event::RestartOver) => (self, None),
-
-            (Pending { .. } | Deferred, Event::Restarted) => (Idle, Some(Action::Covered)),
-            (Idle | Stopped { .. }, Event::Restarted) => (self, None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    const P: Params = Params {
-        quiet: Duration::from_secs(1),
-        cap: Duration::from_secs(10),
-    };
-
-    fn ms(n: u64) -> Mono {
-        Mono(n * 1_000_000)
-    }
-
-    /// Runs events at their times; the timer fires exactly when due, before any later event.
-    /// Returns every action with its time.
-    fn drive(
-        events: &[(u64, Event)],
-        restarting: impl Fn(u64) -> bool,
-    ) -> (State, Vec<(u64, Action)>) {
-        let mut s = State::Idle;
-        let mut out = Vec::new();
-        for &(t, e) in events {
-            while let Some(due) = s.timer(&P).filter(|d| *d <= ms(t)) {
-                let at = due.0 / 1_000_000;
-                let (next, a) = s.step(
-                    Event::Timer {
-                        restarting: restarting(at),
-                    },
-                    due,
-                    &P,
-                );
-                s = next;
-                out.extend(a.map(|a| (at, a)));
-            }
-            let (next, a) = s.step(e, ms(t), &P);
-            s = next;
-            out.extend(a.map(|a| (t, a)));
-        }
-        (s, out)
-    }
-
-    #[test]
-    fn changes_in_one_quiet_window_make_one_action_a_window_after_the_last() {
-        let events: Vec<_> = (0..100).map(|i| (i * 5, Event::Changed)).collect();
-        let mut all = events.clone();
-        all.push((10_000, Event::RestartOver));
-        let (s, acts) = drive(&all, |_| false);
-        assert_eq!(acts, vec![(495 + 1000, Action::Act)]);
-        assert_eq!(s, State::Idle);
-    }
-
-    #[test]
-    fn a_path_that_changes_forever_still_gets_its_action_by_the_cap() {
-        // A change every 500 ms for 30 s: the quiet window never comes.
-        let mut events: Vec<_> = (0..60).map(|i| (i * 500, Event::Changed)).collect();
-        events.push((60_000, Event::RestartOver));
-        let (_, acts) = drive(&events, |_| false);
-        assert_eq!(acts.first(), Some(&(10_000, Action::Act)));
-        assert!(
-            acts.windows(2).all(|w| w[1].0 - w[0].0 <= 10_500),
-            "{acts:?}"
-        );
-    }
 
     #[test]
     fn paths_split_into_directory_and_entry() {
@@ -605,220 +442,5 @@ mod tests {
         assert_eq!(join(b"/a", b"b"), b"/a/b");
         assert!(private(b"..data_tmp") && private(b"..2026_12_02_12_00_00.1"));
         assert!(!private(b"..data") && !private(b"app.yaml") && !private(b".hidden"));
-    }
-
-    #[test]
-    fn no_timer_unless_a_change_is_pending() {
-        assert_eq!(State::Idle.timer(&P), None);
-        assert_eq!(State::Deferred.timer(&P), None);
-        assert_eq!(State::Stopped { said: false }.timer(&P), None);
-    }
-
-    #[test]
-    fn during_a_restart_the_action_waits_and_is_taken_once_after() {
-        let events = [
-            (0, Event::Changed),
-            (1500, Event::Changed),
-            (1600, Event::Changed),
-            (5000, Event::RestartOver),
-            (6000, Event::RestartOver),
-        ];
-        let (s, acts) = drive(&events, |t| t < 5000);
-        assert_eq!(acts, vec![(1000, Action::Defer), (5000, Action::Act),]);
-        assert_eq!(s, State::Idle);
-    }
-
-    #[test]
-    fn stopping_drops_what_is_pending_and_nothing_acts_after() {
-        let (s, acts) = drive(
-            &[
-                (0, Event::Changed),
-                (100, Event::Stopping),
-                (200, Event::Changed),
-                (300, Event::Changed),
-                (5000, Event::RestartOver),
-            ],
-            |_| false,
-        );
-        assert_eq!(acts, vec![(100, Action::Drop)]);
-        assert_eq!(s, State::Stopped { said: true });
-        // Idle when stopping: the first change after is said once.
-        let (_, acts) = drive(
-            &[
-                (0, Event::Stopping),
-                (1, Event::Changed),
-                (2, Event::Changed),
-            ],
-            |_| false,
-        );
-        assert_eq!(acts, vec![(1, Action::Drop)]);
-        // Deferred when stopping: dropped, never taken.
-        let (_, acts) = drive(
-            &[
-                (0, Event::Changed),
-                (2000, Event::Stopping),
-                (3000, Event::RestartOver),
-            ],
-            |_| true,
-        );
-        assert_eq!(acts, vec![(1000, Action::Defer), (2000, Action::Drop)]);
-    }
-
-    #[test]
-    fn a_restart_in_place_covers_what_changed_before_its_new_generation_started() {
-        // Deferred during the drain, pending, or nothing: never an action into the new start.
-        let (_, acts) = drive(
-            &[
-                (0, Event::Changed),
-                (2000, Event::Restarted),
-                (2001, Event::RestartOver),
-            ],
-            |_| true,
-        );
-        assert_eq!(acts, vec![(1000, Action::Defer), (2000, Action::Covered)]);
-        let (s, acts) = drive(&[(0, Event::Changed), (500, Event::Restarted)], |_| true);
-        assert_eq!((s, acts), (State::Idle, vec![(500, Action::Covered)]));
-        assert_eq!(
-            State::Idle.step(Event::Restarted, ms(0), &P),
-            (State::Idle, None)
-        );
-        // A change after the start is acted on as usual.
-        let (_, acts) = drive(
-            &[
-                (0, Event::Restarted),
-                (100, Event::Changed),
-                (5000, Event::RestartOver),
-            ],
-            |_| false,
-        );
-        assert_eq!(acts, vec![(1100, Action::Act)]);
-    }
-
-    #[test]
-    fn a_timer_that_is_not_due_does_nothing() {
-        let s = State::Pending {
-            first: ms(0),
-            last: ms(0),
-        };
-        assert_eq!(
-            s.step(Event::Timer { restarting: false }, ms(999), &P),
-            (s, None)
-        );
-    }
-
-    #[test]
-    fn no_debounce_acts_on_the_next_turn() {
-        let p = Params::new(Duration::ZERO);
-        let (s, _) = State::Idle.step(Event::Changed, ms(5), &p);
-        assert_eq!(s.timer(&p), Some(ms(5)));
-        assert_eq!(
-            s.step(Event::Timer { restarting: false }, ms(5), &p),
-            (State::Idle, Some(Action::Act))
-        );
-    }
-
-    fn event() -> impl Strategy<Value = Event> {
-        prop_oneof![
-            6 => Just(Event::Changed),
-            1 => Just(Event::RestartOver),
-            1 => any::<bool>().prop_map(|restarting| Event::Timer { restarting }),
-            1 => Just(Event::Stopping),
-            1 => Just(Event::Restarted),
-        ]
-    }
-
-    proptest! {
-        /// Whatever comes in whatever order: never an action after stopping; never an action
-        /// before the quiet window or after the cap; the deadline never moves past the cap;
-        /// a deferred action is taken exactly once (or dropped by the stop); and every change
-        /// ends in an action or a drop.
-        #[test]
-        fn every_change_ends_in_one_bounded_action(
-            steps in proptest::collection::vec((0u64..3000, event(), any::<bool>()), 0..60),
-        ) {
-            let mut s = State::Idle;
-            let mut t = 0u64;
-            let mut stopping = false;
-            let mut window: Option<(u64, u64)> = None; // first, last change not yet acted on
-            let mut deferred = 0u32;
-            let mut acts = 0u32;
-            let mut changes_since_act = false;
-            for (gap, e, restarting) in steps {
-                t += gap;
-                // The timer fires when due, with whether a restart is under way then.
-                while let Some(due) = s.timer(&P).filter(|d| *d <= ms(t)) {
-                    let (next, a) = s.step(Event::Timer { restarting }, due, &P);
-                    let at = due.0 / 1_000_000;
-                    let (first, last) = window.expect("a timer only while changes are pending");
-                    prop_assert!(at >= (last + 1000).min(first + 10_000), "early");
-                    prop_assert!(at <= first + 10_000, "past the cap");
-                    match a {
-                        Some(Action::Act) => {
-                            prop_assert!(!restarting && !stopping);
-                            acts += 1;
-                            window = None;
-                            changes_since_act = false;
-                        }
-                        Some(Action::Defer) => {
-                            prop_assert!(restarting);
-                            deferred += 1;
-                        }
-                        other => prop_assert!(false, "{other:?} from the timer"),
-                    }
-                    s = next;
-                }
-                if let State::Pending { first, .. } = s {
-                    let due = s.timer(&P).unwrap();
-                    prop_assert!(due <= first.after(P.cap), "deadline past the cap");
-                }
-                let (next, a) = s.step(e, ms(t), &P);
-                match (e, a) {
-                    (_, Some(Action::Act)) => {
-                        prop_assert_eq!(e, Event::RestartOver);
-                        prop_assert!(!stopping);
-                        prop_assert_eq!(deferred, 1, "acts once per deferral");
-                        deferred = 0;
-                        acts += 1;
-                        window = None;
-                        changes_since_act = false;
-                    }
-                    (Event::Stopping, Some(Action::Drop)) => {
-                        prop_assert!(!stopping && changes_since_act);
-                        deferred = 0;
-                    }
-                    (Event::Changed, Some(Action::Drop)) => prop_assert!(stopping),
-                    (Event::Restarted, Some(Action::Covered)) => {
-                        prop_assert!(!stopping && changes_since_act);
-                        deferred = 0;
-                        window = None;
-                        changes_since_act = false;
-                    }
-                    (_, None) => {}
-                    (e, a) => prop_assert!(false, "{a:?} on {e:?}"),
-                }
-                match e {
-                    Event::Stopping => stopping = true,
-                    Event::Changed if !stopping => {
-                        changes_since_act = true;
-                        if deferred == 0 {
-                            window = Some(window.map_or((t, t), |(f, _)| (f, t)));
-                        }
-                    }
-                    _ => {}
-                }
-                s = next;
-                if stopping {
-                    prop_assert!(matches!(s, State::Stopped { .. }), "not stopped: {:?}", s);
-                }
-            }
-            // Every path ends: with time passing, no restart and the restart over, nothing waits.
-            let later = ms(t + 20_000);
-            let (s2, a) = s.step(Event::Timer { restarting: false }, later, &P);
-            let (s3, b) = s2.step(Event::RestartOver, later, &P);
-            prop_assert!(matches!(s3, State::Idle | State::Stopped { .. }), "{s3:?}");
-            let acted = [a, b].iter().filter(|a| **a == Some(Action::Act)).count();
-            prop_assert!(acted <= 1);
-            let _ = acts;
-        }
     }
 }

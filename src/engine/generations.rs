@@ -16,6 +16,7 @@
 //! ([`Event::StartedInPlace`]), so generations are numbered the same way either way
 //! ([`Generations::next_n`]).
 
+use crate::engine::{Busy, Machine};
 use crate::os::clock::Mono;
 use crate::os::reap::Exit;
 use std::time::Duration;
@@ -121,13 +122,8 @@ pub enum Up {
     Stopping,
 }
 
-/// Why a restart signal changed nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Busy {
-    Stopping,
-    Starting(u32),
-    Retiring(u32),
-}
+/// What one transition asks the dispatcher to do, held inline.
+pub type Actions = crate::engine::Actions<Action>;
 
 /// Why a starting generation was given up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +214,7 @@ impl Generations {
 
     /// Groups an ordinary forwarded signal goes to: every live generation, each with whether its
     /// leader was already reaped.
-    pub fn forward_targets(&self) -> impl Iterator<Item = (Gen, bool)> {
+    pub fn forward_targets(&self) -> impl Iterator<Item = (Gen, bool)> + use<> {
         let current = (self.current, self.current_exited);
         let other = match self.restart {
             Restart::Idle => None,
@@ -230,9 +226,10 @@ impl Generations {
 
     /// Groups the stop sequence's stop signal goes to: every live generation except a retiring
     /// one, which had it when it was replaced.
-    pub fn stop_targets(&self) -> impl Iterator<Item = (Gen, bool)> {
+    pub fn stop_targets(&self) -> impl Iterator<Item = (Gen, bool)> + use<> {
+        let restart = self.restart;
         self.forward_targets()
-            .filter(|(g, _)| !matches!(self.restart, Restart::Retiring { old, .. } if old == *g))
+            .filter(move |(g, _)| !matches!(restart, Restart::Retiring { old, .. } if old == *g))
     }
 
     pub fn retiring_exited(&self) -> Option<Gen> {
@@ -273,31 +270,89 @@ impl Generations {
         [current, restart]
     }
 
+    fn current_is_ready(&mut self) -> Actions {
+        if self.current_ready {
+            return Actions::None;
+        }
+        self.current_ready = true;
+        if self.stopping || self.current_exited {
+            // Ready, but sigward is stopping or the app ended: READY=1 after STOPPING=1, or for
+            // a generation that is gone, would mislead the parent.
+            Actions::None
+        } else {
+            Actions::Two([
+                Action::CurrentReady(self.current),
+                Action::Upstream(Up::Ready),
+            ])
+        }
+    }
+
+    fn promote(&mut self, next: Gen, now: Mono, p: &Params) -> Actions {
+        let old = self.current;
+        self.current = next;
+        self.current_ready = true;
+        self.current_exited = false;
+        self.restart = Restart::Retiring {
+            old,
+            since: now,
+            deadline: now.after(p.grace),
+            exited: false,
+        };
+        Actions::Two([
+            Action::Promoted { current: next, old },
+            Action::Upstream(Up::Ready),
+        ])
+    }
+
+    fn abandon(&mut self, generation: Gen, why: GaveUp) -> Actions {
+        self.restart = Restart::Idle;
+        let abandoned = Action::Abandoned {
+            generation,
+            why,
+            kill: true,
+        };
+        // RELOADING=1 went up when it started; the reload is over, and the current generation
+        // serves on — READY=1 only if it ever was ready, and never once it ended.
+        if self.current_ready && !self.current_exited {
+            Actions::Two([abandoned, Action::Upstream(Up::Ready)])
+        } else {
+            Actions::One([abandoned])
+        }
+    }
+}
+
+impl Machine for Generations {
+    type Event = Event;
+    type Action = Action;
+    type Params = Params;
+
     /// One transition; every event is answered in every state here.
-    pub fn step(&mut self, event: Event, now: Mono, p: &Params) -> Vec<Action> {
+    fn step(&mut self, event: Event, now: Mono, p: &Params) -> Actions {
         use Action::*;
         if let Event::Timer(t) = event {
             // A timer acts only when it is the pending one and due (no re-deriving which fired).
             let mut pending = self.timers(p).into_iter().flatten();
             if !pending.any(|(pt, due)| pt == t && now >= due) {
-                return vec![];
+                return Actions::None;
             }
         }
         match (event, self.restart) {
             (Event::Stopping, _) => {
                 if self.stopping {
-                    return vec![];
+                    return Actions::None;
                 }
                 self.stopping = true;
-                vec![Upstream(Up::Stopping)]
+                Actions::One([Upstream(Up::Stopping)])
             }
 
-            (Event::Restart, _) if self.stopping => vec![Ignored(Busy::Stopping)],
+            (Event::Restart, _) if self.stopping => Actions::One([Ignored(Busy::Stopping)]),
             (Event::Restart, Restart::Starting { next, .. }) => {
-                vec![Ignored(Busy::Starting(next.n))]
+                Actions::One([Ignored(Busy::Starting(next.n))])
             }
-            (Event::Restart, Restart::Retiring { old, .. }) => vec![Ignored(Busy::Retiring(old.n))],
-            (Event::Restart, Restart::Idle) => vec![Spawn { n: self.next_n() }],
+            (Event::Restart, Restart::Retiring { old, .. }) => {
+                Actions::One([Ignored(Busy::Draining(old.n))])
+            }
+            (Event::Restart, Restart::Idle) => Actions::One([Spawn { n: self.next_n() }]),
 
             // Only after the old generation is gone (no other beside it) and never once stopping:
             // the stop machine starts nothing then. Anything else is stale.
@@ -305,9 +360,9 @@ impl Generations {
                 self.current = Gen { n, pid, began: now };
                 self.current_ready = false;
                 self.current_exited = false;
-                vec![]
+                Actions::None
             }
-            (Event::StartedInPlace { .. }, _) => vec![],
+            (Event::StartedInPlace { .. }, _) => Actions::None,
 
             (Event::Spawned { n, pid }, Restart::Idle) if !self.stopping => {
                 let next = Gen { n, pid, began: now };
@@ -315,16 +370,16 @@ impl Generations {
                     next,
                     give_up: now.after(p.ready_timeout),
                 };
-                vec![
+                Actions::Two([
                     Upstream(Up::Reloading),
                     Started {
                         next,
                         current: self.current,
                     },
-                ]
+                ])
             }
             // Spawn answers only follow a Spawn action, which only Idle gives; nothing else to do.
-            (Event::Spawned { .. } | Event::SpawnFailed { .. }, _) => vec![],
+            (Event::Spawned { .. } | Event::SpawnFailed { .. }, _) => Actions::None,
 
             (Event::Ready { n }, _) if n == self.current.n => self.current_is_ready(),
             (Event::Ready { n }, Restart::Starting { next, .. })
@@ -335,7 +390,7 @@ impl Generations {
             {
                 self.promote(next, now, p)
             }
-            (Event::Ready { .. }, _) => vec![],
+            (Event::Ready { .. }, _) => Actions::None,
 
             (Event::Timer(Timer::CurrentReady), _) => self.current_is_ready(),
             (Event::Timer(Timer::NextReady), Restart::Starting { next, .. }) => {
@@ -346,19 +401,19 @@ impl Generations {
             }
             (Event::Timer(Timer::RetireDeadline), Restart::Retiring { old, exited, .. }) => {
                 self.restart = Restart::Idle;
-                vec![KillRetired { old, exited }]
+                Actions::One([KillRetired { old, exited }])
             }
-            (Event::Timer(_), _) => vec![],
+            (Event::Timer(_), _) => Actions::None,
 
             (Event::Exited { pid, exit }, Restart::Starting { next, .. }) if pid == next.pid => {
                 // The current generation already ended (its exit is reaped in the same pass, before
                 // the stop sequence hears of it): the app ended, nothing keeps serving.
                 if self.stopping || self.current_exited {
                     self.restart = Restart::Idle;
-                    vec![NextExited {
+                    Actions::One([NextExited {
                         generation: next,
                         exit,
-                    }]
+                    }])
                 } else {
                     self.abandon(next, GaveUp::Exited(exit))
                 }
@@ -378,70 +433,21 @@ impl Generations {
                     deadline,
                     exited: true,
                 };
-                vec![RetiredExited { old, exit, since }]
+                Actions::One([RetiredExited { old, exit, since }])
             }
             (Event::Exited { pid, .. }, _) => {
                 if pid == self.current.pid {
                     self.current_exited = true;
                 }
-                vec![]
+                Actions::None
             }
 
             (Event::RetiredGroupGone, Restart::Retiring { exited: true, .. }) => {
                 self.restart = Restart::Idle;
-                vec![]
+                Actions::None
             }
-            (Event::RetiredGroupGone, _) => vec![],
+            (Event::RetiredGroupGone, _) => Actions::None,
         }
-    }
-
-    fn current_is_ready(&mut self) -> Vec<Action> {
-        if self.current_ready {
-            return vec![];
-        }
-        self.current_ready = true;
-        if self.stopping || self.current_exited {
-            // Ready, but sigward is stopping or the app ended: READY=1 after STOPPING=1, or for
-            // a generation that is gone, would mislead the parent.
-            vec![]
-        } else {
-            vec![
-                Action::CurrentReady(self.current),
-                Action::Upstream(Up::Ready),
-            ]
-        }
-    }
-
-    fn promote(&mut self, next: Gen, now: Mono, p: &Params) -> Vec<Action> {
-        let old = self.current;
-        self.current = next;
-        self.current_ready = true;
-        self.current_exited = false;
-        self.restart = Restart::Retiring {
-            old,
-            since: now,
-            deadline: now.after(p.grace),
-            exited: false,
-        };
-        vec![
-            Action::Promoted { current: next, old },
-            Action::Upstream(Up::Ready),
-        ]
-    }
-
-    fn abandon(&mut self, generation: Gen, why: GaveUp) -> Vec<Action> {
-        self.restart = Restart::Idle;
-        let mut actions = vec![Action::Abandoned {
-            generation,
-            why,
-            kill: true,
-        }];
-        // RELOADING=1 went up when it started; the reload is over, and the current generation
-        // serves on — READY=1 only if it ever was ready, and never once it ended.
-        if self.current_ready && !self.current_exited {
-            actions.push(Action::Upstream(Up::Ready));
-        }
-        actions
     }
 }
 
@@ -753,6 +759,19 @@ mod tests {
                 }
                 let _ = ever_ready;
             }
+            // Every path ends: once the due timers fired and the other generation's processes
+            // are gone, no restart is left under way.
+            for _ in 0..4 {
+                if let Some((t, at)) = g.timer(&p) {
+                    now = now.max(at);
+                    g.step(Event::Timer(t), now, &p);
+                }
+            }
+            if let Some(other) = g.other() {
+                g.step(Event::Exited { pid: other.pid, exit: Exit::Code(0) }, now, &p);
+                g.step(Event::RetiredGroupGone, now, &p);
+            }
+            prop_assert_eq!(g.restart, Restart::Idle);
             // STOPPING=1, once sent, is the last word about readiness.
             if let Some(i) = upstream.iter().position(|u| *u == Up::Stopping) {
                 prop_assert!(!upstream[i..].contains(&Up::Ready));

@@ -92,81 +92,95 @@ impl Reactor {
         }
         if self.drained {
             if self.sigtimedwait && notify.iter().all(Option::is_none) && watch.is_none() {
-                // The signalfd is the only source: wait in the kernel's own signal wait.
-                let timeout = deadline.map(|at| at.since(Mono::now()));
-                match self.signals.wait_one(timeout) {
-                    Ok(Some(r)) => {
-                        // More may be queued: the next call takes them in one batched read
-                        // (a flood costs one read per batch, not one wait per signal).
-                        self.drained = false;
-                        if r.signo == libc::SIGCHLD {
-                            self.reap_pending = true;
-                        } else {
-                            out.push(Event::Signal(self.named(r)));
-                        }
-                    }
-                    Ok(None) => out.push(Event::Timeout),
-                    Err(_) => {
-                        // Poll from now on; the signalfd holds whatever is queued.
-                        self.sigtimedwait = false;
-                        self.drained = false;
-                        out.push(Event::Timeout);
-                    }
-                }
-                return;
+                return self.wait_for_signal(deadline, out);
             }
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(at) => {
-                    let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-            };
-            let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
-            // At most four fds, and no allocation per wake-up: unused slots are never polled.
-            // Slot numbers 0 and 1 are notify sockets, WATCH the inotify fd.
-            const WATCH: usize = 2;
-            let mut fds = [sfd.clone(), sfd.clone(), sfd.clone(), sfd];
-            let mut slots = [usize::MAX; 4];
-            let mut polled = 1;
-            let others = notify.iter().copied().chain([watch]).enumerate();
-            for (slot, fd) in others {
-                if let Some(fd) = fd {
-                    fds[polled] = PollFd::new(fd, PollFlags::POLLIN);
-                    slots[polled] = slot;
-                    polled += 1;
-                }
-            }
-            let fds = &mut fds[..polled];
-            match nix::poll::poll(fds, timeout) {
-                Ok(0) | Err(Errno::EINTR) => {
-                    out.push(Event::Timeout);
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    // Cannot happen with valid fds; never spin on it.
-                    log::emit(&log::Event::PollFailed { err: e });
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    out.push(Event::Timeout);
-                    return;
-                }
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            for (i, f) in fds.iter().enumerate().skip(1) {
-                if ready(f) {
-                    out.push(match slots[i] {
-                        WATCH => Event::Watch,
-                        slot => Event::Notify(slot),
-                    });
-                }
-            }
-            if !ready(&fds[0]) {
+            if !self.poll(notify, watch, deadline, out) {
                 return;
             }
         }
         self.read_signals(out);
+    }
+
+    /// The signalfd is the only source: wait in the kernel's own signal wait.
+    fn wait_for_signal(&mut self, deadline: Option<Mono>, out: &mut Vec<Event>) {
+        let timeout = deadline.map(|at| at.since(Mono::now()));
+        match self.signals.wait_one(timeout) {
+            Ok(Some(r)) => {
+                // More may be queued: the next call takes them in one batched read (a flood
+                // costs one read per batch, not one wait per signal).
+                self.drained = false;
+                if r.signo == libc::SIGCHLD {
+                    self.reap_pending = true;
+                } else {
+                    out.push(Event::Signal(self.named(r)));
+                }
+            }
+            Ok(None) => out.push(Event::Timeout),
+            Err(_) => {
+                // Poll from now on; the signalfd holds whatever is queued.
+                self.sigtimedwait = false;
+                self.drained = false;
+                out.push(Event::Timeout);
+            }
+        }
+    }
+
+    /// Sleeps in poll(2) over every source until `deadline`; pushes the readable notify sockets
+    /// and inotify fd. Returns whether the signalfd is readable.
+    fn poll(
+        &mut self,
+        notify: [Option<BorrowedFd>; 2],
+        watch: Option<BorrowedFd>,
+        deadline: Option<Mono>,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                let ms = at.since(Mono::now()).as_nanos().div_ceil(1_000_000);
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let sfd = PollFd::new(self.signals.as_fd(), PollFlags::POLLIN);
+        // At most four fds, and no allocation per wake-up: unused slots are never polled. Slot
+        // numbers 0 and 1 are notify sockets, WATCH the inotify fd.
+        const WATCH: usize = 2;
+        let mut fds = [sfd.clone(), sfd.clone(), sfd.clone(), sfd];
+        let mut slots = [usize::MAX; 4];
+        let mut polled = 1;
+        let others = notify.iter().copied().chain([watch]).enumerate();
+        for (slot, fd) in others {
+            if let Some(fd) = fd {
+                fds[polled] = PollFd::new(fd, PollFlags::POLLIN);
+                slots[polled] = slot;
+                polled += 1;
+            }
+        }
+        let fds = &mut fds[..polled];
+        match nix::poll::poll(fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => {
+                out.push(Event::Timeout);
+                return false;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Cannot happen with valid fds; never spin on it.
+                log::emit(&log::Event::PollFailed { err: e });
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                out.push(Event::Timeout);
+                return false;
+            }
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        for (i, f) in fds.iter().enumerate().skip(1) {
+            if ready(f) {
+                out.push(match slots[i] {
+                    WATCH => Event::Watch,
+                    slot => Event::Notify(slot),
+                });
+            }
+        }
+        ready(&fds[0])
     }
 
     /// Without sleeping: what is already queued (a reaping pass if one is due, then the

@@ -35,6 +35,7 @@
 //! signal once per stop sequence, the grace deadline is set once and never moves, SIGKILL comes only
 //! at or after it, and every path ends in `Done` once no process is left.
 
+use crate::engine::{Busy, Machine};
 use crate::os::clock::Mono;
 use crate::os::procs::PidHasher;
 use std::collections::HashSet;
@@ -115,24 +116,14 @@ pub enum Event {
     TreeUnseen,
     /// A timer this machine asked for (see [`State::timer`]) is due.
     Timer(Timer),
-    /// The restart signal, without sockets to hand over: restart in place. `ended`: the main
-    /// child was already reaped (the app ended by itself; it is not restarted then).
-    Restart { ended: bool },
+    /// The restart signal, without sockets to hand over: restart in place of the current
+    /// `generation`. `ended`: the main child was already reaped (the app ended by itself; it is
+    /// not restarted then).
+    Restart { ended: bool, generation: u32 },
     /// In `Respawning`: the next generation was started.
     Started,
     /// In `Respawning`: the next generation could not be started.
     StartFailed,
-}
-
-/// Why a restart signal changed nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Busy {
-    /// The stop sequence is under way.
-    Stopping,
-    /// A restart in place is under way.
-    Restarting,
-    /// The main child has exited: the app ended, and sigward ends with it.
-    Ended,
 }
 
 /// The stop machine's named timers: a fired timer says which deadline it was.
@@ -190,80 +181,8 @@ pub enum Action {
     RestartIgnored(Busy),
 }
 
-/// The most actions one transition returns (a stop signal without pre-stop delay: `Began` and
-/// `StopApp`; a restart: `RestartBegan` and `StopApp`).
-pub const MAX_ACTIONS: usize = 2;
-
-/// What one transition asks the dispatcher to do, in order: none, one or two [`Action`]s, held
-/// inline. The stop path allocates nothing between the signal's arrival and its delivery, and
-/// there is no third slot to overflow: a transition that needed one would not compile.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Actions {
-    None,
-    One([Action; 1]),
-    Two([Action; MAX_ACTIONS]),
-}
-
-impl std::ops::Deref for Actions {
-    type Target = [Action];
-
-    fn deref(&self) -> &[Action] {
-        match self {
-            Actions::None => &[],
-            Actions::One(a) => a,
-            Actions::Two(a) => a,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Actions {
-    type Item = &'a Action;
-    type IntoIter = std::slice::Iter<'a, Action>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl IntoIterator for Actions {
-    type Item = Action;
-    type IntoIter = ActionsIter;
-
-    fn into_iter(self) -> ActionsIter {
-        ActionsIter {
-            actions: self,
-            next: 0,
-        }
-    }
-}
-
-/// The actions of one transition, by value.
-pub struct ActionsIter {
-    actions: Actions,
-    next: usize,
-}
-
-impl Iterator for ActionsIter {
-    type Item = Action;
-
-    fn next(&mut self) -> Option<Action> {
-        let a = self.actions.get(self.next).copied()?;
-        self.next = self.next.saturating_add(1);
-        Some(a)
-    }
-}
-
-impl std::fmt::Debug for Actions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl PartialEq<Vec<Action>> for Actions {
-    fn eq(&self, other: &Vec<Action>) -> bool {
-        self[..] == other[..]
-    }
-}
+/// What one transition asks the dispatcher to do, held inline (see [`crate::engine::Actions`]).
+pub type Actions = crate::engine::Actions<Action>;
 
 impl State {
     /// The one pending timer, if any, and when it is due.
@@ -331,7 +250,7 @@ impl State {
     /// Not inlined: inlined into the dispatcher, the transitions' inline actions and its loop over
     /// them made ~870 bytes more code and more cache lines on the way to the stop signal.
     #[inline(never)]
-    pub fn step(self, event: Event, now: Mono, budget: &Budget) -> (State, Actions) {
+    pub fn transition(self, event: Event, now: Mono, budget: &Budget) -> (State, Actions) {
         use Action::*;
         use Event::*;
         let grace = budget.grace;
@@ -346,10 +265,10 @@ impl State {
             (State::Done, _) => (State::Done, Actions::None),
 
             // Restart in place: the restart signal, and the end of the old generation.
-            (State::Running, Restart { ended: true }) => {
-                (self, Actions::One([RestartIgnored(self::Busy::Ended)]))
+            (State::Running, Restart { ended: true, .. }) => {
+                (self, Actions::One([RestartIgnored(Busy::Ended)]))
             }
-            (State::Running, Restart { ended: false }) => {
+            (State::Running, Restart { ended: false, .. }) => {
                 let sig = budget.stop_signal;
                 let draining = State::Draining {
                     began: now,
@@ -364,10 +283,11 @@ impl State {
                     Actions::Two([RestartBegan { sig, grace }, StopApp { sig, because }]),
                 )
             }
-            (_, Restart { .. }) if self.restarting() => {
-                (self, Actions::One([RestartIgnored(self::Busy::Restarting)]))
+            (_, Restart { generation, .. }) if self.restarting() => {
+                let busy = Busy::Restarting(generation);
+                (self, Actions::One([RestartIgnored(busy)]))
             }
-            (_, Restart { .. }) => (self, Actions::One([RestartIgnored(self::Busy::Stopping)])),
+            (_, Restart { .. }) => (self, Actions::One([RestartIgnored(Busy::Stopping)])),
             (State::Respawning { .. }, StopSignal(_)) => {
                 // Between the old generation's end and the next one's start: nothing to stop,
                 // and nothing starts.
@@ -557,6 +477,20 @@ impl State {
     }
 }
 
+impl Machine for State {
+    type Event = Event;
+    type Action = Action;
+    type Params = Budget;
+
+    /// Inlined: only the transition itself stays out of line (see [`State::transition`]).
+    #[inline]
+    fn step(&mut self, event: Event, now: Mono, budget: &Budget) -> Actions {
+        let (next, actions) = self.transition(event, now, budget);
+        *self = next;
+        actions
+    }
+}
+
 fn killing(began: Mono, now: Mono, then: Then) -> State {
     State::Killing {
         began,
@@ -614,6 +548,7 @@ impl Told {
 mod tests {
     use super::Action::*;
     use super::*;
+    use crate::engine::MAX_ACTIONS;
     use proptest::prelude::*;
 
     const TERM: i32 = libc::SIGTERM;
@@ -629,7 +564,7 @@ mod tests {
 
     #[test]
     fn stop_signal_without_delay_drains_at_once() {
-        let (s, a) = State::Running.step(Event::StopSignal(TERM), Mono(S), &budget(0));
+        let (s, a) = State::Running.transition(Event::StopSignal(TERM), Mono(S), &budget(0));
         assert_eq!(
             s,
             State::Draining {
@@ -654,7 +589,7 @@ mod tests {
     #[test]
     fn pre_stop_delay_holds_then_delivers_the_first_signal() {
         let b = budget(3);
-        let (s, a) = State::Running.step(Event::StopSignal(libc::SIGINT), Mono(S), &b);
+        let (s, a) = State::Running.transition(Event::StopSignal(libc::SIGINT), Mono(S), &b);
         assert!(matches!(
             s,
             State::Delaying {
@@ -664,7 +599,7 @@ mod tests {
         ));
         assert!(matches!(a[..], [Began { hold: Some(_), .. }]));
         assert_eq!(s.timer(), Some((Timer::DelayOver, Mono(4 * S))));
-        let (s, a) = s.step(Event::Timer(Timer::DelayOver), Mono(4 * S), &b);
+        let (s, a) = s.transition(Event::Timer(Timer::DelayOver), Mono(4 * S), &b);
         assert_eq!(
             a,
             vec![StopApp {
@@ -678,8 +613,8 @@ mod tests {
     #[test]
     fn second_stop_signal_cuts_the_delay_and_sends_the_held_one() {
         let b = budget(3);
-        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(S), &b);
-        let (s, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
+        let (s, _) = State::Running.transition(Event::StopSignal(TERM), Mono(S), &b);
+        let (s, a) = s.transition(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
         assert_eq!(
             a,
             vec![StopApp {
@@ -687,13 +622,14 @@ mod tests {
                 because: Because::DelayCut(libc::SIGINT)
             }]
         );
-        let (_, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(3 * S), &b);
+        let (_, a) = s.transition(Event::StopSignal(libc::SIGINT), Mono(3 * S), &b);
         assert_eq!(a, vec![ForwardAgain { sig: libc::SIGINT }]);
     }
 
     #[test]
     fn main_exit_with_leftovers_starts_the_grace_period() {
-        let (s, a) = State::Running.step(Event::MainExited { others: true }, Mono(S), &budget(0));
+        let (s, a) =
+            State::Running.transition(Event::MainExited { others: true }, Mono(S), &budget(0));
         assert_eq!(s.deadline(), Some(Mono(11 * S)));
         assert_eq!(
             a,
@@ -702,18 +638,18 @@ mod tests {
                 wait: Duration::from_secs(10)
             }]
         );
-        let (s, a) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &budget(0));
+        let (s, a) = s.transition(Event::Timer(Timer::Deadline), Mono(11 * S), &budget(0));
         assert_eq!(a, vec![Kill { first: true }]);
         assert_eq!(s.timer(), Some((Timer::Resweep, Mono(12 * S))));
-        let (s, a) = s.step(Event::AllGone, Mono(12 * S), &budget(0));
+        let (s, a) = s.transition(Event::AllGone, Mono(12 * S), &budget(0));
         assert_eq!((s, a.to_vec()), (State::Done, vec![Exit]));
     }
 
     #[test]
     fn main_exit_during_the_delay_tells_leftovers_the_held_signal_within_the_same_deadline() {
         let b = budget(3);
-        let (s, _) = State::Running.step(Event::StopSignal(libc::SIGQUIT), Mono(S), &b);
-        let (s, a) = s.step(Event::MainExited { others: true }, Mono(2 * S), &b);
+        let (s, _) = State::Running.transition(Event::StopSignal(libc::SIGQUIT), Mono(S), &b);
+        let (s, a) = s.transition(Event::MainExited { others: true }, Mono(2 * S), &b);
         assert_eq!(s.deadline(), Some(Mono(11 * S)));
         assert_eq!(
             a,
@@ -731,9 +667,9 @@ mod tests {
             pre_stop_delay: Duration::from_secs(u64::MAX),
             stop_signal: TERM,
         };
-        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(u64::MAX - 5), &b);
+        let (s, _) = State::Running.transition(Event::StopSignal(TERM), Mono(u64::MAX - 5), &b);
         assert_eq!(s.deadline(), Some(Mono::NEVER));
-        let (s, _) = s.step(Event::Timer(Timer::DelayOver), Mono::NEVER, &b);
+        let (s, _) = s.transition(Event::Timer(Timer::DelayOver), Mono::NEVER, &b);
         assert!(matches!(s, State::Draining { .. }));
     }
 
@@ -741,22 +677,34 @@ mod tests {
     fn stale_timers_do_nothing() {
         let b = budget(0);
         for t in [Timer::DelayOver, Timer::Deadline, Timer::Resweep] {
-            assert_eq!(State::Running.step(Event::Timer(t), Mono(S), &b).1, vec![]);
+            assert_eq!(
+                State::Running.transition(Event::Timer(t), Mono(S), &b).1,
+                vec![]
+            );
         }
-        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(S), &b);
+        let (s, _) = State::Running.transition(Event::StopSignal(TERM), Mono(S), &b);
         // A deadline timer that fires early (a clock read before the deadline) kills nobody.
         assert_eq!(
-            s.step(Event::Timer(Timer::Deadline), Mono(2 * S), &b).1,
+            s.transition(Event::Timer(Timer::Deadline), Mono(2 * S), &b)
+                .1,
             vec![]
         );
         assert_eq!(
-            s.step(Event::Timer(Timer::DelayOver), Mono(2 * S), &b).1,
+            s.transition(Event::Timer(Timer::DelayOver), Mono(2 * S), &b)
+                .1,
             vec![]
         );
     }
 
     fn restarting_at(b: &Budget, at: Mono) -> State {
-        let (s, a) = State::Running.step(Event::Restart { ended: false }, at, b);
+        let (s, a) = State::Running.transition(
+            Event::Restart {
+                ended: false,
+                generation: 1,
+            },
+            at,
+            b,
+        );
         assert_eq!(
             a,
             vec![
@@ -790,7 +738,7 @@ mod tests {
         );
         assert!(s.restarting() && s.stopping() && !s.exiting());
         // The old main process exits, a worker is left: it is told, inside the same deadline.
-        let (s, a) = s.step(Event::MainExited { others: true }, Mono(2 * S), &b);
+        let (s, a) = s.transition(Event::MainExited { others: true }, Mono(2 * S), &b);
         assert_eq!(
             a,
             vec![StopLeftovers {
@@ -798,7 +746,7 @@ mod tests {
                 wait: Duration::from_secs(9)
             }]
         );
-        let (s, a) = s.step(Event::AllGone, Mono(3 * S), &b);
+        let (s, a) = s.transition(Event::AllGone, Mono(3 * S), &b);
         assert_eq!(
             (s, a.to_vec()),
             (State::Respawning { began: Mono(S) }, vec![])
@@ -808,7 +756,7 @@ mod tests {
             None,
             "nothing to wait for: the dispatcher starts it"
         );
-        let (s, a) = s.step(Event::Started, Mono(3 * S), &b);
+        let (s, a) = s.transition(Event::Started, Mono(3 * S), &b);
         assert_eq!((s, a.to_vec()), (State::Running, vec![]));
     }
 
@@ -817,15 +765,16 @@ mod tests {
         let b = budget(0);
         let s = restarting_at(&b, Mono(S));
         assert_eq!(
-            s.step(Event::Timer(Timer::Deadline), Mono(10 * S), &b).1,
+            s.transition(Event::Timer(Timer::Deadline), Mono(10 * S), &b)
+                .1,
             vec![]
         );
-        let (s, a) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        let (s, a) = s.transition(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
         assert_eq!(a, vec![Kill { first: true }]);
         assert!(s.restarting());
-        let (s, a) = s.step(Event::Timer(Timer::Resweep), Mono(12 * S), &b);
+        let (s, a) = s.transition(Event::Timer(Timer::Resweep), Mono(12 * S), &b);
         assert_eq!(a, vec![Kill { first: false }]);
-        let (s, _) = s.step(Event::AllGone, Mono(12 * S), &b);
+        let (s, _) = s.transition(Event::AllGone, Mono(12 * S), &b);
         assert_eq!(s, State::Respawning { began: Mono(S) });
     }
 
@@ -833,7 +782,7 @@ mod tests {
     fn a_stop_signal_during_a_restart_becomes_the_real_stop_within_the_same_deadline() {
         let b = budget(3);
         let s = restarting_at(&b, Mono(S));
-        let (s, a) = s.step(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
+        let (s, a) = s.transition(Event::StopSignal(libc::SIGINT), Mono(2 * S), &b);
         assert_eq!(
             a,
             vec![AlreadyStopping { sig: libc::SIGINT }],
@@ -841,13 +790,13 @@ mod tests {
         );
         assert_eq!(s.deadline(), Some(Mono(11 * S)), "the deadline never moves");
         assert!(s.exiting());
-        let (s, a) = s.step(Event::StopSignal(TERM), Mono(3 * S), &b);
+        let (s, a) = s.transition(Event::StopSignal(TERM), Mono(3 * S), &b);
         assert_eq!(
             a,
             vec![ForwardAgain { sig: TERM }],
             "a later one is forwarded"
         );
-        let (s, a) = s.step(Event::AllGone, Mono(4 * S), &b);
+        let (s, a) = s.transition(Event::AllGone, Mono(4 * S), &b);
         assert_eq!(
             (s, a.to_vec()),
             (State::Done, vec![Exit]),
@@ -856,48 +805,64 @@ mod tests {
 
         // While killing: the resweep stays, and the ending is exit.
         let s = restarting_at(&b, Mono(S));
-        let (s, _) = s.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
-        let (k, a) = s.step(Event::StopSignal(TERM), Mono(11 * S + 1), &b);
+        let (s, _) = s.transition(Event::Timer(Timer::Deadline), Mono(11 * S), &b);
+        let (k, a) = s.transition(Event::StopSignal(TERM), Mono(11 * S + 1), &b);
         assert_eq!(a, vec![Ignored { sig: TERM }]);
         assert_eq!(k.timer(), s.timer());
-        assert_eq!(k.step(Event::AllGone, Mono(12 * S), &b).0, State::Done);
+        assert_eq!(
+            k.transition(Event::AllGone, Mono(12 * S), &b).0,
+            State::Done
+        );
 
         // Between the old generation's end and the next one's start: nothing starts.
         let s = State::Respawning { began: Mono(S) };
-        let (s, a) = s.step(Event::StopSignal(TERM), Mono(12 * S), &b);
+        let (s, a) = s.transition(Event::StopSignal(TERM), Mono(12 * S), &b);
         assert_eq!((s, a.to_vec()), (State::Done, vec![Exit]));
     }
 
     #[test]
     fn a_restart_signal_changes_nothing_while_stopping_restarting_or_after_the_app_ended() {
         let b = budget(3);
-        let restart = Event::Restart { ended: false };
+        let restart = Event::Restart {
+            ended: false,
+            generation: 1,
+        };
         let ignored = |s: State, busy| {
             assert_eq!(
-                s.step(restart, Mono(2 * S), &b),
+                s.transition(restart, Mono(2 * S), &b),
                 (s, Actions::One([RestartIgnored(busy)]))
             );
         };
         let r = restarting_at(&b, Mono(S));
-        ignored(r, Busy::Restarting);
+        ignored(r, Busy::Restarting(1));
         ignored(
-            r.step(Event::Timer(Timer::Deadline), Mono(11 * S), &b).0,
-            Busy::Restarting,
+            r.transition(Event::Timer(Timer::Deadline), Mono(11 * S), &b)
+                .0,
+            Busy::Restarting(1),
         );
-        ignored(State::Respawning { began: Mono(S) }, Busy::Restarting);
-        let stopping = State::Running.step(Event::StopSignal(TERM), Mono(S), &b).0;
+        ignored(State::Respawning { began: Mono(S) }, Busy::Restarting(1));
+        let stopping = State::Running
+            .transition(Event::StopSignal(TERM), Mono(S), &b)
+            .0;
         ignored(stopping, Busy::Stopping);
         let leftovers = State::Running
-            .step(Event::MainExited { others: true }, Mono(S), &b)
+            .transition(Event::MainExited { others: true }, Mono(S), &b)
             .0;
         ignored(leftovers, Busy::Stopping);
         assert_eq!(
-            State::Running.step(Event::Restart { ended: true }, Mono(S), &b),
+            State::Running.transition(
+                Event::Restart {
+                    ended: true,
+                    generation: 1
+                },
+                Mono(S),
+                &b
+            ),
             (State::Running, Actions::One([RestartIgnored(Busy::Ended)])),
             "the app ended by itself: sigward ends with it"
         );
         assert_eq!(
-            State::Done.step(restart, Mono(S), &b),
+            State::Done.transition(restart, Mono(S), &b),
             (State::Done, Actions::None)
         );
     }
@@ -907,13 +872,13 @@ mod tests {
         let s = State::Respawning { began: Mono(S) };
         let b = budget(0);
         assert_eq!(
-            s.step(Event::StartFailed, Mono(2 * S), &b),
+            s.transition(Event::StartFailed, Mono(2 * S), &b),
             (State::Done, Actions::One([Exit]))
         );
         // Stale answers elsewhere do nothing.
         for e in [Event::Started, Event::StartFailed] {
             assert_eq!(
-                State::Running.step(e, Mono(S), &b),
+                State::Running.transition(e, Mono(S), &b),
                 (State::Running, Actions::None)
             );
         }
@@ -955,7 +920,10 @@ mod tests {
             events.extend([Event::Started, Event::StartFailed]);
             for b in [false, true] {
                 events.push(Event::MainExited { others: b });
-                events.push(Event::Restart { ended: b });
+                events.push(Event::Restart {
+                    ended: b,
+                    generation: 1,
+                });
             }
             for t in [Timer::DelayOver, Timer::Deadline, Timer::Resweep] {
                 events.push(Event::Timer(t));
@@ -963,7 +931,7 @@ mod tests {
             for s in states {
                 for &e in &events {
                     for now in [Mono(2 * S), Mono(11 * S), Mono(12 * S), Mono::NEVER] {
-                        let (_, a) = s.step(e, now, &b);
+                        let (_, a) = s.transition(e, now, &b);
                         assert!(a.len() <= MAX_ACTIONS, "{s:?} on {e:?}: {a:?}");
                         most = most.max(a.len());
                     }
@@ -996,13 +964,13 @@ mod tests {
     #[test]
     fn an_unseen_tree_ends_the_stop_sequence_at_the_deadline_not_before() {
         let b = budget(0);
-        let (s, _) = State::Running.step(Event::StopSignal(TERM), Mono(0), &b);
-        let (s, a) = s.step(Event::TreeUnseen, Mono(S), &b);
+        let (s, _) = State::Running.transition(Event::StopSignal(TERM), Mono(0), &b);
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(S), &b);
         assert!(matches!(s, State::Draining { .. }), "{s:?}");
         assert_eq!(a.len(), 0, "{a:?}");
-        let (s, _) = s.step(Event::Timer(Timer::Deadline), Mono(30 * S), &b);
+        let (s, _) = s.transition(Event::Timer(Timer::Deadline), Mono(30 * S), &b);
         assert!(matches!(s, State::Killing { .. }), "{s:?}");
-        let (s, a) = s.step(Event::TreeUnseen, Mono(30 * S), &b);
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(30 * S), &b);
         assert_eq!((s, format!("{a:?}")), (State::Done, "[Exit]".to_string()));
     }
 
@@ -1015,7 +983,10 @@ mod tests {
             Just(Event::TreeUnseen),
             prop::sample::select(vec![Timer::DelayOver, Timer::Deadline, Timer::Resweep])
                 .prop_map(Event::Timer),
-            any::<bool>().prop_map(|ended| Event::Restart { ended }),
+            any::<bool>().prop_map(|ended| Event::Restart {
+                ended,
+                generation: 1
+            }),
             Just(Event::Started),
             Just(Event::StartFailed),
         ]
@@ -1059,12 +1030,12 @@ mod tests {
                     // Each generation's main child exits once.
                     Event::MainExited { .. } if main_exited => Event::Timer(Timer::Resweep),
                     Event::MainExited { others } => { main_exited = true; Event::MainExited { others } }
-                    Event::Restart { .. } => Event::Restart { ended: main_exited },
+                    Event::Restart { .. } => Event::Restart { ended: main_exited, generation: 1 },
                     // A timer event is the due timer (or a stale one, which must do nothing).
                     e => e,
                 };
                 let before = state;
-                let (next, actions) = state.step(event, now, &b);
+                let (next, actions) = state.transition(event, now, &b);
                 let received_now = matches!(event, Event::StopSignal(_));
                 // The deadline, once set, never moves within a stop sequence.
                 if let (Some(d), Some(n)) = (deadline, next.deadline()) {
@@ -1130,18 +1101,18 @@ mod tests {
             for _ in 0..4 {
                 if let Some((t, at)) = state.timer() {
                     now = now.max(at);
-                    state = state.step(Event::Timer(t), now, &b).0;
+                    state = state.transition(Event::Timer(t), now, &b).0;
                 }
             }
             prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Respawning { .. } | State::Done), "{:?}", state);
-            let gone = state.step(Event::AllGone, now, &b).0;
+            let gone = state.transition(Event::AllGone, now, &b).0;
             match gone {
                 State::Done => {}
                 State::Respawning { .. } => {
                     prop_assert!(!stop_received);
-                    prop_assert_eq!(gone.step(Event::Started, now, &b).0, State::Running);
-                    prop_assert_eq!(gone.step(Event::StartFailed, now, &b).0, State::Done);
-                    prop_assert_eq!(gone.step(Event::StopSignal(TERM), now, &b).0, State::Done);
+                    prop_assert_eq!(gone.transition(Event::Started, now, &b).0, State::Running);
+                    prop_assert_eq!(gone.transition(Event::StartFailed, now, &b).0, State::Done);
+                    prop_assert_eq!(gone.transition(Event::StopSignal(TERM), now, &b).0, State::Done);
                 }
                 other => prop_assert!(false, "{:?} after AllGone", other),
             }

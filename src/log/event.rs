@@ -372,19 +372,8 @@ pub enum TermLog {
     Failed(Errno),
 }
 
-/// Why a restart signal was ignored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Busy {
-    Stopping,
-    /// Generation n is still starting.
-    Starting(u32),
-    /// Generation n is still draining.
-    Draining(u32),
-    /// Generation n is being restarted in place.
-    Restarting(u32),
-    /// The app has exited: sigward ends with it.
-    Ended,
-}
+/// Why a restart signal was ignored: the engine's one `Busy`, displayed here.
+pub use crate::engine::Busy;
 
 /// What a restart was asked by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

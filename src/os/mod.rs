@@ -6,3 +6,4 @@ pub mod procs;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod terminal;

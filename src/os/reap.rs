@@ -5,7 +5,7 @@
 //!
 //! Outside a PID namespace of its own, sigward also asks to hear of children that *stopped*
 //! (WUNTRACED): on a terminal, Ctrl-Z stops the app's process group without a word to sigward,
-//! and the shell above sigward must still see its job stop (see `supervisor`'s job control).
+//! and the shell above sigward must still see its job stop (see `engine::jobs`).
 
 use nix::errno::Errno;
 

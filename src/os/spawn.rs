@@ -147,9 +147,8 @@ pub fn spawn(
     sh_argv.extend([SHELL.as_ptr(), std::ptr::null()]);
     sh_argv.extend(argv.get(1..).unwrap_or(&[std::ptr::null()]));
 
-    // For a generation: its environment, and high close-on-exec copies of the sockets that the
-    // child moves to 3, 4, ... (copies first, so no dup2 can overwrite a socket still to move).
-    // LISTEN_PID must be the child's own pid: the child writes its digits into this buffer.
+    // For a generation: its environment and its sockets (see `prepare_handover`). LISTEN_PID
+    // must be the child's own pid: the child writes its digits into this buffer.
     let mut listen_pid = *b"LISTEN_PID=\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
     let listen_pid_digits = listen_pid[11..].as_mut_ptr();
     let held = handover.and_then(|h| h.sockets.as_ref());
@@ -158,38 +157,10 @@ pub fn spawn(
         .ok()
         .and_then(|n| n.checked_add(3))
         .ok_or(SpawnError::Start("dup", Errno::EMFILE))?;
-    let mut env = Vec::new();
-    let mut high = Vec::with_capacity(sockets);
-    let mut moves: Vec<(RawFd, RawFd)> = Vec::with_capacity(sockets);
-    if let Some(h) = handover {
-        let set = match held {
-            Some(_) => &HANDOVER_VARS[..],
-            None => &HANDOVER_VARS[4..],
-        };
-        for (fd, to) in held.map_or(&[][..], |s| s.fds).iter().zip(3..) {
-            let copy = at_or_above(fd, floor).map_err(|e| SpawnError::Start("dup", e))?;
-            moves.push((copy.as_raw_fd(), to));
-            high.push(copy);
-        }
-        for (key, value) in std::env::vars_os() {
-            if !set.iter().any(|v| key == *v) {
-                let mut kv = key.into_vec();
-                kv.push(b'=');
-                kv.extend(value.as_bytes());
-                env.extend(CString::new(kv).ok());
-            }
-        }
-        if let Some(s) = held {
-            for kv in [
-                format!("LISTEN_FDS={}", s.fds.len()),
-                format!("LISTEN_FDNAMES={}", s.fdnames),
-                format!("NOTIFY_SOCKET={}", s.notify),
-            ] {
-                env.extend(CString::new(kv).ok());
-            }
-        }
-        env.extend(CString::new(format!("SIGWARD_GENERATION={}", h.generation)).ok());
-    }
+    let (env, high, moves) = match handover {
+        Some(h) => prepare_handover(h, floor)?,
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
     let mut built_envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     if held.is_some() {
         built_envp.push(listen_pid.as_ptr().cast());
@@ -271,48 +242,97 @@ pub fn spawn(
         Ok(ForkResult::Parent { child }) => {
             drop(report_w);
             drop(high);
-            let mut buf = [0u8; 8];
-            let mut got = 0;
-            let give_up = std::time::Instant::now().checked_add(EXEC_REPORT_WAIT);
-            while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
-                // A child stuck before exec (SIGSTOPped, a hung working directory) must not stall
-                // PID 1: past the bound it counts as started, and a later exec failure shows as
-                // its exit status (127/126) instead.
-                let left = give_up.map_or(std::time::Duration::ZERO, |g| {
-                    g.saturating_duration_since(std::time::Instant::now())
-                });
-                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-                let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
-                match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(0) => return Ok(child),
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(_) => break,
-                }
-                match nix::unistd::read(&report_r, rest) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(Errno::EINTR) => continue,
-                    Err(_) => break,
-                }
-            }
-            if got == 0 {
-                return Ok(child); // EOF: exec succeeded and closed the pipe.
-            }
-            // Reap the failed child so it leaves no zombie; its status adds nothing.
-            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-            let [a, b, c, d, e, f, g, h] = buf;
-            let (step, errno) = (
-                u32::from_ne_bytes([a, b, c, d]),
-                Errno::from_raw(i32::from_ne_bytes([e, f, g, h])),
-            );
-            // A short report cannot happen (a pipe write of 8 bytes is atomic); never trust one.
-            let errno = if got == buf.len() { errno } else { Errno::EIO };
-            Err(match step {
-                STEP_SOCKETS => SpawnError::Start("dup2", errno),
-                _ => SpawnError::Exec(errno),
-            })
+            exec_reported(child, report_r)
         }
     }
+}
+
+/// For a generation: its environment (sigward's own less the handover variables, which are set
+/// for it), and high close-on-exec copies of the sockets with where the child moves each (3, 4,
+/// ...). Copies first, above `floor`, so no dup2 can overwrite a socket still to move.
+#[allow(clippy::type_complexity)]
+fn prepare_handover(
+    h: &Handover,
+    floor: i32,
+) -> Result<(Vec<CString>, Vec<OwnedFd>, Vec<(RawFd, RawFd)>), SpawnError> {
+    let held = h.sockets.as_ref();
+    let sockets = held.map_or(0, |s| s.fds.len());
+    let mut env = Vec::new();
+    let mut high = Vec::with_capacity(sockets);
+    let mut moves: Vec<(RawFd, RawFd)> = Vec::with_capacity(sockets);
+    let set = match held {
+        Some(_) => &HANDOVER_VARS[..],
+        None => &HANDOVER_VARS[4..],
+    };
+    for (fd, to) in held.map_or(&[][..], |s| s.fds).iter().zip(3..) {
+        let copy = at_or_above(fd, floor).map_err(|e| SpawnError::Start("dup", e))?;
+        moves.push((copy.as_raw_fd(), to));
+        high.push(copy);
+    }
+    for (key, value) in std::env::vars_os() {
+        if !set.iter().any(|v| key == *v) {
+            let mut kv = key.into_vec();
+            kv.push(b'=');
+            kv.extend(value.as_bytes());
+            env.extend(CString::new(kv).ok());
+        }
+    }
+    if let Some(s) = held {
+        for kv in [
+            format!("LISTEN_FDS={}", s.fds.len()),
+            format!("LISTEN_FDNAMES={}", s.fdnames),
+            format!("NOTIFY_SOCKET={}", s.notify),
+        ] {
+            env.extend(CString::new(kv).ok());
+        }
+    }
+    env.extend(CString::new(format!("SIGWARD_GENERATION={}", h.generation)).ok());
+    Ok((env, high, moves))
+}
+
+/// Waits for the child's report on `report_r`: EOF means it exec'd; 8 bytes say which step
+/// failed and why (the child is reaped then).
+fn exec_reported(child: Pid, report_r: OwnedFd) -> Result<Pid, SpawnError> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    let give_up = std::time::Instant::now().checked_add(EXEC_REPORT_WAIT);
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        // A child stuck before exec (SIGSTOPped, a hung working directory) must not stall
+        // PID 1: past the bound it counts as started, and a later exec failure shows as
+        // its exit status (127/126) instead.
+        let left = give_up.map_or(std::time::Duration::ZERO, |g| {
+            g.saturating_duration_since(std::time::Instant::now())
+        });
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(report_r.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return Ok(child),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+        match nix::unistd::read(&report_r, rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    if got == 0 {
+        return Ok(child); // EOF: exec succeeded and closed the pipe.
+    }
+    // Reap the failed child so it leaves no zombie; its status adds nothing.
+    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+    let [a, b, c, d, e, f, g, h] = buf;
+    let (step, errno) = (
+        u32::from_ne_bytes([a, b, c, d]),
+        Errno::from_raw(i32::from_ne_bytes([e, f, g, h])),
+    );
+    // A short report cannot happen (a pipe write of 8 bytes is atomic); never trust one.
+    let errno = if got == buf.len() { errno } else { Errno::EIO };
+    Err(match step {
+        STEP_SOCKETS => SpawnError::Start("dup2", errno),
+        _ => SpawnError::Exec(errno),
+    })
 }
 
 /// The paths execvp(3) tries for `name`, in order: `name` itself when it holds a `/`, else
