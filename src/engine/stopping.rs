@@ -145,7 +145,9 @@ impl Dispatcher<'_> {
                     self.book.unseen = Some(err);
                     Vec::new()
                 });
-                if first {
+                // A deadline that found nothing left (the app died of the stop signal, not yet
+                // reaped) killed nobody: the termination message names no stragglers then.
+                if first && !killed.is_empty() {
                     let names = log::Stragglers(&killed).to_string();
                     self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
                 }
