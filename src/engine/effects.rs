@@ -237,7 +237,9 @@ impl Dispatcher<'_> {
                 // Its main process is not reaped: -pid is ours.
                 let _ = signals::send(-pid, libc::SIGCONT);
                 let mut me = Sender::pid(self.me);
-                me.name();
+                if log::enabled(log::Level::Debug) {
+                    me.name(); // for the debug line below only
+                }
                 log::emit(&Event::Continued {
                     from: me,
                     foreground: None,
