@@ -72,3 +72,54 @@ fn with_proc_unreadable_the_app_group_is_killed_at_the_deadline_and_sigward_exit
         "{stderr}"
     );
 }
+
+/// A restart in place (the restart signal, no sockets to hand over) under RLIMIT_NOFILE `fds`,
+/// sigward not PID 1 (PID 1 is a shell that sends it SIGHUP and waits for it), the app leaving
+/// a daemon of its own session that ignores SIGTERM: sigward's stderr, once generation 2 started
+/// or sigward exited (`ended`), or after `T` (stuck).
+fn restart_with_fds(fds: u32) -> (String, bool) {
+    let dir = Scratch::new();
+    let err = dir.path("stderr");
+    let app = "setsid sh -c \"trap '' TERM; exec sleep 60\" & exec sleep 60";
+    let script = "ulimit -n \"$2\" && { \"$0\" -t 0.5s --restart-signal HUP -- sh -c \"$1\" & s=$!; sleep 0.5; kill -HUP $s; wait $s; }";
+    let mut ns = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sh",
+            "-c",
+            script,
+        ])
+        .args([sigward_bin(), app, &fds.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("unshare");
+    let ended = eventually(
+        T,
+        || {
+            let exited = ns.try_wait().ok().flatten().is_some();
+            exited
+                || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("generation 2 started"))
+        },
+        |&ended| ended,
+    );
+    // --kill-child: the namespace's PID 1 dies with unshare, and every process in it.
+    let _ = ns.kill();
+    let _ = ns.wait();
+    (std::fs::read_to_string(&err).unwrap_or_default(), ended)
+}
+
+#[test]
+fn with_proc_unreadable_a_restart_in_place_ends_at_the_deadline_instead_of_resweeping() {
+    let deadline = "the grace period is over, but the processes left cannot be listed";
+    let (stderr, ended) = (4..16)
+        .map(restart_with_fds)
+        .find(|(stderr, _)| stderr.contains(deadline))
+        .expect("some fd limit leaves /proc unreadable at the restart's deadline");
+    assert!(ended, "sigward resweeps an unseen tree for ever:\n{stderr}");
+    assert!(!stderr.contains("exiting: any process"), "{stderr}");
+}

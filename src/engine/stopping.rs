@@ -304,7 +304,13 @@ impl Dispatcher<'_> {
         let (Some(err), Some((sig, exiting))) = (self.book.unseen, unseen) else {
             return false;
         };
-        log::emit(&Event::TreeUnseen { err, sig, exiting });
+        let restart = self.stop.restarting();
+        log::emit(&Event::TreeUnseen {
+            err,
+            sig,
+            exiting,
+            restart,
+        });
         true
     }
 
