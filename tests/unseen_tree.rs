@@ -74,14 +74,28 @@ fn with_proc_unreadable_the_app_group_is_killed_at_the_deadline_and_sigward_exit
 }
 
 /// A restart in place (the restart signal, no sockets to hand over) under RLIMIT_NOFILE `fds`,
-/// sigward not PID 1 (PID 1 is a shell that sends it SIGHUP and waits for it), the app leaving
-/// a daemon of its own session that ignores SIGTERM: sigward's stderr, once generation 2 started
-/// or sigward exited (`ended`), or after `T` (stuck).
+/// the app leaving a daemon of its own session that ignores SIGTERM: sigward's stderr, and
+/// whether generation 2 started or sigward exited within `T` (else it is stuck).
 fn restart_with_fds(fds: u32) -> (String, bool) {
+    let app = "setsid sh -c \"trap '' TERM; exec sleep 60\" & exec sleep 60";
+    let (stderr, ended, _) = signalled_with_fds(fds, "--restart-signal HUP", "HUP", app);
+    (stderr, ended)
+}
+
+/// sigward (not PID 1: PID 1 is a shell that sends it `sig` 0.5 s after its start and exits
+/// with its status) with `options`, under RLIMIT_NOFILE `fds`, running `sh -c APP`: its stderr,
+/// whether it ended (exited, or started generation 2) within `T`, and its exit status.
+fn signalled_with_fds(
+    fds: u32,
+    options: &str,
+    sig: &str,
+    app: &str,
+) -> (String, bool, Option<i32>) {
     let dir = Scratch::new();
     let err = dir.path("stderr");
-    let app = "setsid sh -c \"trap '' TERM; exec sleep 60\" & exec sleep 60";
-    let script = "ulimit -n \"$2\" && { \"$0\" -t 0.5s --restart-signal HUP -- sh -c \"$1\" & s=$!; sleep 0.5; kill -HUP $s; wait $s; }";
+    let script = format!(
+        "ulimit -n \"$2\" && {{ \"$0\" -t 0.5s {options} -- sh -c \"$1\" & s=$!; sleep 0.5; kill -{sig} $s; wait $s; }}"
+    );
     let mut ns = Command::new("unshare")
         .args([
             "--pid",
@@ -90,27 +104,51 @@ fn restart_with_fds(fds: u32) -> (String, bool) {
             "--mount-proc",
             "sh",
             "-c",
-            script,
         ])
-        .args([sigward_bin(), app, &fds.to_string()])
+        .args([script.as_str(), sigward_bin(), app, &fds.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).expect("stderr file"))
         .spawn()
         .expect("unshare");
+    let mut code = None;
     let ended = eventually(
         T,
         || {
-            let exited = ns.try_wait().ok().flatten().is_some();
-            exited
-                || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("generation 2 started"))
+            if let Some(status) = ns.try_wait().ok().flatten() {
+                code = status.code();
+                return true;
+            }
+            std::fs::read_to_string(&err).is_ok_and(|e| e.contains("generation 2 started"))
         },
         |&ended| ended,
     );
     // --kill-child: the namespace's PID 1 dies with unshare, and every process in it.
     let _ = ns.kill();
     let _ = ns.wait();
-    (std::fs::read_to_string(&err).unwrap_or_default(), ended)
+    (
+        std::fs::read_to_string(&err).unwrap_or_default(),
+        ended,
+        code,
+    )
+}
+
+/// The deadline's SIGKILL went to the app's group, the main process among them, but /proc
+/// cannot be read: sigward still waits for its own child (no /proc needed) and exits with its
+/// status, 137, not 125 ("no exit status") the instant the SIGKILL went out.
+#[test]
+fn with_proc_unreadable_sigward_exits_with_the_status_of_the_main_process_it_killed() {
+    let deadline = "the grace period is over, but the processes left cannot be listed";
+    let (stderr, ended, code) = (4..16)
+        .map(|fds| signalled_with_fds(fds, "", "TERM", "trap '' TERM; sleep 60"))
+        .find(|(stderr, ..)| stderr.contains(deadline))
+        .expect("some fd limit leaves /proc unreadable at the deadline");
+    assert!(ended, "sigward never exited:\n{stderr}");
+    assert_eq!(code, Some(137), "{stderr}");
+    assert!(
+        stderr.contains("exited with signal SIGKILL (status 137)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -116,8 +116,13 @@ impl Dispatcher<'_> {
         } else {
             self.report_all(logs);
         }
-        if self.book.unseen.is_some() && matches!(self.stop, stop::State::Killing { .. }) {
+        if self.book.unseen.is_some()
+            && matches!(self.stop, stop::State::Killing { .. })
+            && self.main_exit.is_some()
+        {
             // The deadline's SIGKILL went out to what could be reached; nothing more can be seen.
+            // The main child, sigward's own, is waited for without /proc: its status is the one
+            // sigward exits with (until it is reaped the resweep goes on; its exit resweeps).
             self.book.unseen = None;
             self.on_stop(stop::Event::TreeUnseen, now);
         }
