@@ -161,3 +161,64 @@ fn with_proc_unreadable_a_restart_in_place_ends_at_the_deadline_instead_of_reswe
     assert!(ended, "sigward resweeps an unseen tree for ever:\n{stderr}");
     assert!(!stderr.contains("exiting: any process"), "{stderr}");
 }
+
+/// PID 1 (a shell, sigward is not PID 1) starts sigward under RLIMIT_NOFILE `$3`; once sigward's
+/// main process (pid m, the leader of its group m) was reaped, it starts a stranger outside
+/// sigward's tree as pid m, leader of a new group m (ns_last_pid), and says after sigward exited
+/// whether the stranger survived.
+const STRANGER: &str = r#"
+sh -c 'ulimit -n "$2" && exec "$0" -t 1.5s -- sh -c "$1"' "$1" "$2" "$3" &
+s=$!
+m=
+while [ -z "$m" ]; do kill -0 $s 2>/dev/null || exit 9; sleep 0.05; read m rest < /proc/$s/task/$s/children; done
+while kill -0 "$m" 2>/dev/null; do sleep 0.05; done
+echo $((m - 1)) > /proc/sys/kernel/ns_last_pid
+setsid sleep 60 &
+x=$!
+wait $s
+sleep 0.2
+if [ "$x" != "$m" ]; then echo "no stranger as pid $m ($x)" >&2
+elif kill -0 "$x" 2>/dev/null; then echo "stranger alive" >&2
+else echo "stranger killed" >&2; fi
+"#;
+
+/// The main process exited and was reaped, leaving a daemon of its own session: when /proc
+/// cannot be read, sigward signals the app's group by its id. Not as PID 1, that id may be
+/// reused by then (here: forced by ns_last_pid) by a stranger's group, which kill(-pgid) would
+/// reach: sigward first checks that no process has the reaped leader's pid (reach's own rule).
+#[test]
+fn with_proc_unreadable_a_reused_group_id_is_not_signalled() {
+    let deadline = "the grace period is over, but the processes left cannot be listed";
+    let app = "setsid sh -c \"trap '' TERM; exec sleep 60\" & sleep 0.3; exit 0";
+    let run = |fds: u32| {
+        let dir = Scratch::new();
+        let err = dir.path("stderr");
+        let mut ns = Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "sh",
+                "-c",
+            ])
+            .args([STRANGER, "stranger", sigward_bin(), app, &fds.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("unshare");
+        let exited = eventually(T, || ns.try_wait().ok().flatten().is_some(), |&e| e);
+        let _ = ns.kill();
+        let _ = ns.wait();
+        (std::fs::read_to_string(&err).unwrap_or_default(), exited)
+    };
+    let Some((stderr, exited)) = (4..16).map(run).find(|(e, _)| e.contains(deadline)) else {
+        return println!("skipped: no fd limit left /proc unreadable at the deadline");
+    };
+    assert!(exited, "{stderr}");
+    if stderr.contains("no stranger as pid") {
+        return println!("skipped: the pid was not reused as asked:\n{stderr}");
+    }
+    assert!(stderr.contains("stranger alive"), "{stderr}");
+}
