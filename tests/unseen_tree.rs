@@ -73,6 +73,26 @@ fn with_proc_unreadable_the_app_group_is_killed_at_the_deadline_and_sigward_exit
     );
 }
 
+/// `sh -c ARGS...` as PID 1 of a new PID namespace, its stderr to `err`; killing the returned
+/// unshare (--kill-child) ends the namespace and every process in it.
+fn shell_as_pid1(args: &[&str], err: &str) -> std::process::Child {
+    Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sh",
+            "-c",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(err).expect("stderr file"))
+        .spawn()
+        .expect("unshare")
+}
+
 /// A restart in place (the restart signal, no sockets to hand over) under RLIMIT_NOFILE `fds`,
 /// the app leaving a daemon of its own session that ignores SIGTERM: sigward's stderr, and
 /// whether generation 2 started or sigward exited within `T` (else it is stuck).
@@ -96,21 +116,7 @@ fn signalled_with_fds(
     let script = format!(
         "ulimit -n \"$2\" && {{ \"$0\" -t 0.5s {options} -- sh -c \"$1\" & s=$!; sleep 0.5; kill -{sig} $s; wait $s; }}"
     );
-    let mut ns = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--mount-proc",
-            "sh",
-            "-c",
-        ])
-        .args([script.as_str(), sigward_bin(), app, &fds.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("unshare");
+    let mut ns = shell_as_pid1(&[&script, sigward_bin(), app, &fds.to_string()], &err);
     let mut code = None;
     let ended = eventually(
         T,
@@ -193,21 +199,8 @@ fn with_proc_unreadable_a_reused_group_id_is_not_signalled() {
     let run = |fds: u32| {
         let dir = Scratch::new();
         let err = dir.path("stderr");
-        let mut ns = Command::new("unshare")
-            .args([
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--mount-proc",
-                "sh",
-                "-c",
-            ])
-            .args([STRANGER, "stranger", sigward_bin(), app, &fds.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("unshare");
+        let args = [STRANGER, "stranger", sigward_bin(), app, &fds.to_string()];
+        let mut ns = shell_as_pid1(&args, &err);
         let exited = eventually(T, || ns.try_wait().ok().flatten().is_some(), |&e| e);
         let _ = ns.kill();
         let _ = ns.wait();
