@@ -547,3 +547,37 @@ fn termination_message_when_the_stop_signal_comes_after_the_app_exited_keeps_tim
     );
     assert!(items.windows(2).all(|w| w[0].1 <= w[1].1), "{text}");
 }
+
+/// `-t 0.001ms`: the deadline comes while the app, dying of the stop signal, is not reaped yet,
+/// so SIGKILL finds nothing. The termination message then names no stragglers ("it killed 0
+/// stragglers: " was written in most runs) and its timeline has no "stragglers killed".
+#[test]
+fn termination_message_names_no_stragglers_when_the_deadline_found_nothing_left() {
+    for _ in 0..3 {
+        let out = Scratch::new();
+        let message = out.path("termination-log");
+        std::fs::write(&message, "").unwrap();
+        let args = [
+            "-t",
+            "0.001ms",
+            "--termination-log",
+            &message,
+            "--",
+            "sleep",
+            "60",
+        ];
+        let ns = Ns::start(&args);
+        // sleep dies of SIGTERM at once; give it time to be sleep (no tight bound asserted).
+        std::thread::sleep(Duration::from_millis(300));
+        let done = ns.stop(T);
+        let text = std::fs::read_to_string(&message).unwrap_or_default();
+        assert!(text.contains("stop timeline: SIGTERM received"), "{text}");
+        assert!(!text.contains("killed 0"), "{text}\n{}", done.stderr);
+        // The timeline tells stragglers killed only when the message names some.
+        assert_eq!(
+            text.contains("stragglers killed at"),
+            text.contains("was over: it killed"),
+            "{text}"
+        );
+    }
+}

@@ -77,15 +77,23 @@ pub struct Dispatcher<'a> {
     pub(super) summary: Summary,
 }
 
-/// Signals whose senders the log names (read as they arrive): the stop signals, the restart
-/// signal, and SIGCONT (job control, not as PID 1).
-fn named_senders(cfg: &Config, pid1: bool) -> SigMask {
-    let named = cfg.stop_signals.with(cfg.restart_signal.unwrap_or(0));
-    if pid1 {
-        named
-    } else {
-        named.with(libc::SIGCONT)
+/// Signals whose senders the log names (read from /proc as they arrive), only when their line
+/// is written at `level`: the stop signals (info lines), the restart signal (its lines are info,
+/// its refusal a warning), and SIGCONT (job control, not as PID 1; a debug line). A line that is
+/// not written costs no /proc read on the stop signal's path.
+fn named_senders(stops: SigMask, restart: Option<i32>, pid1: bool, level: log::Level) -> SigMask {
+    use log::Level::{Debug, Info, Warn};
+    let mut named = SigMask::EMPTY;
+    if level >= Info {
+        named = stops;
     }
+    if let Some(sig) = restart.filter(|_| level >= Warn) {
+        named = named.with(sig);
+    }
+    if !pid1 && level >= Debug {
+        named = named.with(libc::SIGCONT);
+    }
+    named
 }
 
 /// What sigward waits on besides its children: the signalfd, and the inotify fd of `--watch`.
@@ -117,7 +125,11 @@ impl<'a> Dispatcher<'a> {
         Dispatcher {
             cfg,
             // Stops of children are reported for job control only: as PID 1 nothing changes.
-            reactor: Reactor::new(signals, !pid1, named_senders(cfg, pid1)),
+            reactor: Reactor::new(
+                signals,
+                !pid1,
+                named_senders(cfg.stop_signals, cfg.restart_signal, pid1, cfg.log_level),
+            ),
             stop: stop::State::Running,
             budget: stop::Budget {
                 grace: cfg.grace_period,
@@ -366,5 +378,41 @@ impl<'a> Dispatcher<'a> {
                 self.summary.died(log::sentence(&event));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Level;
+
+    /// A sender's name is read from /proc only for a line that will be written.
+    #[test]
+    fn senders_are_named_only_for_lines_the_log_level_writes() {
+        let (term, hup, cont) = (libc::SIGTERM, libc::SIGHUP, libc::SIGCONT);
+        let stops = SigMask::of(&[term]);
+        let named = |pid1, level| named_senders(stops, Some(hup), pid1, level);
+        let has = |m: SigMask| [term, hup, cont].map(|s| m.contains(s));
+        assert_eq!(has(named(false, Level::Debug)), [true, true, true]);
+        assert_eq!(has(named(true, Level::Debug)), [true, true, false]);
+        assert_eq!(
+            has(named(false, Level::Info)),
+            [true, true, false],
+            "-v's continued line is debug"
+        );
+        assert_eq!(
+            has(named(false, Level::Warn)),
+            [false, true, false],
+            "-q: no stop signal line"
+        );
+        assert_eq!(
+            has(named(false, Level::Error)),
+            [false, false, false],
+            "-qq"
+        );
+        assert_eq!(
+            has(named_senders(stops, None, true, Level::Info)),
+            [true, false, false]
+        );
     }
 }

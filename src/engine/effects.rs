@@ -174,10 +174,13 @@ impl Dispatcher<'_> {
     }
 
     /// `sig` to every generation's process group, its leader reaped or not: when the processes
-    /// left cannot be listed, the groups are what can still be reached.
+    /// left cannot be listed, the groups are what can still be reached, unless the id of a
+    /// reaped leader's group was taken since (`reach::group_unseen`).
     pub(super) fn signal_groups_unseen(&self, sig: i32) {
-        for (g, _) in self.gens.forward_targets() {
-            let _ = signals::send(-g.pid, sig);
+        for (g, reaped) in self.gens.forward_targets() {
+            if reach::group_unseen(reaped, || signals::send(g.pid, 0) != Err(Errno::ESRCH)) {
+                let _ = signals::send(-g.pid, sig);
+            }
         }
     }
 
@@ -237,7 +240,9 @@ impl Dispatcher<'_> {
                 // Its main process is not reaped: -pid is ours.
                 let _ = signals::send(-pid, libc::SIGCONT);
                 let mut me = Sender::pid(self.me);
-                me.name();
+                if log::enabled(log::Level::Debug) {
+                    me.name(); // for the debug line below only
+                }
                 log::emit(&Event::Continued {
                     from: me,
                     foreground: None,

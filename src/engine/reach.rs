@@ -53,6 +53,14 @@ pub fn members(all: &[Proc], pgid: i32, leader_reaped: bool) -> impl Iterator<It
     all.iter().filter(move |p| !reused && p.pgid == pgid)
 }
 
+/// Whether generation `pgid`'s group may still be signalled by its id when the processes left
+/// cannot be listed (/proc unreadable): always while its leader is not reaped; once it is, only
+/// while no process has the leader's pid (`pid_in_use`, asked with kill(pid, 0)): one that does
+/// proves the old group empty and the id someone else's, as in [`members`].
+pub fn group_unseen(leader_reaped: bool, pid_in_use: impl FnOnce() -> bool) -> bool {
+    !leader_reaped || !pid_in_use()
+}
+
 /// The leftovers that get the stop signal now: those not told yet in this stop sequence (each
 /// counted as told from now on), with whether each is stopped and so needs SIGCONT too.
 pub fn to_tell<'a>(remaining: &'a [Proc], told: &mut Told) -> Vec<(&'a Proc, bool)> {
@@ -89,6 +97,16 @@ mod tests {
     use super::*;
     use crate::os::procs::Comm;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_unseen_group_whose_reaped_leader_pid_is_taken_is_not_signalled() {
+        assert!(group_unseen(false, || unreachable!("the leader is ours")));
+        assert!(
+            group_unseen(true, || false),
+            "nobody has the id: still ours"
+        );
+        assert!(!group_unseen(true, || true), "reused: someone else's");
+    }
 
     fn proc(pid: i32, pgid: i32, state: u8) -> Proc {
         Proc {

@@ -112,7 +112,8 @@ pub enum Event {
     AllGone,
     /// The deadline's SIGKILL went out, but the processes left could not be listed (/proc
     /// unreadable: no fd left, hidden): nothing more can be found or waited for, so the stop
-    /// sequence ends there rather than resweep an unseen tree for ever.
+    /// sequence ends there rather than resweep an unseen tree for ever: sigward exits, or a
+    /// restart in place starts the next generation.
     TreeUnseen,
     /// A timer this machine asked for (see [`State::timer`]) is due.
     Timer(Timer),
@@ -318,6 +319,16 @@ impl State {
                 },
                 TreeUnseen,
             ) => (State::Done, Actions::One([Exit])),
+            // A restart in place: the old generation's groups had the deadline's SIGKILL, and
+            // nothing more of it can be seen: the next generation starts (as sigward would exit).
+            (
+                State::Killing {
+                    began,
+                    then: Then::Restart,
+                    ..
+                },
+                TreeUnseen,
+            ) => (State::Respawning { began }, Actions::None),
             (_, TreeUnseen) => (self, Actions::None),
 
             (State::Running, StopSignal(sig)) => {
@@ -974,6 +985,33 @@ mod tests {
         assert_eq!((s, format!("{a:?}")), (State::Done, "[Exit]".to_string()));
     }
 
+    /// A restart in place whose deadline finds /proc unreadable starts the next generation once
+    /// the deadline's SIGKILL went out (it resweeped an unseen tree every second for ever); a
+    /// stop signal meanwhile makes it sigward's exit, as for any stop.
+    #[test]
+    fn an_unseen_tree_ends_a_restart_in_place_at_the_deadline_not_before() {
+        let b = budget(0);
+        let restart = Event::Restart {
+            ended: false,
+            generation: 1,
+        };
+        let (s, _) = State::Running.transition(restart, Mono(0), &b);
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(S), &b);
+        assert!(
+            s.restarting() && matches!(s, State::Draining { .. }),
+            "{s:?}"
+        );
+        assert_eq!(a.len(), 0, "{a:?}");
+        let (s, _) = s.transition(Event::Timer(Timer::Deadline), Mono(30 * S), &b);
+        assert!(matches!(s, State::Killing { .. }), "{s:?}");
+        let (unseen, a) = s.transition(Event::TreeUnseen, Mono(30 * S), &b);
+        assert_eq!(unseen, State::Respawning { began: Mono(0) });
+        assert_eq!(a.len(), 0, "{a:?}");
+        let (s, _) = s.transition(Event::StopSignal(TERM), Mono(30 * S), &b);
+        let (s, a) = s.transition(Event::TreeUnseen, Mono(30 * S), &b);
+        assert_eq!((s, format!("{a:?}")), (State::Done, "[Exit]".to_string()));
+    }
+
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
             prop::sample::select(vec![TERM, libc::SIGINT, libc::SIGQUIT])
@@ -1105,6 +1143,16 @@ mod tests {
                 }
             }
             prop_assert!(matches!(state, State::Running | State::Killing { .. } | State::Respawning { .. } | State::Done), "{:?}", state);
+            // An unseen tree (/proc unreadable) ends it too, once the deadline's SIGKILL went
+            // out: sigward exits, or a restart (no stop signal since) starts the next generation.
+            if matches!(state, State::Killing { .. }) {
+                let unseen = state.transition(Event::TreeUnseen, now, &b).0;
+                match unseen {
+                    State::Done => prop_assert!(!state.restarting()),
+                    State::Respawning { .. } => prop_assert!(state.restarting() && !stop_received),
+                    other => prop_assert!(false, "{:?} after TreeUnseen in {:?}", other, state),
+                }
+            }
             let gone = state.transition(Event::AllGone, now, &b).0;
             match gone {
                 State::Done => {}

@@ -116,8 +116,13 @@ impl Dispatcher<'_> {
         } else {
             self.report_all(logs);
         }
-        if self.book.unseen.is_some() && matches!(self.stop, stop::State::Killing { .. }) {
+        if self.book.unseen.is_some()
+            && matches!(self.stop, stop::State::Killing { .. })
+            && self.main_exit.is_some()
+        {
             // The deadline's SIGKILL went out to what could be reached; nothing more can be seen.
+            // The main child, sigward's own, is waited for without /proc: its status is the one
+            // sigward exits with (until it is reaped the resweep goes on; its exit resweeps).
             self.book.unseen = None;
             self.on_stop(stop::Event::TreeUnseen, now);
         }
@@ -145,7 +150,9 @@ impl Dispatcher<'_> {
                     self.book.unseen = Some(err);
                     Vec::new()
                 });
-                if first {
+                // A deadline that found nothing left (the app died of the stop signal, not yet
+                // reaped) killed nobody: the termination message names no stragglers then.
+                if first && !killed.is_empty() {
                     let names = log::Stragglers(&killed).to_string();
                     self.summary.killed = Some((now, self.cfg.grace_period, killed.len(), names));
                 }
@@ -302,7 +309,13 @@ impl Dispatcher<'_> {
         let (Some(err), Some((sig, exiting))) = (self.book.unseen, unseen) else {
             return false;
         };
-        log::emit(&Event::TreeUnseen { err, sig, exiting });
+        let restart = self.stop.restarting();
+        log::emit(&Event::TreeUnseen {
+            err,
+            sig,
+            exiting,
+            restart,
+        });
         true
     }
 

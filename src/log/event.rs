@@ -126,11 +126,13 @@ pub enum Event<'a> {
     },
     /// The processes left could not be listed (/proc unreadable: `err`), so `sig` went to the
     /// app's process group(s) instead; `exiting`: the grace period is over and sigward ends
-    /// without waiting for what it cannot see.
+    /// without waiting for what it cannot see, or (`restart`, a restart in place) starts the
+    /// next generation.
     TreeUnseen {
         err: Errno,
         sig: i32,
         exiting: bool,
+        restart: bool,
     },
     /// As `Leftovers`, but `sig` is rewritten to 0: none is signalled.
     LeftoversUnsignalled {

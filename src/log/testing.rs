@@ -124,6 +124,13 @@ pub(super) fn samples<'a>(
             err: Errno::EMFILE,
             sig: libc::SIGKILL,
             exiting: true,
+            restart: false,
+        },
+        Event::TreeUnseen {
+            err: Errno::EMFILE,
+            sig: libc::SIGKILL,
+            exiting: true,
+            restart: true,
         },
         Event::PollFailed { err: Errno::EIO },
         Event::IgnoredOwnSignal { sig: libc::SIGPIPE },

@@ -92,14 +92,22 @@ pub(super) fn describe(e: &Event, v: &mut dyn Visit) -> Option<()> {
             v.text("signal", &Name(sig));
             v.int("wait_ms", ms(wait));
         }
-        Event::TreeUnseen { err, sig, exiting } => {
-            let (when, then) = if exiting {
-                (
+        Event::TreeUnseen {
+            err,
+            sig,
+            exiting,
+            restart,
+        } => {
+            let (when, then) = match (exiting, restart) {
+                (true, false) => (
                     "the grace period is over",
                     "; exiting: any process outside it is neither seen nor waited for",
-                )
-            } else {
-                ("the main child exited", " instead")
+                ),
+                (true, true) => (
+                    "the grace period is over",
+                    "; starting the next generation: any process outside it is neither seen nor waited for",
+                ),
+                (false, _) => ("the main child exited", " instead"),
             };
             v.say(Warn, "tree_unseen", format_args!(
                 "{when}, but the processes left cannot be listed (/proc: {err}): sent {} to the app's process group{then}",
