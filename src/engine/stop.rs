@@ -271,13 +271,7 @@ impl State {
             }
             (State::Running, Restart { ended: false, .. }) => {
                 let sig = budget.stop_signal;
-                let draining = State::Draining {
-                    began: now,
-                    deadline: now.after(grace),
-                    signal: sig,
-                    asked: false,
-                    then: Then::Restart,
-                };
+                let draining = drain_unasked(now, grace, sig, Then::Restart);
                 let because = Because::Restart;
                 (
                     draining,
@@ -362,13 +356,7 @@ impl State {
             (State::Running, MainExited { others: false }) => (State::Running, Actions::None),
             (State::Running, MainExited { others: true }) => {
                 let sig = budget.stop_signal;
-                let draining = State::Draining {
-                    began: now,
-                    deadline: now.after(grace),
-                    signal: sig,
-                    asked: false,
-                    then: Then::Exit,
-                };
+                let draining = drain_unasked(now, grace, sig, Then::Exit);
                 (draining, Actions::One([StopLeftovers { sig, wait: grace }]))
             }
             (State::Running, Timer(_)) => (self, Actions::None),
@@ -386,13 +374,7 @@ impl State {
                     StopSignal(sig) => Because::DelayCut(sig),
                     _ => Because::DelayOver,
                 };
-                let draining = State::Draining {
-                    began,
-                    deadline,
-                    signal: held,
-                    asked: true,
-                    then: Then::Exit,
-                };
+                let draining = drain_held(began, deadline, held);
                 (draining, Actions::One([StopApp { sig: held, because }]))
             }
             (State::Delaying { .. }, MainExited { others: false }) => (self, Actions::None),
@@ -407,13 +389,7 @@ impl State {
             ) => {
                 // The app ended by itself during the delay: whatever it left behind gets the held
                 // signal now (it was told nothing yet), inside the same deadline.
-                let draining = State::Draining {
-                    began,
-                    deadline,
-                    signal: held,
-                    asked: true,
-                    then: Then::Exit,
-                };
+                let draining = drain_held(began, deadline, held);
                 let wait = deadline.since(now);
                 (draining, Actions::One([StopLeftovers { sig: held, wait }]))
             }
@@ -499,6 +475,30 @@ impl Machine for State {
         let (next, actions) = self.transition(event, now, budget);
         *self = next;
         actions
+    }
+}
+
+/// A drain that sigward begins itself (a restart in place, leftovers after the main child's
+/// exit), not a stop signal from outside: the grace period counts from `now`.
+fn drain_unasked(now: Mono, grace: Duration, signal: i32, then: Then) -> State {
+    State::Draining {
+        began: now,
+        deadline: now.after(grace),
+        signal,
+        asked: false,
+        then,
+    }
+}
+
+/// The drain after a pre-stop delay: the held signal goes out now, in the deadline that the stop
+/// signal started.
+fn drain_held(began: Mono, deadline: Mono, held: i32) -> State {
+    State::Draining {
+        began,
+        deadline,
+        signal: held,
+        asked: true,
+        then: Then::Exit,
     }
 }
 

@@ -29,7 +29,7 @@ const CMSG_BUF: usize = unsafe {
 
 /// SO_PASSPIDFD / SCM_PIDFD (Linux 6.5), missing from libc 0.2: the asm-generic value, which these
 /// architectures use; the others (alpha, mips, parisc, sparc) number their own and get no pidfds.
-#[cfg(any(
+const SO_PASSPIDFD: Option<libc::c_int> = if cfg!(any(
     target_arch = "x86_64",
     target_arch = "x86",
     target_arch = "aarch64",
@@ -39,20 +39,11 @@ const CMSG_BUF: usize = unsafe {
     target_arch = "powerpc64",
     target_arch = "powerpc",
     target_arch = "loongarch64"
-))]
-const SO_PASSPIDFD: Option<libc::c_int> = Some(76);
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "s390x",
-    target_arch = "powerpc64",
-    target_arch = "powerpc",
-    target_arch = "loongarch64"
-)))]
-const SO_PASSPIDFD: Option<libc::c_int> = None;
+)) {
+    Some(76)
+} else {
+    None
+};
 /// The control message that carries it: include/linux/socket.h, after SCM_SECURITY, on every
 /// architecture.
 const SCM_PIDFD: libc::c_int = 0x04;
